@@ -1,0 +1,45 @@
+"""pop3mock: a real POP3 server for tests.
+
+Start one with `POP3Server` (or the `pop3_server` pytest fixture), give it users and
+messages, point any POP3 client at it, then assert on what the client did.
+"""
+
+from ._version import __version__
+from .config import ServerConfig
+from .errors import (
+    ClientViolationError,
+    ConfigurationError,
+    Pop3MockError,
+    ServerError,
+    UnfiredFaultError,
+)
+from .faults import FaultSet, Rule
+from .journal import CommandRecord, Journal, SessionRecord
+from .mailbox import Mailbox
+from .message import LazyMessage, Message
+from .personality import PERSONALITIES
+from .protocol import Response, Session, State
+from .server import POP3Server
+
+__all__ = [
+    "PERSONALITIES",
+    "ClientViolationError",
+    "CommandRecord",
+    "ConfigurationError",
+    "FaultSet",
+    "Journal",
+    "LazyMessage",
+    "Mailbox",
+    "Message",
+    "POP3Server",
+    "Pop3MockError",
+    "Response",
+    "Rule",
+    "ServerConfig",
+    "ServerError",
+    "Session",
+    "SessionRecord",
+    "State",
+    "UnfiredFaultError",
+    "__version__",
+]

@@ -1,0 +1,94 @@
+"""Sans-IO line framing: bytes from the socket in, command lines out.
+
+Memory stays bounded whatever a client sends: a line longer than `max_line` is cut there,
+reported as truncated, and the rest of it is dropped until its line end.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+__all__ = ["Line", "LineReader"]
+
+
+@attrs.frozen
+class Line:
+    """One line from the client: its content, how it ended, and whether it was cut."""
+
+    data: bytes
+    ending: bytes
+    truncated: bool = False
+
+    @property
+    def length(self) -> int:
+        """Octets on the wire, line end included (what RFC 2449's 255-octet limit counts)."""
+        return len(self.data) + len(self.ending)
+
+
+class LineReader:
+    """Split a byte stream into lines ending in CRLF, bare LF or bare CR."""
+
+    def __init__(self, max_line: int = 65536) -> None:
+        self.max_line = max_line
+        self._buf = bytearray()
+        self._discarding = False
+
+    def feed(self, data: bytes) -> None:
+        self._buf += data
+
+    @property
+    def buffered(self) -> int:
+        """Octets received but not yet returned as a line."""
+        return len(self._buf)
+
+    def clear(self) -> bytes:
+        """Drop everything buffered (STLS: plaintext sent before the handshake is never run)."""
+        data = bytes(self._buf)
+        self._buf.clear()
+        self._discarding = False
+        return data
+
+    def next_line(self) -> Line | None:
+        """The next complete line, or None until more data arrives."""
+        buf = self._buf
+        limit = self.max_line
+        while True:
+            if self._discarding and not self._skip_rest():
+                return None
+            bound = min(len(buf), limit + 2)
+            lf = buf.find(b"\n", 0, bound)
+            cr = buf.find(b"\r", 0, bound)
+            eol = cr if lf < 0 or 0 <= cr < lf else lf
+            if eol < 0 or eol > limit:
+                if eol < 0 and len(buf) <= limit:
+                    return None
+                self._discarding = True
+                data = bytes(buf[:limit])
+                del buf[:limit]
+                return Line(data, b"", truncated=True)
+            if buf[eol] == 0x0A:
+                ending = b"\n"
+            elif eol + 1 == len(buf):
+                return None  # a CR at the end may be the first half of CRLF
+            elif buf[eol + 1] == 0x0A:
+                ending = b"\r\n"
+            else:
+                ending = b"\r"
+            data = bytes(buf[:eol])
+            del buf[: eol + len(ending)]
+            return Line(data, ending)
+
+    def _skip_rest(self) -> bool:
+        """Drop the rest of an over-long line; True once its line end has been passed."""
+        buf = self._buf
+        lf = buf.find(b"\n")
+        cr = buf.find(b"\r")
+        eol = cr if lf < 0 or 0 <= cr < lf else lf
+        if eol < 0 or (buf[eol] == 0x0D and eol + 1 == len(buf)):
+            del buf[: eol if eol >= 0 else len(buf)]
+            return False
+        if buf[eol] == 0x0D and buf[eol + 1] == 0x0A:
+            eol += 1
+        del buf[: eol + 1]
+        self._discarding = False
+        return True

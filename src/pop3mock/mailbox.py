@@ -1,0 +1,281 @@
+"""A user's maildrop, the view one POP3 session has of it, and the exclusive lock.
+
+A `Mailbox` outlives sessions: after a client ran, a test looks at what remains, what was
+retrieved and what was deleted. A `MaildropView` is what one logged-in session sees: the
+messages numbered when it opened (RFC 1939 section 4), its deletion marks, and the commit
+that QUIT from TRANSACTION performs. Nothing else ever removes a message.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import Union
+
+from .errors import ConfigurationError
+from .message import LazyMessage, Message, MessageInput
+
+__all__ = ["Entry", "Mailbox", "MaildropView"]
+
+Entry = Union[Message, LazyMessage]
+
+
+def _as_entry(value: MessageInput | LazyMessage) -> Entry:
+    if isinstance(value, LazyMessage):
+        return value
+    return Message.of(value)
+
+
+class Mailbox:
+    """One user's maildrop: credentials, messages, and what clients did to them.
+
+    Thread-safe: sessions of several connections and the test itself may use it at once.
+    """
+
+    def __init__(
+        self,
+        user: str,
+        password: str,
+        messages: Iterable[MessageInput | LazyMessage] = (),
+        *,
+        token: str | None = None,
+    ) -> None:
+        if not user or any(c in user for c in " \r\n\t\0"):
+            raise ConfigurationError(
+                f"invalid user name {user!r}: it must be non-empty, without spaces or line ends"
+            )
+        if any(c in password for c in "\r\n\0"):
+            raise ConfigurationError(f"the password of {user!r} contains a line end or NUL")
+        self.user = user
+        self.password = password
+        #: Bearer token for XOAUTH2 / OAUTHBEARER; None means those mechanisms fail for this user.
+        self.token = token
+        self._lock = threading.Lock()
+        self._entries: list[Entry] = []
+        self._used_uids: set[str] = set()
+        self._deleted: list[Entry] = []
+        self._retrieved: Counter[str] = Counter()
+        self._session: MaildropView | None = None
+        self._logins = 0
+        self._last_login: float | None = None
+        self._original: tuple[Entry, ...] = ()
+        self.add(*messages)
+        self._original = tuple(self._entries)
+
+    def __repr__(self) -> str:
+        return f"<Mailbox {self.user!r}: {len(self._entries)} messages>"
+
+    # -- content -------------------------------------------------------------------------
+
+    def add(self, *messages: MessageInput | LazyMessage) -> None:
+        """Deliver new mail. A session already open does not see it (RFC 1939 section 4)."""
+        entries = [_as_entry(m) for m in messages]
+        with self._lock:
+            for entry in entries:
+                self._entries.append(self._unique(entry))
+
+    def _unique(self, entry: Entry) -> Entry:
+        # A UID names one message and is never reused (RFC 1939 section 7, C-081, C-083):
+        # identical copies or a re-delivered message get a suffixed UID.
+        uid = entry.uid
+        if uid in self._used_uids:
+            n = 2
+            while f"{uid[:60]}.{n}" in self._used_uids:
+                n += 1
+            uid = f"{uid[:60]}.{n}"
+            if isinstance(entry, Message):
+                entry = Message(entry.data, uid, entry.flags)
+            else:
+                entry = LazyMessage(uid, entry.size, entry.load, entry.flags)
+        self._used_uids.add(uid)
+        return entry
+
+    def reset(self) -> None:
+        """Restore the content the mailbox was created with and forget what clients did."""
+        with self._lock:
+            if self._session is not None:
+                raise ConfigurationError(
+                    f"cannot reset mailbox {self.user!r} while a session holds it"
+                )
+            self._entries = list(self._original)
+            self._used_uids = {e.uid for e in self._original}
+            self._deleted.clear()
+            self._retrieved.clear()
+            self._logins = 0
+            self._last_login = None
+
+    @property
+    def messages(self) -> tuple[Message, ...]:
+        """The messages in the maildrop now (committed state), in order."""
+        with self._lock:
+            entries = tuple(self._entries)
+        return tuple(e.message for e in entries)
+
+    @property
+    def uids(self) -> tuple[str, ...]:
+        """The unique-ids of the messages in the maildrop now."""
+        with self._lock:
+            return tuple(e.uid for e in self._entries)
+
+    @property
+    def deleted(self) -> tuple[Message, ...]:
+        """Messages removed by sessions that ended with QUIT, oldest first."""
+        with self._lock:
+            entries = tuple(self._deleted)
+        return tuple(e.message for e in entries)
+
+    @property
+    def retrieved(self) -> dict[str, int]:
+        """How often each message (by uid) was sent with RETR or TOP."""
+        with self._lock:
+            return dict(self._retrieved)
+
+    @property
+    def locked(self) -> bool:
+        """Whether a session holds the maildrop now."""
+        return self._session is not None
+
+    @property
+    def logins(self) -> int:
+        """How many sessions logged in to this mailbox."""
+        return self._logins
+
+    @property
+    def last_login(self) -> float | None:
+        """The clock reading of the last successful login (for LOGIN-DELAY)."""
+        return self._last_login
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    # -- sessions ------------------------------------------------------------------------
+
+    def open(self, now: float | None = None) -> MaildropView | None:
+        """Lock the maildrop for one session; None when another session holds it."""
+        with self._lock:
+            if self._session is not None:
+                return None
+            view = MaildropView(self, tuple(self._entries))
+            self._session = view
+            self._logins += 1
+            if now is not None:
+                self._last_login = now
+            return view
+
+    def _note_retrieved(self, uid: str) -> None:
+        with self._lock:
+            self._retrieved[uid] += 1
+
+    def _commit(self, view: MaildropView, remove: Sequence[Entry]) -> None:
+        with self._lock:
+            if self._session is not view:
+                return
+            gone = {id(e) for e in remove}
+            self._entries = [e for e in self._entries if id(e) not in gone]
+            self._deleted.extend(remove)
+            self._session = None
+
+    def _release(self, view: MaildropView) -> None:
+        with self._lock:
+            if self._session is view:
+                self._session = None
+
+
+class MaildropView:
+    """What one session sees: numbers fixed at login, deletion marks, cached listings."""
+
+    def __init__(self, mailbox: Mailbox, entries: tuple[Entry, ...]) -> None:
+        self.mailbox = mailbox
+        self.entries = entries
+        self._deleted = bytearray(len(entries))
+        self._count = len(entries)
+        self._octets = sum(e.size for e in entries)
+        self._list: bytes | None = None
+        self._uidl: bytes | None = None
+        self.highest_accessed = 0
+        self.closed = False
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def stat(self) -> tuple[int, int]:
+        """Count and octets of the messages not marked deleted."""
+        return self._count, self._octets
+
+    def get(self, number: int) -> Entry | None:
+        """Message `number` (1-based) unless it does not exist or is marked deleted."""
+        if 1 <= number <= len(self.entries) and not self._deleted[number - 1]:
+            return self.entries[number - 1]
+        return None
+
+    def exists(self, number: int) -> bool:
+        return 1 <= number <= len(self.entries)
+
+    def is_deleted(self, number: int) -> bool:
+        return self.exists(number) and bool(self._deleted[number - 1])
+
+    def mark_deleted(self, number: int) -> None:
+        if not self._deleted[number - 1]:
+            self._deleted[number - 1] = 1
+            self._count -= 1
+            self._octets -= self.entries[number - 1].size
+            self._list = self._uidl = None
+
+    def unmark_all(self) -> None:
+        if self._count != len(self.entries):
+            self._deleted = bytearray(len(self.entries))
+            self._count = len(self.entries)
+            self._octets = sum(e.size for e in self.entries)
+            self._list = self._uidl = None
+
+    def retrieved(self, number: int) -> Message:
+        """Message `number` for RETR/TOP: counted as retrieved, loaded if lazy."""
+        entry = self.entries[number - 1]
+        message = entry.message
+        self.mailbox._note_retrieved(entry.uid)
+        self.highest_accessed = max(self.highest_accessed, number)
+        return message
+
+    def scan_listing(self) -> bytes:
+        """LIST body: `n size` lines of the messages not marked deleted (cached until a mark)."""
+        if self._list is None:
+            deleted = self._deleted
+            self._list = b"".join(
+                [
+                    b"%d %d\r\n" % (i, e.size)
+                    for i, e in enumerate(self.entries, 1)
+                    if not deleted[i - 1]
+                ]
+            )
+        return self._list
+
+    def uid_listing(self) -> bytes:
+        """UIDL body: `n uid` lines of the messages not marked deleted (cached until a mark)."""
+        if self._uidl is None:
+            deleted = self._deleted
+            self._uidl = b"".join(
+                [
+                    b"%d %s\r\n" % (i, e.uid.encode("ascii"))
+                    for i, e in enumerate(self.entries, 1)
+                    if not deleted[i - 1]
+                ]
+            )
+        return self._uidl
+
+    def marked(self) -> list[Entry]:
+        return [e for i, e in enumerate(self.entries) if self._deleted[i]]
+
+    def commit(self, extra: Iterable[int] = ()) -> int:
+        """UPDATE state: remove marked messages (and `extra` numbers), release the lock."""
+        remove = {i for i, flag in enumerate(self._deleted) if flag}
+        remove.update(n - 1 for n in extra if self.exists(n))
+        entries = [self.entries[i] for i in sorted(remove)]
+        self.mailbox._commit(self, entries)
+        self.closed = True
+        return len(entries)
+
+    def release(self) -> None:
+        """End the session without UPDATE: nothing is removed, the lock is released."""
+        self.mailbox._release(self)
+        self.closed = True

@@ -1,0 +1,131 @@
+"""Personalities: presets that make pop3mock greet, advertise and phrase like a known server.
+
+A test picks one to check that its client copes with that server:
+
+- ``default``: everything pop3mock can do is on.
+- ``rfc1939``: the bare RFC 1939 minimum: no CAPA, no TOP, no UIDL, no SASL, no APOP.
+- ``dovecot``: Dovecot 2.3's greeting, capability list and reply texts (lenient arguments,
+  three bad commands before login close the connection).
+- ``gmail``: Gmail's POP3 greeting, capability list and texts; meant for implicit TLS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .config import ServerConfig
+from .errors import ConfigurationError
+
+__all__ = ["PERSONALITIES", "personality_config"]
+
+PERSONALITIES: Mapping[str, Mapping[str, Any]] = {
+    "default": {},
+    "rfc1939": {
+        "capabilities": frozenset({"USER"}),
+        "apop": False,
+        "texts": {"greeting": "POP3 server ready"},
+    },
+    "dovecot": {
+        "capabilities": frozenset(
+            {
+                "CAPA",
+                "TOP",
+                "UIDL",
+                "RESP-CODES",
+                "PIPELINING",
+                "AUTH-RESP-CODE",
+                "USER",
+                "SASL",
+                "STLS",
+            }
+        ),
+        "mechanisms": ("PLAIN", "LOGIN"),
+        "apop": False,
+        "strict_arguments": False,
+        "bad_command_limit": 3,
+        "texts": {
+            "greeting": "Dovecot (Debian) ready.",
+            "unknown": "Unknown command.",
+            "bad_state_auth": "Unknown command.",
+            "bad_state_trans": "Unknown command: {verb}",
+            "no_such": "There's no message {n}.",
+            "deleted": "Message is deleted.",
+            "bad_number": "Invalid message number.",
+            "user_ok": "",
+            "no_user": "No username given.",
+            "login_ok": "Logged in.",
+            "auth_failed": "Authentication failed.",
+            "in_use": "Mailbox is locked by another POP3 session.",
+            "quit": "Logging out",
+            "quit_update": "Logging out.",
+            "list": "{count} messages:",
+            "retr": "{size} octets",
+            "dele": "Marked to be deleted.",
+            "rset": "",
+            "capa": "",
+            "uidl": "",
+            "top": "",
+            "auth_list": "",
+            "auth_unsupported": "Unsupported authentication mechanism.",
+            "auth_cancelled": "Authentication aborted by client.",
+            "auth_base64": "Invalid base64 data in continued response",
+            "stls": "Begin TLS negotiation now.",
+            "stls_active": "TLS is already active.",
+            "too_long": "Input line too long.",
+            "too_many_bad": "Too many invalid bad commands.",
+        },
+    },
+    "gmail": {
+        "capabilities": frozenset(
+            {
+                "CAPA",
+                "USER",
+                "RESP-CODES",
+                "EXPIRE",
+                "LOGIN-DELAY",
+                "TOP",
+                "UIDL",
+                "SASL",
+                "IMPLEMENTATION",
+            }
+        ),
+        "mechanisms": ("PLAIN", "XOAUTH2", "OAUTHBEARER"),
+        "apop": False,
+        "expire": "0",
+        "login_delay": 300,
+        "implementation": "Gmail POP3 Server",
+        "hostname": "mx.google.com",
+        "texts": {
+            "greeting": "Gpop ready for requests from 127.0.0.1",
+            "user_ok": "send PASS",
+            "login_ok": "Welcome.",
+            "auth_failed": "Username and password not accepted.",
+            "quit": "Farewell.",
+            "quit_update": "Farewell.",
+            "capa": "Capability list follows",
+            "dele": "marked for deletion",
+            "noop": "",
+            "unknown": "Unknown command.",
+        },
+    },
+}
+
+
+def personality_config(name: str = "default", **overrides: Any) -> ServerConfig:
+    """A `ServerConfig` for personality `name`, with `overrides` applied on top."""
+    try:
+        preset = PERSONALITIES[name]
+    except KeyError:
+        raise ConfigurationError(
+            f"unknown personality {name!r}: choose from {sorted(PERSONALITIES)}"
+        ) from None
+    values: dict[str, Any] = dict(preset)
+    texts = dict(values.get("texts", {}))
+    texts.update(overrides.pop("texts", None) or {})
+    if overrides.get("capabilities") is None:
+        overrides.pop("capabilities", None)
+    values.update(overrides)
+    values["texts"] = texts
+    values["personality"] = name
+    return ServerConfig(**values)

@@ -1,0 +1,599 @@
+"""The POP3 session as a pure state machine (sans-IO).
+
+`Session.handle(line)` takes one command line and returns one `Response`; there are no
+sockets, threads or clocks here (a clock may be injected for LOGIN-DELAY). Every rule of
+RFC 1939 and its extensions that concerns what the server answers lives in this module.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+from collections.abc import Callable, Mapping
+
+import attrs
+
+from . import auth
+from .config import ServerConfig
+from .mailbox import Mailbox, MaildropView
+from .message import stuff
+
+__all__ = ["Response", "Session", "State"]
+
+_MAX_FIRST_LINE = 512  # RFC 1939 section 3 / RFC 2449 section 4, CRLF included
+_SECRET_VERBS = frozenset({"PASS", "APOP", "AUTH"})
+
+
+class State(enum.Enum):
+    """RFC 1939 session states (AUTH and STLS exchanges happen inside AUTHORIZATION)."""
+
+    AUTHORIZATION = "AUTHORIZATION"
+    TRANSACTION = "TRANSACTION"
+    UPDATE = "UPDATE"
+
+
+@attrs.frozen
+class Response:
+    """One server reply: status line, optional multi-line body, and what to do next.
+
+    `body` is already byte-stuffed CRLF lines; `encode()` adds the terminator. It is the one
+    place where a reply becomes wire bytes.
+    """
+
+    status: str  # "+OK", "-ERR" or "+" (a SASL continuation)
+    text: str = ""
+    code: str | None = None
+    body: bytes | None = None
+    #: Close the connection after sending (QUIT, too many bad commands).
+    close: bool = False
+    #: Start the TLS handshake right after sending (STLS).
+    start_tls: bool = False
+    #: A client protocol violation this command showed (strict mode reports these).
+    violation: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "-ERR"
+
+    @property
+    def multiline(self) -> bool:
+        return self.body is not None
+
+    @property
+    def first_line(self) -> bytes:
+        """The status line with its CRLF, cut to 512 octets (RFC 1939 section 3)."""
+        parts = [self.status]
+        if self.code:
+            parts.append(f"[{self.code}]")
+        if self.text or self.status == "+":
+            parts.append(self.text)
+        line = " ".join(parts).encode("utf-8", "replace")
+        return line[: _MAX_FIRST_LINE - 2] + b"\r\n"
+
+    def parts(self) -> tuple[bytes, ...]:
+        """The wire bytes in pieces (status line, body, terminator) for scatter-gather sends."""
+        if self.body is None:
+            return (self.first_line,)
+        return (self.first_line, self.body, b".\r\n")
+
+    def encode(self) -> bytes:
+        return b"".join(self.parts())
+
+
+def _parse_number(token: str) -> int | None:
+    # RFC 1939: decimal without sign; leading zeros are accepted (C-008). Huge numbers
+    # simply name no message.
+    if not token.isascii() or not token.isdigit() or len(token) > 20:
+        return None
+    return int(token)
+
+
+class Session:
+    """One POP3 session from greeting to close."""
+
+    def __init__(
+        self,
+        config: ServerConfig,
+        users: Mapping[str, Mailbox],
+        *,
+        timestamp: str = "<0.0@pop3mock.localhost>",
+        tls: bool = False,
+        implicit_tls: bool = False,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.config = config
+        self.users = users
+        self.timestamp = timestamp
+        self.tls = tls
+        self.implicit_tls = implicit_tls
+        self.state = State.AUTHORIZATION
+        self.user: str | None = None  # the logged-in user (or the one USER named)
+        self.utf8 = False
+        self.language = config.languages[0][0] if config.languages else "en"
+        self.closed = False
+        self.view: MaildropView | None = None
+        self.auth_mechanism: str | None = None
+        self._clock = clock
+        self._user_given: str | None = None
+        self._sasl: auth.Exchange | None = None
+        self._sasl_name = ""
+        self._bad_commands = 0
+        self._challenges = 0
+        self._retrieved_numbers: set[int] = set()
+
+    # -- public API ----------------------------------------------------------------------
+
+    def greeting(self) -> Response:
+        text = self.config.text("greeting")
+        if self.config.apop:
+            text = f"{text} {self.timestamp}" if text else self.timestamp
+        return Response("+OK", text)
+
+    @property
+    def in_sasl(self) -> bool:
+        """An AUTH exchange waits for the client's next base64 line (no length limit)."""
+        return self._sasl is not None
+
+    def handle(self, line: bytes, *, truncated: bool = False, ending: bytes = b"\r\n") -> Response:
+        """Answer one command line (without its line end)."""
+        if self.closed:
+            raise RuntimeError("the session is closed")
+        if self._sasl is not None:
+            return self._sasl_step(line, truncated)
+        length = len(line) + len(ending)
+        if truncated or (length > self.config.max_command_length and not self._is_auth(line)):
+            return self._bad(self._err("too_long"), "command line longer than allowed")
+        response = self._dispatch(line)
+        if ending != b"\r\n" and response.violation is None:
+            response = attrs.evolve(
+                response, violation="command line ended with a bare LF or CR, not CRLF"
+            )
+        return response
+
+    def connection_lost(self) -> None:
+        """The connection ended without QUIT: no UPDATE, the lock is released (C-088)."""
+        if self.view is not None and not self.view.closed:
+            self.view.release()
+        self.closed = True
+
+    def tls_started(self) -> None:
+        """The server finished the STLS handshake."""
+        self.tls = True
+
+    @staticmethod
+    def verb_of(line: bytes) -> tuple[str, str]:
+        """Split a command line into its upper-case verb and the rest."""
+        text = line.decode("utf-8", "replace")
+        verb, _, rest = text.partition(" ")
+        return verb.upper(), rest
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _is_auth(self, line: bytes) -> bool:
+        return line[:5].upper() == b"AUTH "
+
+    def _code(self, code: str | None) -> str | None:
+        if code is None:
+            return None
+        if self.config.has("RESP-CODES"):
+            return code
+        if code == "AUTH" and self.config.has("AUTH-RESP-CODE"):
+            return code
+        return None
+
+    def _ok(self, key: str, body: bytes | None = None, **values: object) -> Response:
+        return Response("+OK", self.config.text(key, **values), body=body)
+
+    def _err(
+        self, key: str, code: str | None = None, violation: str | None = None, **values: object
+    ) -> Response:
+        return Response(
+            "-ERR", self.config.text(key, **values), self._code(code), violation=violation
+        )
+
+    def _bad(self, response: Response, violation: str) -> Response:
+        """A client error: count it against the bad-command limit and note the violation."""
+        self._bad_commands += 1
+        limit = self.config.bad_command_limit
+        if limit is not None and self._bad_commands >= limit:
+            return attrs.evolve(self._err("too_many_bad"), close=True, violation=violation)
+        return attrs.evolve(response, violation=response.violation or violation)
+
+    # -- dispatch --------------------------------------------------------------------------
+
+    _AUTH_VERBS = frozenset({"USER", "PASS", "APOP", "AUTH", "STLS", "UTF8"})
+    _TRANS_VERBS = frozenset(
+        {"STAT", "LIST", "RETR", "DELE", "NOOP", "RSET", "TOP", "UIDL", "LAST"}
+    )
+    _OPTIONAL = {
+        "TOP": "TOP",
+        "UIDL": "UIDL",
+        "USER": "USER",
+        "PASS": "USER",
+        "AUTH": "SASL",
+        "STLS": "STLS",
+        "UTF8": "UTF8",
+        "LANG": "LANG",
+        "CAPA": "CAPA",
+    }
+
+    def _dispatch(self, line: bytes) -> Response:
+        verb, rest = self.verb_of(line)
+        args = rest.split() if verb not in ("PASS", "AUTH") else [rest] if rest else []
+        capability = self._OPTIONAL.get(verb)
+        if capability is not None and not self.config.has(capability):
+            if verb == "CAPA":
+                return self._err("capa_off")
+            return self._bad(self._err("off", verb=verb), f"{verb} sent but not advertised")
+        if verb in self._TRANS_VERBS and self.state is not State.TRANSACTION:
+            return self._bad(self._err("bad_state_auth", verb=verb), f"{verb} sent before login")
+        if verb in self._AUTH_VERBS and self.state is not State.AUTHORIZATION:
+            if verb == "STLS":
+                return self._bad(self._err("stls_after_login"), "STLS sent after login")
+            if verb == "UTF8":
+                return self._bad(self._err("utf8_again"), "UTF8 sent after login")
+            return self._bad(self._err("bad_state_trans", verb=verb), f"{verb} sent after login")
+        handler = getattr(self, "_cmd_" + verb, None) if verb.isalnum() else None
+        if handler is None:
+            return self._bad(self._err("unknown"), f"unknown command {verb[:20]!r}")
+        result: Response = handler(args, rest)
+        return result
+
+    def _no_args(self, verb: str, args: list[str]) -> Response | None:
+        if args and self.config.strict_arguments:
+            return self._bad(self._err("no_args", verb=verb), f"{verb} with arguments")
+        return None
+
+    def _message_arg(self, verb: str, args: list[str], count: int = 1) -> int | Response:
+        """Parse and check the message number of LIST n, RETR, DELE, TOP, UIDL n."""
+        if len(args) != count:
+            if not args:
+                return self._bad(self._err("need_msg", verb=verb), f"{verb} without argument")
+            return self._bad(self._err("bad_number"), f"{verb} with a wrong argument count")
+        number = _parse_number(args[0])
+        if number is None:
+            return self._bad(self._err("bad_number"), f"{verb} with a non-numeric argument")
+        assert self.view is not None
+        if not self.view.exists(number):
+            return self._bad(
+                self._err("no_such", n=number), f"{verb} of a message that does not exist"
+            )
+        if self.view.is_deleted(number):
+            return self._bad(self._err("deleted", n=number), f"{verb} of a deleted message")
+        return number
+
+    # -- AUTHORIZATION ---------------------------------------------------------------------
+
+    def _plaintext_refused(self) -> bool:
+        return self.config.require_tls and not self.tls
+
+    def _cmd_USER(self, args: list[str], rest: str) -> Response:
+        if len(args) != 1:
+            return self._bad(self._err("need_user", verb="USER"), "USER without exactly one name")
+        if self._plaintext_refused():
+            return self._bad(
+                self._err("plaintext", "AUTH"), "USER before STLS where TLS is required"
+            )
+        if "\ufffd" in args[0]:
+            return self._bad(self._err("utf8_user"), "USER with invalid UTF-8")
+        # Unknown users get +OK too: the failure comes at PASS (RFC 1939 section 13, C-031).
+        self._user_given = args[0]
+        return self._ok("user_ok")
+
+    def _cmd_PASS(self, args: list[str], rest: str) -> Response:
+        if self._user_given is None:
+            return self._bad(self._err("no_user"), "PASS without a USER before it")
+        if self._plaintext_refused():
+            return self._bad(
+                self._err("plaintext", "AUTH"), "PASS before STLS where TLS is required"
+            )
+        user, self._user_given = self._user_given, None
+        mailbox = self.users.get(user)
+        if not auth._password_ok(mailbox, rest):
+            return self._err("auth_failed", "AUTH")
+        return self._login(user, "USER")
+
+    def _cmd_APOP(self, args: list[str], rest: str) -> Response:
+        if not self.config.apop:
+            return self._bad(self._err("apop_off"), "APOP sent but no timestamp was offered")
+        if len(args) != 2:
+            return self._bad(self._err("apop_syntax"), "APOP without user and digest")
+        if self._plaintext_refused():
+            return self._bad(
+                self._err("plaintext", "AUTH"), "APOP before STLS where TLS is required"
+            )
+        self._user_given = None
+        user, digest = args
+        mailbox = self.users.get(user)
+        secret = mailbox.password if mailbox is not None else "\0unknown"
+        if mailbox is None or not auth.check_apop(self.timestamp, secret, digest):
+            return self._err("auth_failed", "AUTH")
+        return self._login(user, "APOP")
+
+    def _login(self, user: str, mechanism: str) -> Response:
+        mailbox = self.users[user]
+        now = self._clock() if self._clock is not None else None
+        delay = self.config.login_delay
+        if (
+            self.config.enforce_login_delay
+            and delay
+            and now is not None
+            and mailbox.last_login is not None
+            and now - mailbox.last_login < delay
+        ):
+            return self._err("login_delay", "LOGIN-DELAY")
+        view = mailbox.open(now)
+        if view is None:
+            return self._err("in_use", "IN-USE")
+        self.view = view
+        self.user = user
+        self.auth_mechanism = mechanism
+        self.state = State.TRANSACTION
+        return self._ok("login_ok")
+
+    def _cmd_QUIT(self, args: list[str], rest: str) -> Response:
+        bad = self._no_args("QUIT", args)
+        if bad is not None:
+            return bad
+        self.closed = True
+        if self.state is State.TRANSACTION:
+            assert self.view is not None
+            self.state = State.UPDATE
+            extra: list[int] = []
+            if self.config.expire == "0" and self.config.has("EXPIRE"):
+                extra = sorted(self._retrieved_numbers)
+            deleted = self.view.commit(extra)
+            return attrs.evolve(self._ok("quit_update", deleted=deleted), close=True)
+        return attrs.evolve(self._ok("quit"), close=True)
+
+    def _cmd_STLS(self, args: list[str], rest: str) -> Response:
+        bad = self._no_args("STLS", args)
+        if bad is not None:
+            return bad
+        if self.tls:
+            return self._bad(self._err("stls_active"), "STLS while TLS is active")
+        if not self.config.stls_available:
+            return self._bad(self._err("off", verb="STLS"), "STLS sent but not advertised")
+        if self.utf8:
+            return self._bad(self._err("stls_after_utf8"), "STLS after UTF8")
+        return Response("+OK", self.config.text("stls"), start_tls=True)
+
+    def _cmd_UTF8(self, args: list[str], rest: str) -> Response:
+        bad = self._no_args("UTF8", args)
+        if bad is not None:
+            return bad
+        self.utf8 = True
+        return self._ok("utf8")
+
+    def _cmd_LANG(self, args: list[str], rest: str) -> Response:
+        languages = self.config.languages
+        if not args:
+            body = b"".join(f"{tag} {name}\r\n".encode() for tag, name in languages)
+            return self._ok("lang_list", body=stuff(body))
+        if len(args) != 1:
+            return self._bad(self._err("lang_bad"), "LANG with more than one tag")
+        tag = args[0]
+        if tag == "*":
+            self.language = languages[0][0]
+            return Response("+OK", f"{self.language} {self.config.text('lang')}")
+        for known, _ in languages:
+            if known.lower() == tag.lower():
+                self.language = known
+                return Response("+OK", f"{known} {self.config.text('lang')}")
+        return self._err("lang_bad")
+
+    # -- SASL ------------------------------------------------------------------------------
+
+    def _mechanisms(self) -> tuple[str, ...]:
+        if not self.config.has("SASL"):
+            return ()
+        mechanisms = self.config.mechanisms
+        if self._plaintext_refused():
+            mechanisms = tuple(m for m in mechanisms if m not in ("PLAIN", "LOGIN"))
+        return mechanisms
+
+    def _cmd_AUTH(self, args: list[str], rest: str) -> Response:
+        words = rest.split()
+        if not words:
+            # Not in RFC 5034, but legacy Thunderbird and others send it (C-165).
+            body = "".join(f"{m}\r\n" for m in self._mechanisms()).encode()
+            return self._ok("auth_list", body=stuff(body))
+        if len(words) > 2:
+            return self._bad(self._err("auth_base64"), "AUTH with more than two arguments")
+        name = words[0].upper()
+        if name not in self._mechanisms():
+            if name in ("PLAIN", "LOGIN") and name in self.config.mechanisms:
+                return self._bad(
+                    self._err("plaintext", "AUTH"), f"AUTH {name} before STLS where TLS is required"
+                )
+            return self._bad(
+                self._err("auth_unsupported"), f"AUTH with unoffered mechanism {name[:20]!r}"
+            )
+        self._challenges += 1
+        challenge = f"<{self._challenges}.{self.timestamp.strip('<>')}>"
+        exchange = auth.new_exchange(name, self.users.get, challenge)
+        initial: bytes | None = None
+        if len(words) == 2:
+            if not exchange.client_first:
+                return self._bad(self._err("auth_ir"), f"initial response given to {name}")
+            decoded = self._b64(words[1])
+            if decoded is None:
+                return self._bad(self._err("auth_base64"), "AUTH with invalid base64")
+            initial = decoded
+        self._sasl_name = name
+        return self._sasl_result(exchange, exchange.start(initial))
+
+    @staticmethod
+    def _b64(text: str) -> bytes | None:
+        if text == "=":
+            return b""
+        try:
+            return base64.b64decode(text.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            return None
+
+    def _sasl_step(self, line: bytes, truncated: bool) -> Response:
+        exchange, self._sasl = self._sasl, None
+        assert exchange is not None
+        text = line.decode("ascii", "replace").strip()
+        if text == "*":
+            return self._err("auth_cancelled")
+        decoded = None if truncated else self._b64(text) if text else b""
+        if decoded is None:
+            return self._bad(self._err("auth_base64"), "SASL response with invalid base64")
+        return self._sasl_result(exchange, exchange.step(decoded))
+
+    def _sasl_result(
+        self, exchange: auth.Exchange, step: auth.Challenge | auth.Success | auth.Failure
+    ) -> Response:
+        if isinstance(step, auth.Challenge):
+            self._sasl = exchange
+            return Response("+", base64.b64encode(step.data).decode("ascii"))
+        if isinstance(step, auth.Failure):
+            return self._err("auth_failed", "AUTH")
+        return self._login(step.user, self._sasl_name)
+
+    # -- TRANSACTION -----------------------------------------------------------------------
+
+    def _cmd_CAPA(self, args: list[str], rest: str) -> Response:
+        bad = self._no_args("CAPA", args)
+        if bad is not None:
+            return bad
+        lines = self.capabilities()
+        body = "".join(f"{line}\r\n" for line in lines).encode("ascii", "replace")
+        return self._ok("capa", body=stuff(body))
+
+    def capabilities(self) -> list[str]:
+        """The CAPA lines for the current state (RFC 2449 section 5)."""
+        config = self.config
+        has = config.has
+        lines: list[str] = []
+        for tag in ("TOP", "UIDL", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING"):
+            if has(tag):
+                lines.append(tag)
+        if (
+            has("STLS")
+            and config.stls_available
+            and not self.tls
+            and self.state is State.AUTHORIZATION
+        ):
+            lines.append("STLS")
+        if has("USER") and not self._plaintext_refused():
+            lines.append("USER")
+        mechanisms = self._mechanisms()
+        if mechanisms:
+            lines.append("SASL " + " ".join(mechanisms))
+        if has("LOGIN-DELAY") and config.login_delay is not None:
+            lines.append(f"LOGIN-DELAY {config.login_delay}")
+        if has("EXPIRE") and config.expire is not None:
+            lines.append(f"EXPIRE {config.expire}")
+        if has("UTF8"):
+            lines.append("UTF8 USER")
+        if has("LANG"):
+            lines.append("LANG")
+        if has("IMPLEMENTATION") and config.implementation:
+            lines.append(f"IMPLEMENTATION {config.implementation}")
+        return lines
+
+    def _cmd_STAT(self, args: list[str], rest: str) -> Response:
+        bad = self._no_args("STAT", args)
+        if bad is not None:
+            return bad
+        assert self.view is not None
+        count, size = self.view.stat()
+        return Response("+OK", f"{count} {size}")
+
+    def _cmd_LIST(self, args: list[str], rest: str) -> Response:
+        assert self.view is not None
+        if not args:
+            count, size = self.view.stat()
+            return self._ok("list", body=self.view.scan_listing(), count=count, size=size)
+        number = self._message_arg("LIST", args)
+        if isinstance(number, Response):
+            return number
+        entry = self.view.entries[number - 1]
+        return Response("+OK", f"{number} {entry.size}")
+
+    def _cmd_UIDL(self, args: list[str], rest: str) -> Response:
+        assert self.view is not None
+        if not args:
+            return self._ok("uidl", body=self.view.uid_listing())
+        number = self._message_arg("UIDL", args)
+        if isinstance(number, Response):
+            return number
+        return Response("+OK", f"{number} {self.view.entries[number - 1].uid}")
+
+    def _retrievable(self, verb: str, number: int) -> Response | None:
+        assert self.view is not None
+        if self.config.utf8_required and not self.utf8:
+            entry = self.view.entries[number - 1]
+            if not entry.message.data.isascii():
+                return self._err("utf8_needed", "UTF8")
+        return None
+
+    def _cmd_RETR(self, args: list[str], rest: str) -> Response:
+        number = self._message_arg("RETR", args)
+        if isinstance(number, Response):
+            return number
+        refused = self._retrievable("RETR", number)
+        if refused is not None:
+            return refused
+        assert self.view is not None
+        message = self.view.retrieved(number)
+        self._retrieved_numbers.add(number)
+        return self._ok("retr", body=message.wire, size=message.size)
+
+    def _cmd_TOP(self, args: list[str], rest: str) -> Response:
+        if len(args) != 2:
+            return self._bad(
+                self._err("need_msg", verb="TOP"), "TOP without message and line count"
+            )
+        lines = _parse_number(args[1])
+        if lines is None:
+            return self._bad(self._err("bad_number"), "TOP with an invalid line count")
+        number = self._message_arg("TOP", args[:1])
+        if isinstance(number, Response):
+            return number
+        refused = self._retrievable("TOP", number)
+        if refused is not None:
+            return refused
+        assert self.view is not None
+        message = self.view.retrieved(number)
+        return self._ok("top", body=message.top(lines))
+
+    def _cmd_DELE(self, args: list[str], rest: str) -> Response:
+        number = self._message_arg("DELE", args)
+        if isinstance(number, Response):
+            return number
+        assert self.view is not None
+        self.view.mark_deleted(number)
+        return self._ok("dele", n=number)
+
+    def _cmd_RSET(self, args: list[str], rest: str) -> Response:
+        bad = self._no_args("RSET", args)
+        if bad is not None:
+            return bad
+        assert self.view is not None
+        self.view.unmark_all()
+        self.view.highest_accessed = 0
+        return self._ok("rset", count=self.view.stat()[0])
+
+    def _cmd_NOOP(self, args: list[str], rest: str) -> Response:
+        bad = self._no_args("NOOP", args)
+        if bad is not None:
+            return bad
+        return self._ok("noop")
+
+    def _cmd_LAST(self, args: list[str], rest: str) -> Response:
+        # RFC 1460 section 5: the highest message number accessed; fetchmail still sends it.
+        bad = self._no_args("LAST", args)
+        if bad is not None:
+            return bad
+        assert self.view is not None
+        return Response("+OK", str(self.view.highest_accessed))
+
+
+def is_secret(verb: str) -> bool:
+    """Commands whose arguments hold credentials (masked whenever printed)."""
+    return verb in _SECRET_VERBS

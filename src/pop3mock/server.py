@@ -1,0 +1,617 @@
+"""POP3Server: sockets and threads around the sans-IO protocol core.
+
+`start()` binds and listens in the caller's thread, so the server is reachable when it
+returns. One accept thread per listener and one daemon thread per connection; `stop()`
+shuts every socket down (which wakes blocked threads at once) and joins every thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import socket
+import ssl
+import struct
+import threading
+import time
+import traceback
+import warnings
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .config import ServerConfig
+from .errors import ClientViolationError, ConfigurationError, ServerError
+from .faults import FaultPlan, FaultPoint, FaultSet
+from .framing import Line, LineReader
+from .journal import CommandRecord, Journal, SessionRecord
+from .mailbox import Mailbox
+from .message import LazyMessage, MessageInput
+from .protocol import Response, Session
+from .steps import Close, Hang, Paced, Reset, Send, Sleep, Step
+
+__all__ = ["POP3Server"]
+
+_LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+_BIG = 256 * 1024  # replies above this go out by scatter-gather instead of one joined copy
+_JOIN_TIMEOUT = 5.0
+_timestamps = itertools.count(1)
+
+
+class _Stop(Exception):
+    """The connection is over (closed by a fault, the client, or the server stopping)."""
+
+
+class POP3Server:
+    """A real POP3 server for tests, on an ephemeral loopback port by default.
+
+    >>> with POP3Server(users={"alice": "secret"}) as server:
+    ...     server.mailbox("alice").add(b"Subject: hi\\r\\n\\r\\nHello\\r\\n")
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        users: Mapping[str, str | Mailbox] | None = None,
+        config: ServerConfig | None = None,
+        ssl_context: ssl.SSLContext | None = None,
+        stls: bool = False,
+        implicit_tls: bool = False,
+        tls_port: int = 0,
+        idle_timeout: float | None = 600.0,
+        max_connections: int | None = None,
+        max_line: int = 65536,
+        strict: bool = False,
+        check_faults: bool = True,
+        fault_seed: int | None = None,
+        **options: Any,
+    ) -> None:
+        if host not in _LOOPBACK:
+            warnings.warn(
+                f"pop3mock is listening on {host!r}, not loopback: other machines can reach it",
+                stacklevel=2,
+            )
+        if config is None:
+            config = _config_from_options(options, stls=stls)
+        elif options:
+            raise ConfigurationError(
+                f"give either config= or options, not both (got {sorted(options)})"
+            )
+        if stls and not config.stls_available:
+            import attrs
+
+            config = attrs.evolve(config, stls_available=True)
+        if (stls or implicit_tls) and ssl_context is None:
+            from .tls import server_context
+
+            ssl_context = server_context()
+        if idle_timeout is not None and idle_timeout <= 0:
+            raise ConfigurationError("idle_timeout must be a positive number of seconds or None")
+        if max_connections is not None and max_connections < 1:
+            raise ConfigurationError("max_connections must be at least 1")
+        self.config = config
+        self.ssl_context = ssl_context
+        self.implicit_tls = implicit_tls
+        self.idle_timeout = idle_timeout
+        self.max_connections = max_connections
+        self.max_line = max_line
+        self.strict = strict
+        self.check_faults = check_faults
+        self.journal = Journal()
+        self.faults = FaultSet(fault_seed)
+        self.errors: list[BaseException] = []
+        self._host = host
+        self._port = port
+        self._tls_port_wanted = tls_port
+        self._users: dict[str, Mailbox] = {}
+        self._listeners: list[socket.socket] = []
+        self._threads: list[threading.Thread] = []
+        self._connections: set[_Connection] = set()
+        self._lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._started = False
+        self.port = 0
+        self.tls_port: int | None = None
+        for name, value in (users or {}).items():
+            if isinstance(value, Mailbox):
+                self._users[name] = value
+            else:
+                self.add_user(name, value)
+
+    # -- users and mailboxes -------------------------------------------------------------
+
+    def add_user(
+        self,
+        name: str,
+        password: str,
+        messages: Iterable[MessageInput | LazyMessage] = (),
+        *,
+        token: str | None = None,
+    ) -> Mailbox:
+        """Create a user with a maildrop and return its `Mailbox`."""
+        if name in self._users:
+            raise ConfigurationError(f"user {name!r} already exists")
+        mailbox = Mailbox(name, password, messages, token=token)
+        self._users[name] = mailbox
+        return mailbox
+
+    def mailbox(self, name: str) -> Mailbox:
+        """The `Mailbox` of user `name`."""
+        try:
+            return self._users[name]
+        except KeyError:
+            raise KeyError(f"no user {name!r} (users: {sorted(self._users)})") from None
+
+    @property
+    def users(self) -> dict[str, Mailbox]:
+        return dict(self._users)
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    @property
+    def host(self) -> str:
+        return self._host
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self._host, self.port
+
+    @property
+    def url(self) -> str:
+        """`pop3://HOST:PORT` (curl's scheme; no credentials in it)."""
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"pop3://{host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._started and not self._stopping.is_set()
+
+    def start(self) -> POP3Server:
+        """Bind, listen and start accepting; the port is ready when this returns."""
+        if self._started:
+            raise RuntimeError("a POP3Server can be started once (make a new one)")
+        self._started = True
+        try:
+            plain = self._listen(self._port)
+            self.port = plain.getsockname()[1]
+            self._accept_in_thread(plain, tls=False)
+            if self.implicit_tls:
+                secure = self._listen(self._tls_port_wanted)
+                self.tls_port = secure.getsockname()[1]
+                self._accept_in_thread(secure, tls=True)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _listen(self, port: int) -> socket.socket:
+        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            if os.name == "posix":
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self._host, port))
+            sock.listen(128)
+        except OSError:
+            sock.close()
+            raise
+        self._listeners.append(sock)
+        return sock
+
+    def _accept_in_thread(self, listener: socket.socket, *, tls: bool) -> None:
+        name = f"pop3mock-accept-{listener.getsockname()[1]}"
+        thread = threading.Thread(
+            target=self._accept_loop, args=(listener, tls), name=name, daemon=True
+        )
+        with self._lock:
+            self._threads.append(thread)
+        thread.start()
+
+    def _accept_loop(self, listener: socket.socket, tls: bool) -> None:
+        while not self._stopping.is_set():
+            try:
+                sock, peer = listener.accept()
+            except OSError:
+                return  # the listener was shut down by stop()
+            try:
+                self._serve(sock, peer, tls)
+            except Exception as exc:  # pragma: no cover - defensive: never kill accept
+                self._record_error(exc)
+                sock.close()
+
+    def _serve(self, sock: socket.socket, peer: Any, tls: bool) -> None:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        with self._lock:
+            if self._stopping.is_set():
+                sock.close()
+                return
+            full = (
+                self.max_connections is not None and len(self._connections) >= self.max_connections
+            )
+            if not full:
+                conn = _Connection(self, sock, peer, tls)
+                thread = threading.Thread(
+                    target=conn.run, name=f"pop3mock-conn-{peer[1]}", daemon=True
+                )
+                conn.thread = thread
+                self._connections.add(conn)
+                self._threads.append(thread)
+        if full:
+            self._refuse(sock)
+            return
+        thread.start()
+
+    def _refuse(self, sock: socket.socket) -> None:
+        # Beyond max_connections a real server answers -ERR [SYS/TEMP] and closes (RFC 3206).
+        try:
+            sock.settimeout(1.0)
+            if not self.implicit_tls or sock.getsockname()[1] == self.port:
+                sock.sendall(
+                    b"-ERR [SYS/TEMP] "
+                    + self.config.text("too_many_connections").encode()
+                    + b"\r\n"
+                )
+        except OSError:
+            pass
+        finally:
+            sock.close()
+
+    def stop(self) -> None:
+        """Stop accepting, end every connection, join every thread. Safe to call twice."""
+        self._stopping.set()
+        for listener in self._listeners:
+            _shutdown(listener)
+            listener.close()
+        with self._lock:
+            connections = list(self._connections)
+            threads = list(self._threads)
+        for conn in connections:
+            conn.abort()
+        deadline = time.monotonic() + _JOIN_TIMEOUT
+        stuck = []
+        for thread in threads:
+            if thread is threading.current_thread():
+                continue
+            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                stuck.append(thread.name)
+        with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive()]
+        if stuck:
+            error = ServerError(f"server threads did not stop within {_JOIN_TIMEOUT} s: {stuck}")
+            self._record_error(error)
+            raise error
+
+    def __enter__(self) -> POP3Server:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # -- errors and checks ---------------------------------------------------------------
+
+    def _record_error(self, exc: BaseException) -> None:
+        with self._lock:
+            self.errors.append(exc)
+
+    def check(self) -> None:
+        """Raise what went wrong on the server side, in this order: an exception inside
+        the server, client violations (strict mode), counted faults that did not fire."""
+        with self._lock:
+            errors = list(self.errors)
+        if errors:
+            first = errors[0]
+            detail = "".join(traceback.format_exception(type(first), first, first.__traceback__))
+            more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+            raise ServerError(f"the POP3 server failed{more}:\n{detail}") from first
+        if self.strict:
+            violations = self.journal.violations
+            if violations:
+                raise ClientViolationError(
+                    "the client broke the POP3 protocol (strict mode):\n  "
+                    + "\n  ".join(violations)
+                )
+        if self.check_faults:
+            self.faults.check()
+
+    def __repr__(self) -> str:
+        state = "running" if self.running else "stopped" if self._started else "not started"
+        return f"<POP3Server {self.url} {state} users={sorted(self._users)}>"
+
+    # -- helpers for connections ---------------------------------------------------------
+
+    def _timestamp(self) -> str:
+        return f"<{os.getpid()}.{next(_timestamps)}.{int(time.time())}@{self.config.hostname}>"
+
+    def _forget(self, conn: _Connection) -> None:
+        with self._lock:
+            self._connections.discard(conn)
+
+
+def _config_from_options(options: dict[str, Any], *, stls: bool) -> ServerConfig:
+    from .personality import personality_config
+
+    options = dict(options)
+    personality = options.pop("personality", "default")
+    greeting = options.pop("greeting", None)
+    if greeting is not None:
+        texts = dict(options.pop("texts", {}) or {})
+        texts["greeting"] = greeting
+        options["texts"] = texts
+    if "max_line_length" in options:
+        options["max_command_length"] = options.pop("max_line_length")
+    if "sasl_mechanisms" in options:
+        options["mechanisms"] = options.pop("sasl_mechanisms")
+    try:
+        return personality_config(personality, stls_available=stls, **options)
+    except TypeError as exc:
+        raise ConfigurationError(f"unknown POP3Server option: {exc}") from None
+
+
+def _shutdown(sock: socket.socket) -> None:
+    # socket.socket.shutdown, not SSLSocket.shutdown: wake the owner thread without
+    # touching the TLS object another thread is using.
+    with contextlib.suppress(OSError):
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+
+
+class _Connection:
+    """One client connection, served by its own thread."""
+
+    def __init__(self, server: POP3Server, sock: socket.socket, peer: Any, tls: bool) -> None:
+        self.server = server
+        self.sock = sock
+        self.peer = peer
+        self.implicit_tls = tls
+        self.thread: threading.Thread | None = None
+        self.reader = LineReader(server.max_line)
+        self.record: SessionRecord | None = None
+        self.session: Session | None = None
+        self.ended_by: str | None = None
+
+    def abort(self) -> None:
+        self.ended_by = self.ended_by or "server stopped"
+        _shutdown(self.sock)
+
+    # -- thread body ---------------------------------------------------------------------
+
+    def run(self) -> None:
+        server = self.server
+        try:
+            self._run()
+        except _Stop:
+            pass
+        except (OSError, ssl.SSLError) as exc:
+            if not server._stopping.is_set():
+                self.ended_by = self.ended_by or _describe_os_error(exc)
+        except Exception as exc:
+            self.ended_by = "server error"
+            server._record_error(exc)
+            with contextlib.suppress(OSError):
+                self.sock.sendall(
+                    b"-ERR [SYS/TEMP] " + server.config.text("internal").encode() + b"\r\n"
+                )
+        finally:
+            if self.session is not None:
+                self.session.connection_lost()
+            with contextlib.suppress(OSError):
+                self.sock.close()
+            if self.record is not None:
+                reason = self.ended_by or "closed"
+                if reason == "client closed" and (self.session is None or not self.session.closed):
+                    server.journal.note(self.record, violation="connection closed without QUIT")
+                server.journal.close_session(self.record, reason)
+            server._forget(self)
+
+    def _run(self) -> None:
+        server = self.server
+        journal = server.journal
+        peer = f"{self.peer[0]}:{self.peer[1]}"
+        self.record = journal.open_session(peer, self.implicit_tls)
+        plan = self._plan(FaultPoint("connect", session=self.record.id))
+        if plan is not None:
+            self._execute(plan.steps(b""))
+        self.sock.settimeout(server.idle_timeout)
+        if self.implicit_tls:
+            self._start_tls()
+        session = self.session = Session(
+            server.config,
+            server._users,
+            timestamp=server._timestamp(),
+            tls=self.implicit_tls,
+            implicit_tls=self.implicit_tls,
+            clock=time.time,
+        )
+        greeting = session.greeting()
+        plan = self._plan(FaultPoint("greeting", session=self.record.id))
+        self._reply(greeting.encode(), greeting.parts(), plan)
+        while True:
+            line = self._read_line()
+            self._answer(line)
+
+    def _read_line(self) -> Line:
+        reader = self.reader
+        while True:
+            session = self.session
+            assert session is not None
+            line = reader.next_line()
+            if line is not None:
+                if (
+                    reader.buffered
+                    and not session.config.has("PIPELINING")
+                    and not session.in_sasl
+                    and self.record is not None
+                ):
+                    self.server.journal.note(
+                        self.record,
+                        violation="commands pipelined although PIPELINING is not advertised",
+                    )
+                return line
+            try:
+                data = self.sock.recv(65536)
+            except TimeoutError:
+                # Autologout: silent close, no UPDATE (RFC 1939 section 3, C-093).
+                self.ended_by = "idle timeout"
+                raise _Stop() from None
+            if not data:
+                self.ended_by = self.ended_by or "client closed"
+                raise _Stop()
+            reader.feed(data)
+
+    def _answer(self, line: Line) -> None:
+        session = self.session
+        record = self.record
+        assert session is not None and record is not None
+        journal = self.server.journal
+        state = session.state.value
+        in_sasl = session.in_sasl
+        args: tuple[str, ...]
+        if in_sasl:
+            verb, args = "", (line.data.decode("ascii", "replace"),)
+        else:
+            verb, rest = Session.verb_of(line.data)
+            args = tuple([rest] if verb == "PASS" and rest else rest.split())
+        plan = None
+        if not in_sasl and verb:
+            plan = self._plan(
+                FaultPoint(verb, args, session.user or session._user_given, record.id, state)
+            )
+        response: Response | None = None
+        if plan is not None and plan.replace is not None:
+            wire = plan.replace
+            parts: tuple[bytes, ...] = (wire,)
+            status, text = _split_status(wire)
+        else:
+            response = session.handle(line.data, truncated=line.truncated, ending=line.ending)
+            parts = response.parts()
+            wire = b""
+            status, text = response.status, response.first_line[:-2].decode("utf-8", "replace")
+            text = text[len(status) + 1 :]
+        sent = sum(len(p) for p in parts)
+        journal.add_command(
+            record,
+            CommandRecord(
+                session=record.id,
+                seq=len(record.commands) + 1,
+                time=journal.clock(),
+                state=state,
+                raw=line.data + line.ending,
+                verb=verb,
+                args=args,
+                user=session.user or (session._user_given if verb == "USER" else None),
+                status=status,
+                reply=text,
+                bytes_sent=sent,
+                fault=plan.rule if plan is not None else None,
+                violation=response.violation if response is not None else None,
+            ),
+        )
+        if plan is not None and response is not None:
+            wire = b"".join(parts)
+        self._reply(wire, parts, plan)
+        if response is None:
+            return
+        if response.start_tls:
+            self.reader.clear()
+            self._start_tls()
+            session.tls_started()
+            journal.note(record, tls=True)
+        if response.close:
+            self.ended_by = "quit" if verb == "QUIT" else "closed by server"
+            raise _Stop()
+
+    # -- sending -----------------------------------------------------------------------------
+
+    def _plan(self, point: FaultPoint) -> FaultPlan | None:
+        faults = self.server.faults
+        if not faults:
+            return None
+        plan = faults.plan(point)
+        if plan is not None and self.record is not None:
+            self.server.journal.note(self.record, fault=plan.rule)
+        return plan
+
+    def _reply(self, wire: bytes, parts: tuple[bytes, ...], plan: FaultPlan | None) -> None:
+        if plan is None:
+            self._send_parts(parts)
+        else:
+            self._execute(plan.steps(wire or b"".join(parts)))
+
+    def _send_parts(self, parts: tuple[bytes, ...]) -> None:
+        sock = self.sock
+        if len(parts) == 1:
+            sock.sendall(parts[0])
+            return
+        total = sum(len(p) for p in parts)
+        if total <= _BIG or isinstance(sock, ssl.SSLSocket):
+            if total <= _BIG:
+                sock.sendall(b"".join(parts))
+            else:
+                for part in parts:
+                    sock.sendall(part)
+            return
+        # Scatter-gather: the big body is sent from its cached bytes, never copied.
+        views = [memoryview(p) for p in parts if p]
+        while views:
+            sent = sock.sendmsg(views)
+            while views and sent >= len(views[0]):
+                sent -= len(views[0])
+                views.pop(0)
+            if sent and views:
+                views[0] = views[0][sent:]
+
+    def _execute(self, steps: list[Step]) -> None:
+        stopping = self.server._stopping
+        for step in steps:
+            if isinstance(step, Send):
+                if step.data:
+                    self.sock.sendall(step.data)
+            elif isinstance(step, Paced):
+                data = memoryview(step.data)
+                for offset in range(0, len(data), step.chunk):
+                    if offset and stopping.wait(step.interval):
+                        raise _Stop()
+                    self.sock.sendall(data[offset : offset + step.chunk])
+            elif isinstance(step, Sleep):
+                if stopping.wait(step.seconds):
+                    raise _Stop()
+            elif isinstance(step, Close):
+                self.ended_by = "fault: close"
+                raise _Stop()
+            elif isinstance(step, Reset):
+                self.ended_by = "fault: reset"
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                raise _Stop()
+            elif isinstance(step, Hang):
+                self.ended_by = "fault: hang"
+                stopping.wait(step.seconds)
+                raise _Stop()
+
+    def _start_tls(self) -> None:
+        context = self.server.ssl_context
+        assert context is not None
+        tls_sock = context.wrap_socket(self.sock, server_side=True, do_handshake_on_connect=False)
+        self.sock = tls_sock
+        try:
+            tls_sock.do_handshake()
+        except (ssl.SSLError, OSError) as exc:
+            self.ended_by = f"TLS handshake failed: {exc}"
+            raise _Stop() from None
+
+
+def _split_status(wire: bytes) -> tuple[str, str]:
+    first = wire.split(b"\r\n", 1)[0].decode("utf-8", "replace")
+    status, _, text = first.partition(" ")
+    return status, text
+
+
+def _describe_os_error(exc: BaseException) -> str:
+    if isinstance(exc, ConnectionResetError):
+        return "client reset"
+    if isinstance(exc, (BrokenPipeError, ConnectionAbortedError)):
+        return "client closed"
+    if isinstance(exc, socket.timeout):
+        return "idle timeout"
+    return f"connection error: {exc}"

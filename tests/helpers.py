@@ -1,0 +1,61 @@
+"""Test helpers shared by the test modules."""
+
+from __future__ import annotations
+
+import socket
+
+
+class RawClient:
+    """A bare socket client: send exact bytes, read exact replies."""
+
+    def __init__(self, host: str, port: int, timeout: float = 10.0) -> None:
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.buf = b""
+
+    def send(self, data: bytes) -> None:
+        self.sock.sendall(data)
+
+    def _fill(self) -> bool:
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            return False
+        self.buf += chunk
+        return True
+
+    def line(self) -> bytes:
+        """One line with its CRLF."""
+        while b"\r\n" not in self.buf:
+            if not self._fill():
+                raise EOFError(f"connection closed; pending {self.buf!r}")
+        line, _, self.buf = self.buf.partition(b"\r\n")
+        return line + b"\r\n"
+
+    def multiline(self) -> bytes:
+        """A whole multi-line reply, status line to terminator, raw."""
+        while True:
+            end = self.buf.find(b"\r\n.\r\n")
+            if end >= 0 and b"\r\n" in self.buf[: end + 2]:
+                out, self.buf = self.buf[: end + 5], self.buf[end + 5 :]
+                return out
+            if not self._fill():
+                raise EOFError(f"connection closed; pending {self.buf[:200]!r}")
+
+    def cmd(self, line: str) -> bytes:
+        self.send(line.encode() + b"\r\n")
+        return self.line()
+
+    def read_all(self) -> bytes:
+        """Everything until the server closes the connection."""
+        while self._fill():
+            pass
+        out, self.buf = self.buf, b""
+        return out
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> RawClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

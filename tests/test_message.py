@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import email.message
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pop3mock import ConfigurationError, LazyMessage, Message
+from pop3mock.message import normalize_crlf, stuff
+
+
+def unstuff(wire: bytes) -> bytes:
+    lines = wire.split(b"\r\n")
+    return b"\r\n".join(line[1:] if line.startswith(b".") else line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b"a\nb\n", b"a\r\nb\r\n"),
+        (b"a\rb\r", b"a\r\nb\r\n"),
+        (b"a\r\nb\nc\rd", b"a\r\nb\r\nc\r\nd\r\n"),
+        (b"no final newline", b"no final newline\r\n"),
+        (b"", b""),
+        (b"\r\n", b"\r\n"),
+    ],
+)
+def test_normalize_crlf(raw: bytes, expected: bytes) -> None:
+    assert normalize_crlf(raw) == expected
+
+
+def test_message_size_counts_crlf_and_appended_line_end() -> None:
+    msg = Message.of(b"Subject: x\n\nbody without newline")
+    assert msg.data == b"Subject: x\r\n\r\nbody without newline\r\n"
+    assert msg.size == len(msg.data)
+
+
+def test_stuffing_of_dot_lines() -> None:
+    msg = Message.of(b".first\r\nmid\r\n.\r\n..two\r\n . space\r\n")
+    assert msg.wire == b"..first\r\nmid\r\n..\r\n...two\r\n . space\r\n"
+
+
+def test_from_str_and_email_message() -> None:
+    em = email.message.EmailMessage()
+    em["Subject"] = "Grüße"
+    em.set_content("Hällo\n")
+    msg = Message.of(em)
+    assert b"\r\n" in msg.data
+    assert b"\n" not in msg.data.replace(b"\r\n", b"")
+    assert Message.of("Subject: ü\n\nä").data == "Subject: ü\r\n\r\nä\r\n".encode()
+
+
+def test_uid_is_stable_and_valid() -> None:
+    a = Message.of(b"Subject: a\r\n\r\nx\r\n")
+    b = Message.of(b"Subject: a\n\nx\n")
+    assert a.uid == b.uid
+    assert 1 <= len(a.uid) <= 70
+    assert all(0x21 <= ord(c) <= 0x7E for c in a.uid)
+
+
+@pytest.mark.parametrize("uid", ["", "has space", "x" * 71, "tab\there", "é"])
+def test_invalid_uid_is_rejected(uid: str) -> None:
+    with pytest.raises(ConfigurationError, match="uid"):
+        Message.of(b"x", uid=uid)
+
+
+def test_unsupported_input_type() -> None:
+    with pytest.raises(ConfigurationError, match="cannot make a message from int"):
+        Message.of(42)  # type: ignore[arg-type]
+
+
+def test_top_lines() -> None:
+    msg = Message.of(b"H: 1\r\nH2: 2\r\n\r\nb1\r\n.b2\r\nb3\r\n")
+    assert msg.top(0) == b"H: 1\r\nH2: 2\r\n\r\n"
+    assert msg.top(2) == b"H: 1\r\nH2: 2\r\n\r\nb1\r\n..b2\r\n"
+    assert msg.top(99) == msg.wire
+
+
+def test_top_without_blank_line_sends_whole_message_as_headers() -> None:
+    msg = Message.of(b"H: 1\r\nH2: 2\r\n")
+    assert msg.top(0) == msg.wire
+
+
+def test_lazy_message_loads_once_and_checks_size() -> None:
+    calls = []
+
+    def load() -> Message:
+        calls.append(1)
+        return Message.of(b"abc\r\n")
+
+    lazy = LazyMessage("uid1", 5, load)
+    assert not lazy.loaded
+    assert lazy.message.data == b"abc\r\n"
+    assert lazy.message.uid == "uid1"
+    assert len(calls) == 1
+    wrong = LazyMessage("uid2", 99, load)
+    with pytest.raises(RuntimeError, match="announced 99 octets"):
+        _ = wrong.message
+
+
+@given(st.binary(max_size=300))
+def test_normalized_data_has_only_crlf_and_stuffing_round_trips(raw: bytes) -> None:
+    msg = Message.of(raw)
+    data = msg.data
+    assert data.count(b"\n") == data.count(b"\r\n") == data.count(b"\r")
+    assert data == b"" or data.endswith(b"\r\n")
+    assert unstuff(msg.wire) == data
+    # Stuffing leaves no line that is a lone "." (which would end the reply early).
+    assert b"\r\n.\r\n" not in b"\r\n" + msg.wire
+    assert msg.size == len(data)
+
+
+@given(st.binary(max_size=200), st.integers(min_value=0, max_value=20))
+def test_top_is_a_prefix_of_the_message(raw: bytes, lines: int) -> None:
+    msg = Message.of(raw)
+    top = msg.top(lines)
+    assert msg.wire.startswith(top)
+    assert top == stuff(unstuff(top))
