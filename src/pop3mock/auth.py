@@ -63,7 +63,9 @@ def apop_digest(timestamp: str, secret: str) -> str:
 
 def check_apop(timestamp: str, secret: str, digest: str) -> bool:
     """Compare an APOP digest in constant time; upper-case hex is accepted (C-046)."""
-    return hmac.compare_digest(apop_digest(timestamp, secret), digest.lower())
+    return hmac.compare_digest(
+        apop_digest(timestamp, secret).encode(), digest.lower().encode("utf-8", "replace")
+    )
 
 
 def cram_md5_digest(challenge: bytes, secret: str) -> str:
@@ -170,7 +172,8 @@ class _CramMD5:
             return Failure("CRAM-MD5 response is not 'user digest'")
         mailbox = self._lookup(user)
         secret = mailbox.password if mailbox is not None else "\0unknown"
-        if not hmac.compare_digest(cram_md5_digest(self._challenge, secret), digest.lower()):
+        expected = cram_md5_digest(self._challenge, secret).encode()
+        if not hmac.compare_digest(expected, digest.lower().encode("utf-8", "replace")):
             return Failure(f"CRAM-MD5: wrong digest for {user!r}")
         return Success(user)
 
