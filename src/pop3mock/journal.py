@@ -108,6 +108,22 @@ class Journal:
         self._sessions: list[SessionRecord] = []
         self._commands: list[CommandRecord] = []
         self._clock = clock
+        self._listeners: list[Callable[[str, SessionRecord, CommandRecord | None], None]] = []
+
+    def subscribe(
+        self, listener: Callable[[str, SessionRecord, CommandRecord | None], None]
+    ) -> None:
+        """Call `listener(event, session, command)` as things happen, in the server thread.
+
+        `event` is "session-start", "command" or "session-end"; `command` is set for
+        "command" only. Used to stream the journal (e.g. to a JSON-lines file).
+        """
+        with self._cond:
+            self._listeners.append(listener)
+
+    def _emit(self, event: str, session: SessionRecord, command: CommandRecord | None) -> None:
+        for listener in self._listeners:
+            listener(event, session, command)
 
     # -- recording (called by the server) -----------------------------------------------
 
@@ -115,6 +131,7 @@ class Journal:
         with self._cond:
             record = SessionRecord(len(self._sessions) + 1, peer, tls, self._clock())
             self._sessions.append(record)
+            self._emit("session-start", record, None)
             self._cond.notify_all()
             return record
 
@@ -126,6 +143,7 @@ class Journal:
                 session.user = command.user
             if command.violation:
                 session.violations.append(f"{command.line}: {command.violation}")
+            self._emit("command", session, command)
             self._cond.notify_all()
 
     def note(
@@ -153,6 +171,7 @@ class Journal:
             if session.ended is None:
                 session.ended = self._clock()
                 session.end_reason = reason
+                self._emit("session-end", session, None)
             self._cond.notify_all()
 
     def clock(self) -> float:
