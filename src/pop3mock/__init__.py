@@ -14,7 +14,7 @@ from .errors import (
     UnfiredFaultError,
 )
 from .faults import FaultSet, Rule
-from .journal import CommandRecord, Journal, SessionRecord
+from .journal import CommandRecord, Journal, SessionRecord, Violation
 from .mailbox import Mailbox
 from .message import LazyMessage, Message
 from .personality import PERSONALITIES
@@ -41,5 +41,6 @@ __all__ = [
     "SessionRecord",
     "State",
     "UnfiredFaultError",
+    "Violation",
     "__version__",
 ]

@@ -1,8 +1,9 @@
 """The record of every session and command a server saw, with assertion helpers.
 
-It reads like `unittest.mock`: `journal.commands`, `.last`, `.count("RETR")`,
-`assert_command("RETR", 3)`, `assert_commands([...])`. Credentials are kept (a test may
-check them) but masked whenever a record is printed.
+It reads like `unittest.mock`: `journal.commands`, `.last`, `.called`, `.call_count`,
+`.count("RETR")`, `assert_command("RETR", 3)`, `assert_command("DELE", count=0)`,
+`assert_commands([...])`. Credentials are kept (a test may check them) but masked whenever
+a record is printed: repr, str, transcripts and assertion messages never show them.
 """
 
 from __future__ import annotations
@@ -13,10 +14,15 @@ from collections.abc import Callable, Iterable, Sequence
 
 import attrs
 
-__all__ = ["CommandRecord", "Journal", "SessionRecord"]
+__all__ = ["CommandRecord", "Journal", "SessionRecord", "Violation", "mask"]
 
-_SECRET_VERBS = frozenset({"PASS", "APOP", "AUTH"})
-_TRANSCRIPT_CAP = 4096  # octets of one reply kept in a transcript
+#: Octets of each server reply a journal keeps by default: enough for every status line and
+#: listing a test looks at, while a 10 MB RETR does not cost another 10 MB of memory.
+REPLY_CAP = 4096
+_REPORT_LIMIT = 20  # violations listed in full in one report
+_SUMMARY_LIMIT = 40  # commands per session in an assertion message
+
+Listener = Callable[[str, "SessionRecord", "CommandRecord | None"], None]
 
 
 def mask(verb: str, args: Sequence[str]) -> str:
@@ -32,9 +38,22 @@ def mask(verb: str, args: Sequence[str]) -> str:
     return " ".join([verb, *args])
 
 
+def _printable(data: bytes) -> str:
+    # Control characters are escaped so a transcript shows exactly what was on the wire.
+    text = data.decode("utf-8", "backslashreplace")
+    return "".join(
+        ch if ch >= " " or ch == "\t" else ch.encode("unicode_escape").decode() for ch in text
+    )
+
+
 @attrs.frozen(repr=False)
 class CommandRecord:
-    """One command line a client sent and what the server answered."""
+    """One command line a client sent and what the server answered.
+
+    `raw` is the line exactly as received (line end included) and `response` the first
+    octets of the reply (at most the journal's cap; `bytes_sent` is the full size). Both
+    keep credentials: they are data for assertions, and masked when printed.
+    """
 
     session: int
     seq: int
@@ -49,20 +68,63 @@ class CommandRecord:
     bytes_sent: int = 0
     fault: str | None = None
     violation: str | None = None
+    response: bytes = b""
 
     @property
     def line(self) -> str:
         """The command as text, secrets masked."""
         return mask(self.verb, self.args)
 
+    @property
+    def secret(self) -> bool:
+        """Whether the line carries a credential (and is masked when printed)."""
+        return self.line != " ".join([self.verb, *self.args])
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "+OK"
+
+    @property
+    def response_truncated(self) -> bool:
+        """The journal kept only the first octets of this reply."""
+        return len(self.response) < self.bytes_sent
+
     def __repr__(self) -> str:
-        return f"<Command #{self.session}.{self.seq} {self.line!r} -> {self.status} {self.reply!r}>"
+        return f"<Command {self.session}.{self.seq} {self.line!r} -> {self.status} {self.reply!r}>"
 
     def __str__(self) -> str:
         return self.line
 
+    def describe(self) -> str:
+        """`session 1, command 4: RETR 1 -> +OK 120 octets` (secrets masked)."""
+        reply = f"{self.status} {self.reply}".strip() or "(no reply)"
+        return f"session {self.session}, command {self.seq}: {self.line} -> {reply}"
 
-@attrs.define(repr=False)
+
+@attrs.frozen
+class Violation:
+    """A protocol rule the client broke (strict mode fails on these).
+
+    `command` is the offending command when there is one; otherwise `after` says how many
+    commands of the session came before (pipelining, a connection dropped without QUIT).
+    """
+
+    session: int
+    text: str
+    command: CommandRecord | None = None
+    after: int = 0
+
+    def __str__(self) -> str:
+        if self.command is not None:
+            where = f"command {self.command.seq} {self.command.line!r}"
+        elif self.after:
+            where = f"after command {self.after}"
+        else:
+            where = "before any command"
+        return f"session {self.session}, {where}: {self.text}"
+
+
+@attrs.define(repr=False, eq=False)
 class SessionRecord:
     """One connection: who, how, and the commands in order."""
 
@@ -74,21 +136,56 @@ class SessionRecord:
     ended: float | None = None
     end_reason: str | None = None
     commands: list[CommandRecord] = attrs.field(factory=list)
+    #: Violations as text (``"RETR 1: RETR sent before login"``); `Journal.violations` has
+    #: them as `Violation` values with their position.
     violations: list[str] = attrs.field(factory=list)
     faults: list[str] = attrs.field(factory=list)
-    client_bytes: bytearray = attrs.field(factory=bytearray)
-    server_bytes: bytearray = attrs.field(factory=bytearray)
+    #: The greeting's first octets as sent (capped like replies).
+    greeting: bytes = b""
+    greeting_size: int = 0
+    #: Commands answered before TLS started (STLS); None if TLS never started mid-session.
+    tls_after: int | None = None
 
     @property
     def open(self) -> bool:
         return self.ended is None
 
-    def transcript(self) -> str:
-        """The session as C:/S: lines, secrets masked and long replies shortened."""
-        out = [f"session {self.id} from {self.peer}{' (TLS)' if self.tls else ''}"]
-        for cmd in self.commands:
-            out.append(f"C: {cmd.line}")
-            out.append(f"S: {cmd.status} {cmd.reply}".rstrip())
+    @property
+    def client_bytes(self) -> bytes:
+        """Every line the client sent, as received (credentials included)."""
+        return b"".join(c.raw for c in list(self.commands))
+
+    @property
+    def server_bytes(self) -> bytes:
+        """The greeting and every reply as kept by the journal (each capped)."""
+        return self.greeting + b"".join(c.response for c in list(self.commands))
+
+    def transcript(self, *, max_lines: int | None = None) -> str:
+        """The session as S:/C: lines, secrets masked, replies shortened to what was kept.
+
+        `max_lines` shortens each reply further (for printing long listings).
+        """
+        head = f"session {self.id} from {self.peer}"
+        if self.user:
+            head += f", user {self.user!r}"
+        if self.tls and self.tls_after is None:
+            head += ", TLS"
+        out = [head]
+        out += _server_lines(self.greeting, self.greeting_size, max_lines)
+        for cmd in list(self.commands):
+            line = cmd.line if cmd.secret else _printable(cmd.raw.rstrip(b"\r\n"))
+            ending = cmd.raw[len(cmd.raw.rstrip(b"\r\n")) :]
+            if ending != b"\r\n":
+                line += f"  [line ended by {_printable(ending) or 'nothing'}, not CRLF]"
+            out.append(f"C: {line}")
+            if cmd.response or cmd.bytes_sent:
+                out += _server_lines(cmd.response, cmd.bytes_sent, max_lines)
+            else:
+                out.append(f"S: {cmd.status} {cmd.reply}".rstrip())
+            if cmd.fault:
+                out.append(f"-- fault: {cmd.fault}")
+            if self.tls_after == cmd.seq:
+                out.append("-- TLS started")
         if self.end_reason:
             out.append(f"-- ended: {self.end_reason}")
         return "\n".join(out)
@@ -100,19 +197,73 @@ class SessionRecord:
         )
 
 
+def _server_lines(kept: bytes, total: int, max_lines: int | None) -> list[str]:
+    if total == 0:
+        return ["S: (nothing sent)"]
+    pieces = kept.split(b"\r\n")
+    tail = pieces.pop()  # after the last CRLF: empty, or a cut-off line
+    out = [f"S: {_printable(p)}".rstrip() for p in pieces]
+    cut = total > len(kept)
+    if tail:
+        out.append(f"S: {_printable(tail)}{'...' if cut else '  [no CRLF]'}")
+    if max_lines is not None and len(out) > max_lines:
+        out = [*out[:max_lines], f"S: [... {len(out) - max_lines} more lines]"]
+    if cut:
+        out.append(
+            f"S: [... {total - len(kept)} more octets sent, not kept: "
+            f"the journal keeps the first {len(kept)} of each reply]"
+        )
+    return out
+
+
+@attrs.frozen
+class _Want:
+    """One expected command: a verb and leading arguments, parsed like the server does."""
+
+    verb: str
+    args: tuple[str, ...]
+
+    @classmethod
+    def of(cls, pattern: str | Sequence[object]) -> _Want:
+        if isinstance(pattern, str):
+            verb, _, rest = pattern.strip().partition(" ")
+            verb = verb.upper()
+            # PASS takes the rest of the line as one argument, spaces included.
+            args = (rest,) if verb == "PASS" and rest else tuple(rest.split())
+            return cls(verb, args)
+        if isinstance(pattern, CommandRecord):
+            return cls(pattern.verb, pattern.args)
+        items = list(pattern)
+        if not items:
+            raise ValueError("an expected command needs at least a verb")
+        return cls(str(items[0]).upper(), tuple(str(a) for a in items[1:]))
+
+    def matches(self, command: CommandRecord) -> bool:
+        return command.verb == self.verb and command.args[: len(self.args)] == self.args
+
+    def __str__(self) -> str:
+        return mask(self.verb, self.args)
+
+
+def _times(n: int) -> str:
+    return "once" if n == 1 else f"{n} times"
+
+
 class Journal:
     """Thread-safe record of sessions and commands, with queries and assertions."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, *, reply_cap: int = REPLY_CAP
+    ) -> None:
         self._cond = threading.Condition()
         self._sessions: list[SessionRecord] = []
         self._commands: list[CommandRecord] = []
+        self._violations: list[Violation] = []
         self._clock = clock
-        self._listeners: list[Callable[[str, SessionRecord, CommandRecord | None], None]] = []
+        self._listeners: list[Listener] = []
+        self.reply_cap = reply_cap
 
-    def subscribe(
-        self, listener: Callable[[str, SessionRecord, CommandRecord | None], None]
-    ) -> None:
+    def subscribe(self, listener: Listener) -> None:
         """Call `listener(event, session, command)` as things happen, in the server thread.
 
         `event` is "session-start", "command" or "session-end"; `command` is set for
@@ -125,7 +276,21 @@ class Journal:
         for listener in self._listeners:
             listener(event, session, command)
 
+    def __repr__(self) -> str:
+        with self._cond:
+            return f"<Journal {len(self._sessions)} sessions, {len(self._commands)} commands>"
+
     # -- recording (called by the server) -----------------------------------------------
+
+    def kept(self, parts: Iterable[bytes]) -> bytes:
+        """The first `reply_cap` octets of a reply given in pieces, without joining it all."""
+        out = bytearray()
+        for part in parts:
+            room = self.reply_cap - len(out)
+            if room <= 0:
+                break
+            out += part[:room]
+        return bytes(out)
 
     def open_session(self, peer: str, tls: bool) -> SessionRecord:
         with self._cond:
@@ -135,6 +300,12 @@ class Journal:
             self._cond.notify_all()
             return record
 
+    def add_greeting(self, session: SessionRecord, parts: Sequence[bytes]) -> None:
+        """Keep the greeting as it goes out (capped like replies)."""
+        with self._cond:
+            session.greeting = self.kept(parts)
+            session.greeting_size = sum(len(p) for p in parts)
+
     def add_command(self, session: SessionRecord, command: CommandRecord) -> None:
         with self._cond:
             session.commands.append(command)
@@ -143,6 +314,7 @@ class Journal:
                 session.user = command.user
             if command.violation:
                 session.violations.append(f"{command.line}: {command.violation}")
+                self._violations.append(Violation(session.id, command.violation, command))
             self._emit("command", session, command)
             self._cond.notify_all()
 
@@ -158,10 +330,14 @@ class Journal:
         with self._cond:
             if violation:
                 session.violations.append(violation)
+                after = len(session.commands)
+                self._violations.append(Violation(session.id, violation, after=after))
             if fault:
                 session.faults.append(fault)
             if user:
                 session.user = user
+            if tls and not session.tls:
+                session.tls_after = len(session.commands)
             if tls is not None:
                 session.tls = tls
             self._cond.notify_all()
@@ -177,6 +353,12 @@ class Journal:
     def clock(self) -> float:
         return self._clock()
 
+    def clear(self) -> None:
+        with self._cond:
+            self._sessions.clear()
+            self._commands.clear()
+            self._violations.clear()
+
     # -- queries -------------------------------------------------------------------------
 
     @property
@@ -191,86 +373,249 @@ class Journal:
 
     @property
     def last(self) -> CommandRecord | None:
+        """The most recent command, or None."""
         with self._cond:
             return self._commands[-1] if self._commands else None
 
     @property
-    def violations(self) -> list[str]:
-        """Strict-mode findings: client protocol violations, each with its session."""
+    def called(self) -> bool:
+        """Whether any command was received (`unittest.mock` spelling)."""
         with self._cond:
-            return [f"session {s.id}: {v}" for s in self._sessions for v in s.violations]
+            return bool(self._commands)
+
+    @property
+    def call_count(self) -> int:
+        """How many commands were received (`unittest.mock` spelling)."""
+        with self._cond:
+            return len(self._commands)
+
+    @property
+    def violations(self) -> list[Violation]:
+        """Client protocol violations seen so far (strict mode fails on them)."""
+        with self._cond:
+            return list(self._violations)
 
     def find(
-        self, verb: str | None = None, *args: object, user: str | None = None
+        self,
+        verb: str | None = None,
+        *args: object,
+        user: str | None = None,
+        session: int | None = None,
     ) -> list[CommandRecord]:
-        """Commands matching a verb (case-insensitive), leading arguments and user."""
-        want_verb = verb.upper() if verb else None
-        want_args = tuple(str(a) for a in args)
+        """Commands matching a verb (any case), leading arguments, user and session."""
+        return self._find(self.commands, verb, args, user, session)
+
+    @staticmethod
+    def _find(
+        commands: Iterable[CommandRecord],
+        verb: str | None,
+        args: Sequence[object],
+        user: str | None,
+        session: int | None,
+    ) -> list[CommandRecord]:
+        want = _Want(verb.upper(), tuple(str(a) for a in args)) if verb else None
         return [
             c
-            for c in self.commands
-            if (want_verb is None or c.verb == want_verb)
-            and c.args[: len(want_args)] == want_args
+            for c in commands
+            if (want is None or want.matches(c))
             and (user is None or c.user == user)
+            and (session is None or c.session == session)
         ]
 
-    def count(self, verb: str | None = None, *args: object, user: str | None = None) -> int:
-        return len(self.find(verb, *args, user=user))
+    def count(
+        self,
+        verb: str | None = None,
+        *args: object,
+        user: str | None = None,
+        session: int | None = None,
+    ) -> int:
+        """How many commands match (see `find`)."""
+        return len(self.find(verb, *args, user=user, session=session))
+
+    def transcript(self, *, max_lines: int | None = None) -> str:
+        """Every session's transcript, secrets masked."""
+        return "\n\n".join(s.transcript(max_lines=max_lines) for s in self.sessions)
+
+    def violation_report(self, limit: int = _REPORT_LIMIT) -> str:
+        """The violations as a readable multi-line text ('' when there are none)."""
+        found = self.violations
+        if not found:
+            return ""
+        lines = [
+            f"the client broke the POP3 protocol (strict mode), "
+            f"{len(found)} violation{'s' if len(found) != 1 else ''}:"
+        ]
+        for item in found[:limit]:
+            lines.append(f"  {item}")
+            if item.command is not None:
+                lines.append(f"      C: {item.command.line}")
+                lines.append(f"      S: {item.command.status} {item.command.reply}".rstrip())
+        if len(found) > limit:
+            lines.append(f"  ... and {len(found) - limit} more")
+        return "\n".join(lines)
 
     # -- assertions ----------------------------------------------------------------------
 
     def assert_command(
-        self, verb: str, *args: object, count: int | None = None, user: str | None = None
-    ) -> None:
-        """Assert the command was sent (at least once, or exactly `count` times; 0 = never)."""
-        found = len(self.find(verb, *args, user=user))
-        if (count is None and found > 0) or found == count:
-            return
-        wanted = mask(verb.upper(), [str(a) for a in args])
-        expected = "at least once" if count is None else f"{count} time(s)"
-        near = [c.line for c in self.find(verb) if c not in self.find(verb, *args, user=user)]
-        message = [f"expected {wanted!r} {expected}, found {found}"]
-        if user:
-            message[0] += f" for user {user!r}"
-        if near:
-            message.append("near misses (same verb): " + ", ".join(repr(n) for n in near[:10]))
-        message.append("commands sent: " + self._summary())
-        raise AssertionError("\n".join(message))
+        self,
+        verb: str,
+        *args: object,
+        count: int | None = None,
+        user: str | None = None,
+        session: int | None = None,
+    ) -> list[CommandRecord]:
+        """Assert a command was sent at least once, or exactly `count` times (0: never).
 
-    def assert_commands(self, expected: Iterable[str], *, any_order: bool = False) -> None:
-        """Assert these commands were sent, contiguous and in order (unittest.mock semantics),
-        or all present in any order. Each is a line prefix: 'PASS' matches any password."""
-        wanted = [e.upper().split() for e in expected]
-        actual = [[c.verb, *(a.upper() for a in c.args)] for c in self.commands]
-
-        def matches(want: list[str], have: list[str]) -> bool:
-            return have[: len(want)] == want
-
-        if any_order:
-            pool = list(actual)
-            missing = []
-            for want in wanted:
-                for i, have in enumerate(pool):
-                    if matches(want, have):
-                        del pool[i]
-                        break
-                else:
-                    missing.append(" ".join(want))
-            if not missing:
-                return
-            raise AssertionError(f"commands not sent: {missing}\ncommands sent: {self._summary()}")
-        n = len(wanted)
-        for start in range(len(actual) - n + 1):
-            if all(matches(w, h) for w, h in zip(wanted, actual[start : start + n], strict=False)):
-                return
-        raise AssertionError(
-            f"expected the sequence {[' '.join(w) for w in wanted]}\n"
-            f"commands sent: {self._summary()}"
+        Arguments match leading arguments as text: `assert_command("RETR", 3)`,
+        `assert_command("TOP", 1)` matches `TOP 1 10`. Returns the matching commands.
+        """
+        __tracebackhide__ = True
+        commands = self.commands
+        found = self._find(commands, verb, args, user, session)
+        if (count is None and found) or len(found) == count:
+            return found
+        want = _Want(verb.upper(), tuple(str(a) for a in args))
+        scope = "".join(
+            f" {k} {v!r}" for k, v in (("for user", user), ("in session", session)) if v
         )
+        if count == 0:
+            lines = [f"expected {str(want)!r} never to be sent{scope}, but it was:"]
+            lines += [f"    {c.describe()}" for c in found]
+        else:
+            expected = "at least once" if count is None else _times(count)
+            actual = "not sent" if not found else f"sent {_times(len(found))}"
+            lines = [
+                f"expected {str(want)!r} to be sent {expected}{scope}, but it was {actual}.",
+                f"  Expected: {want}  ({expected})",
+                f"  Actual:   {actual}",
+            ]
+            lines += [f"    {c.describe()}" for c in found]
+        hits = {id(c) for c in found}
+        near = [c for c in commands if c.verb == want.verb and id(c) not in hits]
+        if near:
+            lines.append(f"  Near misses ({want.verb} with other arguments, user or session):")
+            lines += [f"    {c.describe()}" for c in near[:10]]
+            if len(near) > 10:
+                lines.append(f"    ... and {len(near) - 10} more")
+        lines += self._summary(commands)
+        raise AssertionError("\n".join(lines))
 
-    def _summary(self) -> str:
-        lines = [c.line for c in self.commands]
-        return repr(lines) if lines else "(none)"
+    def assert_command_once(
+        self, verb: str, *args: object, user: str | None = None, session: int | None = None
+    ) -> CommandRecord:
+        """Assert the command was sent exactly once and return it."""
+        __tracebackhide__ = True
+        return self.assert_command(verb, *args, count=1, user=user, session=session)[0]
+
+    def assert_commands(
+        self,
+        expected: Iterable[str | Sequence[object]],
+        *,
+        any_order: bool = False,
+        session: int | None = None,
+    ) -> None:
+        """Assert these commands were sent: a contiguous run within one session, in this
+        order (like `unittest.mock`'s `assert_has_calls`), or anywhere with `any_order`.
+
+        Each expected command is a line ("USER alice", "RETR 1") or a tuple ("RETR", 1) and
+        matches leading arguments: "PASS" matches any password.
+        """
+        __tracebackhide__ = True
+        wanted = [_Want.of(e) for e in expected]
+        commands = self._find(self.commands, None, (), None, session)
+        if any_order:
+            self._check_any_order(wanted, commands)
+            return
+        by_session: dict[int, list[CommandRecord]] = {}
+        for command in commands:
+            by_session.setdefault(command.session, []).append(command)
+        best: tuple[int, int, list[CommandRecord]] = (-1, 0, [])
+        for run in by_session.values():
+            for start in range(len(run)):
+                n = 0
+                while (
+                    n < len(wanted) and start + n < len(run) and wanted[n].matches(run[start + n])
+                ):
+                    n += 1
+                if n == len(wanted):
+                    return
+                if n > best[0]:
+                    best = (n, start, run)
+        lines = [
+            "expected these commands in a row, in this order:",
+            "  Expected: " + ", ".join(str(w) for w in wanted),
+        ]
+        matched, start, run = best
+        if matched > 0:
+            first = run[start]
+            lines.append(
+                f"  Closest:  session {first.session}, commands {first.seq}-"
+                f"{first.seq + matched - 1} match the first {matched}, then"
+            )
+            if start + matched < len(run):
+                got = run[start + matched]
+                lines.append(
+                    f"            command {got.seq} is {got.line!r}, not {str(wanted[matched])!r}"
+                )
+            else:
+                lines.append(
+                    f"            the session has no more commands ({wanted[matched]!s} missing)"
+                )
+        else:
+            lines.append(f"  Actual:   {str(wanted[0])!r} was never sent" if wanted else "")
+        lines += self._summary(commands)
+        raise AssertionError("\n".join(lines))
+
+    def _check_any_order(self, wanted: list[_Want], commands: list[CommandRecord]) -> None:
+        __tracebackhide__ = True
+        pool = list(commands)
+        missing: list[_Want] = []
+        for want in wanted:
+            for index, command in enumerate(pool):
+                if want.matches(command):
+                    del pool[index]
+                    break
+            else:
+                missing.append(want)
+        if not missing:
+            return
+        lines = [
+            "expected these commands in any order:",
+            "  Expected: " + ", ".join(str(w) for w in wanted),
+            "  Missing:  " + ", ".join(str(w) for w in missing),
+        ]
+        for want in missing:
+            near = [c.describe() for c in commands if c.verb == want.verb]
+            if near:
+                lines.append(f"  Near misses for {str(want)!r}:")
+                lines += [f"    {n}" for n in near[:10]]
+        lines += self._summary(commands)
+        raise AssertionError("\n".join(lines))
+
+    def assert_no_sessions(self) -> None:
+        """Assert no client connected at all."""
+        __tracebackhide__ = True
+        sessions = self.sessions
+        if sessions:
+            raise AssertionError(
+                f"expected no connection, but {len(sessions)} were made:\n"
+                + "\n".join(f"  {s!r}" for s in sessions)
+            )
+
+    def _summary(self, commands: Sequence[CommandRecord]) -> list[str]:
+        if not commands:
+            return ["  Commands sent: none"]
+        lines = [f"  Commands sent ({len(commands)}):"]
+        by_session: dict[int, list[str]] = {}
+        for c in commands:
+            by_session.setdefault(c.session, []).append(c.line)
+        for sid, seen in by_session.items():
+            shown = ", ".join(seen[:_SUMMARY_LIMIT])
+            more = (
+                f", ... ({len(seen) - _SUMMARY_LIMIT} more)" if len(seen) > _SUMMARY_LIMIT else ""
+            )
+            lines.append(f"    session {sid}: {shown}{more}")
+        return lines
 
     # -- waiting -------------------------------------------------------------------------
 
@@ -279,40 +624,34 @@ class Journal:
         verb: str | None = None,
         *args: object,
         count: int = 1,
+        user: str | None = None,
+        session: int | None = None,
         sessions_ended: int | None = None,
         timeout: float = 5.0,
     ) -> None:
-        """Block until `count` matching commands (or `sessions_ended` sessions) are recorded.
+        """Block until `count` matching commands (or `sessions_ended` ended sessions) are
+        recorded, for clients running in another thread or process.
 
-        Waits on a condition variable, never polls; raises TimeoutError with what was seen.
+        Waits on the journal's condition variable (woken by every record, never polls);
+        raises TimeoutError saying what it saw.
         """
+        __tracebackhide__ = True
 
         def done() -> bool:
             if sessions_ended is not None:
                 return sum(1 for s in self._sessions if s.ended is not None) >= sessions_ended
-            want_verb = verb.upper() if verb else None
-            want_args = tuple(str(a) for a in args)
-            found = sum(
-                1
-                for c in self._commands
-                if (want_verb is None or c.verb == want_verb)
-                and c.args[: len(want_args)] == want_args
-            )
-            return found >= count
+            return len(self._find(self._commands, verb, args, user, session)) >= count
 
         with self._cond:
-            if not self._cond.wait_for(done, timeout):
-                what = (
-                    f"{sessions_ended} ended sessions"
-                    if sessions_ended is not None
-                    else f"{count} x {mask((verb or '*').upper(), [str(a) for a in args])!r}"
-                )
-                raise TimeoutError(
-                    f"waited {timeout} s for {what}; commands sent: "
-                    f"{[c.line for c in self._commands]}"
-                )
-
-    def clear(self) -> None:
-        with self._cond:
-            self._sessions.clear()
-            self._commands.clear()
+            if self._cond.wait_for(done, timeout):
+                return
+            if sessions_ended is not None:
+                ended = sum(1 for s in self._sessions if s.ended is not None)
+                what = f"{sessions_ended} ended sessions (ended: {ended}, open: "
+                what += f"{len(self._sessions) - ended})"
+            else:
+                seen = len(self._find(self._commands, verb, args, user, session))
+                want = mask((verb or "*").upper(), [str(a) for a in args])
+                what = f"{count} x {want!r} (seen: {seen})"
+            summary = "\n".join(self._summary(self._commands))
+        raise TimeoutError(f"waited {timeout} s for {what}\n{summary}")
