@@ -1,0 +1,367 @@
+"""pop3mock performance benchmark: each workload against a bare-socket floor of the same run.
+
+    python benchmarks/run.py            # full: 5 repetitions, medians
+    python benchmarks/run.py --quick    # smoke run, a few seconds
+    python benchmarks/run.py --dovecot  # also against a private local Dovecot, if installed
+
+The POP3 client runs in a separate process (`_client.py`), so that it never competes with
+the server for the GIL; servers run in this process. Every figure is also given as its cost
+relative to the floor: a bare Python socket server with pop3mock's threading model that
+answers each request line with pre-built bytes (the exact bytes pop3mock sends, taken from
+its sans-IO core). 1.0x means "as fast as Python sockets go here"; the ratio is what holds
+from one machine, or one noisy minute, to the next.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from _common import FloorServer, make_message, replies_of
+
+from pop3mock import Mailbox, Message, POP3Server, Session
+
+__all__ = ["main"]
+
+HERE = Path(__file__).resolve().parent
+PASSWORD = "password"
+USERS = [f"user{i}" for i in range(8)]
+
+
+@dataclass
+class Row:
+    """One workload: its figures per repetition, for pop3mock, the floor and Dovecot."""
+
+    label: str
+    unit: str
+    target: float
+    higher_is_better: bool
+    pop3mock: list[float] = field(default_factory=list)
+    floor: list[float] = field(default_factory=list)
+    dovecot: list[float] = field(default_factory=list)
+    note: str = ""
+
+    def median(self, which: str) -> float | None:
+        values: list[float] = getattr(self, which)
+        return statistics.median(values) if values else None
+
+    def cost(self, which: str = "pop3mock") -> float | None:
+        """How many times slower than the floor (1.0 = as fast as bare sockets)."""
+        mine, floor = self.median(which), self.median("floor")
+        if mine is None or floor is None or not mine or not floor:
+            return None
+        return floor / mine if self.higher_is_better else mine / floor
+
+    def met(self) -> bool | None:
+        mine = self.median("pop3mock")
+        if mine is None:
+            return None
+        return mine >= self.target if self.higher_is_better else mine <= self.target
+
+
+class ClientProcess:
+    """The client side of every socket workload, in its own interpreter."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HERE / "_client.py")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=HERE,
+        )
+
+    def run(self, **job: Any) -> dict[str, Any]:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps(job) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the client process died (exit {self.proc.wait()})")
+        result: dict[str, Any] = json.loads(line)
+        if "error" in result:
+            raise RuntimeError(f"{job['kind']} workload failed: {result['error']}")
+        return result
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(10)
+
+
+# -- servers under test ------------------------------------------------------------------
+
+
+def mailboxes(messages: Sequence[Message], users: Sequence[str] = ("user0",)) -> dict[str, Mailbox]:
+    return {name: Mailbox(name, PASSWORD, messages) for name in users}
+
+
+def floor_for(mailbox: Mailbox, lines: Sequence[bytes]) -> FloorServer:
+    """A floor server whose replies are what pop3mock answers to `lines` on this mailbox."""
+    session = Session(POP3Server().config, {mailbox.user: mailbox})
+    greeting, *script = replies_of(
+        session, [b"USER " + mailbox.user.encode(), b"PASS " + PASSWORD.encode()]
+    )
+    script += [session.handle(line).encode() for line in lines]
+    quit_reply = session.handle(b"QUIT").encode()
+    return FloorServer(greeting, script, quit_reply)
+
+
+@dataclass
+class Workload:
+    """How to measure one row against any server: (client, port, user names) -> value."""
+
+    row: Row
+    users: dict[str, Mailbox]
+    floor_lines: Sequence[bytes]
+    measure: Callable[[ClientProcess, int, Sequence[str]], float]
+
+
+def run_socket_workload(w: Workload, client: ClientProcess, rep: int) -> None:
+    order = ("pop3mock", "floor") if rep % 2 == 0 else ("floor", "pop3mock")
+    for which in order:
+        if which == "pop3mock":
+            with POP3Server(users=w.users) as server:
+                w.row.pop3mock.append(w.measure(client, server.port, list(w.users)))
+                server.check()
+        else:
+            with floor_for(next(iter(w.users.values())), w.floor_lines) as floor:
+                w.row.floor.append(w.measure(client, floor.port, list(w.users)))
+
+
+# -- workloads ---------------------------------------------------------------------------
+
+
+def start_stop(row: Row, count: int) -> None:
+    def pop3mock_once() -> float:
+        t0 = time.perf_counter()
+        server = POP3Server(users={"user": PASSWORD})
+        server.start()
+        server.stop()
+        return time.perf_counter() - t0
+
+    def floor_once() -> float:
+        t0 = time.perf_counter()
+        FloorServer(b"", [b""], b"").start().stop()
+        return time.perf_counter() - t0
+
+    for kind, once in (("pop3mock", pop3mock_once), ("floor", floor_once)):
+        once()  # warm-up
+        times = sorted(once() for _ in range(count))
+        getattr(row, kind).append(statistics.median(times) * 1000)
+
+
+def sessions_workload(threads: int, count: int) -> Workload:
+    row = Row(f"sessions/s, {threads} client thread{'s' * (threads > 1)}", "/s", 1000, True)
+    if threads > 1:
+        row.target = 2000
+    small = [Message.of(make_message(2000, i)) for i in range(10)]
+
+    def measure(client: ClientProcess, port: int, names: Sequence[str]) -> float:
+        job = {"users": list(names), "password": PASSWORD, "threads": threads, "count": count}
+        return float(client.run(kind="sessions", host="127.0.0.1", port=port, **job)["value"])
+
+    return Workload(row, mailboxes(small, USERS[:threads]), [b"STAT"], measure)
+
+
+def retr_workload(label: str, size: int, messages: int, count: int, per_s: bool) -> Workload:
+    if per_s:
+        row = Row(label, "msg/s", 6000, True)
+    else:
+        row = Row(label, "MB/s", 1000 if size >= 10**6 else 500, True)
+    drop = [Message.of(make_message(size, i)) for i in range(messages)]
+
+    def measure(client: ClientProcess, port: int, names: Sequence[str]) -> float:
+        result = client.run(
+            kind="retr",
+            host="127.0.0.1",
+            port=port,
+            user=names[0],
+            password=PASSWORD,
+            sizes=[m.size for m in drop],
+            count=count,
+        )
+        return float(result["per_s" if per_s else "mb_per_s"])
+
+    return Workload(row, mailboxes(drop), [b"RETR 1"], measure)
+
+
+def listing_workload(command: str, drop: Sequence[Message], samples: int) -> Workload:
+    target = 3.0 if command == "LIST" else 5.0
+    row = Row(f"{command} on {len(drop):,} messages (1st in session)", "ms", target, False)
+
+    def measure(client: ClientProcess, port: int, names: Sequence[str]) -> float:
+        result = client.run(
+            kind="listing",
+            host="127.0.0.1",
+            port=port,
+            user=names[0],
+            password=PASSWORD,
+            command=command,
+            lines=len(drop),
+            samples=samples,
+        )
+        return float(result["value"])
+
+    return Workload(row, mailboxes(drop), [command.encode()], measure)
+
+
+def stat_large(time_row: Row, memory_row: Row, count: int) -> None:
+    for kind in ("pop3mock", "floor"):
+        out = subprocess.run(
+            [sys.executable, str(HERE / "_stat100k.py"), kind, str(count)],
+            capture_output=True,
+            text=True,
+            cwd=HERE,
+            check=False,
+            timeout=120,
+        )
+        if out.returncode != 0:
+            raise RuntimeError(f"STAT on {count:,} messages ({kind}) failed:\n{out.stderr}")
+        result = json.loads(out.stdout)
+        getattr(time_row, kind).append(result["ms"])
+        getattr(memory_row, kind).append(result["rss_mb"])
+        if "maildrop" in result:
+            time_row.note = result["maildrop"]
+
+
+# -- report ------------------------------------------------------------------------------
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value >= 1000:
+        return f"{value:,.0f}"
+    if value >= 100:
+        return f"{value:.0f}"
+    if value >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def report(rows: Sequence[Row], reps: int, dovecot: bool) -> str:
+    head = ["workload", "unit", "target", "pop3mock", "floor", "cost vs floor", "met"]
+    if dovecot:
+        head[5:5] = ["dovecot", "dovecot vs floor"]
+    table = [head]
+    for row in rows:
+        sign = ">=" if row.higher_is_better else "<="
+        cost = row.cost()
+        met = row.met()
+        line = [
+            row.label,
+            row.unit,
+            f"{sign} {_fmt(row.target)}",
+            _fmt(row.median("pop3mock")),
+            _fmt(row.median("floor")),
+            "-" if cost is None else f"{cost:.2f}x",
+            "-" if met is None else ("yes" if met else "NO"),
+        ]
+        if dovecot:
+            dcost = row.cost("dovecot")
+            line[5:5] = [_fmt(row.median("dovecot")), "-" if dcost is None else f"{dcost:.2f}x"]
+        table.append(line)
+    widths = [max(len(r[i]) for r in table) for i in range(len(head))]
+    out = []
+    for n, r in enumerate(table):
+        cells = [r[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(r[1:], widths[1:], strict=True)
+        ]
+        out.append("  ".join(cells))
+        if n == 0:
+            out.append("-" * len(out[0]))
+    out.append("")
+    out.append(
+        f"medians of {reps} repetition(s); cost vs floor = how many times slower than a bare "
+        "Python socket server doing the same I/O (1.00x = no overhead)"
+    )
+    out.extend(f"note: {row.label}: {row.note}" for row in rows if row.note)
+    return "\n".join(out)
+
+
+def _load() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.2f} {five:.2f} {fifteen:.2f}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run: small counts, 1 rep")
+    parser.add_argument("--repeat", type=int, default=None, help="repetitions (full: 5)")
+    parser.add_argument(
+        "--dovecot", action="store_true", help="also measure a private local Dovecot"
+    )
+    args = parser.parse_args(argv)
+    quick = args.quick
+    reps = args.repeat or (1 if quick else 5)
+    if not quick and reps < 5:
+        parser.error("a full run needs --repeat 5 or more (use --quick for a smoke run)")
+
+    print(f"pop3mock benchmark ({'quick' if quick else 'full'}, {reps} repetition(s))")
+    print(f"python {platform.python_version()} ({platform.python_implementation()})")
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}")
+    print(f"load average before: {_load()}", flush=True)
+
+    q = quick
+    ten_k = [Message.of(make_message(400 + (i * 37) % 2600, i)) for i in range(10_000)]
+    workloads = [
+        sessions_workload(1, 40 if q else 400),
+        sessions_workload(8, 10 if q else 100),
+        retr_workload("RETR 10 MB messages", 10_000_000, 3, 3 if q else 30, per_s=False),
+        retr_workload("RETR 100 KB messages", 100_000, 20, 200 if q else 3000, per_s=False),
+        retr_workload("RETR 2 KB messages, one session", 2_000, 50, 500 if q else 6000, True),
+        listing_workload("LIST", ten_k, 5 if q else 30),
+        listing_workload("UIDL", ten_k, 5 if q else 30),
+    ]
+    start_row = Row("start + stop (threads joined)", "ms", 1.5, False)
+    stat_row = Row("STAT on 100,000 messages, from start", "ms", 100, False)
+    memory_row = Row("  peak memory of that process", "MB", 200, False)
+
+    dovecot = None
+    if args.dovecot:
+        from _dovecot import Dovecot, unavailable
+
+        reason = unavailable()
+        if reason:
+            print(f"dovecot: skipped ({reason})")
+        else:
+            dovecot = Dovecot([w.users for w in workloads], PASSWORD)
+
+    client = ClientProcess()
+    try:
+        if dovecot is not None:
+            dovecot.start()
+        for rep in range(reps):
+            start_stop(start_row, 20 if q else 200)
+            for w in workloads:
+                run_socket_workload(w, client, rep)
+                if dovecot is not None:
+                    names = dovecot.names_for(w.users)
+                    w.row.dovecot.append(w.measure(client, dovecot.port, names))
+            stat_large(stat_row, memory_row, 100_000)
+            print(f"repetition {rep + 1}/{reps} done, load {_load()}", flush=True)
+    finally:
+        client.close()
+        if dovecot is not None:
+            dovecot.stop()
+
+    rows = [start_row, *(w.row for w in workloads), stat_row, memory_row]
+    print(f"load average after: {_load()}")
+    print()
+    print(report(rows, reps, dovecot is not None))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

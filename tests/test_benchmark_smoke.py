@@ -1,0 +1,55 @@
+"""The benchmark script runs end to end (`--quick`) and reports every workload.
+
+No figure is asserted: timings belong to the machine. What is checked is that every
+workload ran against both pop3mock and the floor, and that the report is complete.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+WORKLOADS = [
+    "start + stop (threads joined)",
+    "sessions/s, 1 client thread",
+    "sessions/s, 8 client threads",
+    "RETR 10 MB messages",
+    "RETR 100 KB messages",
+    "RETR 2 KB messages, one session",
+    "LIST on 10,000 messages (1st in session)",
+    "UIDL on 10,000 messages (1st in session)",
+    "STAT on 100,000 messages, from start",
+    "peak memory of that process",
+]
+
+_NUMBER = r"[\d,]+(?:\.\d+)?"
+
+
+def test_quick_run_reports_every_workload_against_the_floor() -> None:
+    out = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "run.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    report = out.stdout
+    assert re.search(r"^python \d+\.\d+", report, re.M)
+    assert re.search(r"^load average before: [\d.]+ [\d.]+ [\d.]+$", report, re.M)
+    assert re.search(r"\b\d+ CPUs\b", report)
+    for label in WORKLOADS:
+        # label, unit, target, pop3mock, floor, cost vs floor (1.23x), met (yes/NO)
+        row = re.search(
+            rf"^\s*{re.escape(label)}\s+\S+\s+[<>]= {_NUMBER}\s+({_NUMBER})\s+({_NUMBER})"
+            rf"\s+({_NUMBER})x\s+(yes|NO)$",
+            report,
+            re.M,
+        )
+        assert row, f"no complete row for {label!r} in:\n{report}"
+        pop3mock, floor = (float(v.replace(",", "")) for v in row.group(1, 2))
+        assert pop3mock > 0 and floor > 0, row.group(0)
