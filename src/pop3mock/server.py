@@ -397,7 +397,8 @@ class _Connection:
                 self.sock.close()
             if self.record is not None:
                 reason = self.ended_by or "closed"
-                if reason == "client closed" and (self.session is None or not self.session.closed):
+                # QUIT ends with reason "quit" (connection_lost() above sets session.closed).
+                if reason in ("client closed", "client reset"):
                     server.journal.note(self.record, violation="connection closed without QUIT")
                 server.journal.close_session(self.record, reason)
             server._forget(self)
