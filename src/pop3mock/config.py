@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import hashlib
+import threading
+import weakref
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
 
 import attrs
 
 from ._version import __version__
 from .auth import MECHANISMS
 from .errors import ConfigurationError
+from .mailbox import Mailbox
 
-__all__ = ["ALL_CAPABILITIES", "DEFAULT_TEXTS", "ServerConfig"]
+__all__ = [
+    "ALL_CAPABILITIES",
+    "DEFAULT_CAPA_ORDER",
+    "DEFAULT_TEXTS",
+    "UID_FORMATS",
+    "ServerConfig",
+]
 
 #: Every capability pop3mock can advertise and switch off. CAPA itself is one: without it
 #: the server is a bare RFC 1939 server that answers CAPA with -ERR.
@@ -32,6 +43,29 @@ ALL_CAPABILITIES = frozenset(
         "LANG",
     }
 )
+
+#: The order of the CAPA reply lines unless a personality says otherwise. "CAPA" is in the
+#: order table only so that a personality can list it (Dovecot does); it is never listed by
+#: default.
+DEFAULT_CAPA_ORDER: tuple[str, ...] = (
+    "TOP",
+    "UIDL",
+    "RESP-CODES",
+    "AUTH-RESP-CODE",
+    "PIPELINING",
+    "STLS",
+    "USER",
+    "SASL",
+    "LOGIN-DELAY",
+    "EXPIRE",
+    "UTF8",
+    "LANG",
+    "IMPLEMENTATION",
+)
+
+#: How message UIDs look on the wire: the message's own uid, Dovecot 2.3's default
+#: ``%08Xu%08Xv`` (sequence and uidvalidity, 16 hex digits) or Gmail's ``GmailId`` + 16 hex.
+UID_FORMATS = ("message", "dovecot", "gmail")
 
 #: The reply texts, by key. Personalities override some; so can `texts=` on the server.
 #: Texts on authentication replies avoid "lock" and "wait" unless that is the condition,
@@ -102,6 +136,15 @@ def _check_capabilities(instance: object, attribute: object, value: frozenset[st
         )
 
 
+def _check_capa_order(instance: object, attribute: object, value: tuple[str, ...]) -> None:
+    unknown = set(value) - ALL_CAPABILITIES
+    if unknown:
+        raise ConfigurationError(
+            f"unknown capabilities in capa_order {sorted(unknown)}: "
+            f"choose from {sorted(ALL_CAPABILITIES)}"
+        )
+
+
 def _check_mechanisms(instance: object, attribute: object, value: tuple[str, ...]) -> None:
     unknown = set(value) - set(MECHANISMS)
     if unknown:
@@ -119,6 +162,16 @@ def _check_texts(instance: object, attribute: object, value: Mapping[str, str]) 
     for key, text in value.items():
         if "\r" in text or "\n" in text:
             raise ConfigurationError(f"reply text {key!r} contains a line end")
+        if text.startswith("["):
+            # RFC 2449 section 8: with RESP-CODES a text starting with "[" is a response code.
+            raise ConfigurationError(
+                f"reply text {key!r} starts with '[': clients read that as a response code"
+            )
+
+
+def _check_uid_format(instance: object, attribute: object, value: str) -> None:
+    if value not in UID_FORMATS:
+        raise ConfigurationError(f"unknown uid_format {value!r}: choose from {list(UID_FORMATS)}")
 
 
 def _upper_tuple(value: object) -> tuple[str, ...]:
@@ -133,12 +186,67 @@ def _upper_set(value: object) -> frozenset[str]:
     return frozenset(str(v).upper() for v in value)  # type: ignore[attr-defined]
 
 
+def _expire_value(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ConfigurationError(f"invalid expire {value!r}: a number of days, 0 or 'NEVER'")
+    text = str(value).strip().upper()
+    if text != "NEVER" and not (text.isascii() and text.isdigit()):
+        raise ConfigurationError(f"invalid expire {value!r}: a number of days, 0 or 'NEVER'")
+    return text if text == "NEVER" else str(int(text))
+
+
+def _user_expire(value: object) -> Mapping[str, str]:
+    items = dict(value)  # type: ignore[call-overload]
+    out: dict[str, str] = {}
+    for user, days in items.items():
+        converted = _expire_value(days)
+        if converted is None:
+            raise ConfigurationError(f"user_expire[{user!r}] must be a number of days or 'NEVER'")
+        out[str(user)] = converted
+    return out
+
+
+def _user_login_delay(value: object) -> Mapping[str, int]:
+    items = dict(value)  # type: ignore[call-overload]
+    out: dict[str, int] = {}
+    for user, seconds in items.items():
+        if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 0:
+            raise ConfigurationError(
+                f"user_login_delay[{user!r}] must be a whole number of seconds >= 0"
+            )
+        out[str(user)] = seconds
+    return out
+
+
+def _languages(value: object) -> tuple[tuple[str, str], ...]:
+    out = []
+    for item in value:  # type: ignore[attr-defined]
+        tag, name = (item, "") if isinstance(item, str) else item
+        tag, name = str(tag), str(name)
+        if not tag or tag == "*" or any(c.isspace() for c in tag) or not tag.isascii():
+            raise ConfigurationError(f"invalid language tag {tag!r} (RFC 5646, e.g. 'en', 'de-CH')")
+        if "\r" in name or "\n" in name:
+            raise ConfigurationError(f"the description of language {tag!r} contains a line end")
+        out.append((tag, name))
+    return tuple(out)
+
+
+def _expire_key(value: str) -> float:
+    return float("inf") if value == "NEVER" else int(value)
+
+
 @attrs.frozen(kw_only=True)
 class ServerConfig:
     """Everything a session needs to know about the server it runs in."""
 
     capabilities: frozenset[str] = attrs.field(
         default=ALL_CAPABILITIES, converter=_upper_set, validator=_check_capabilities
+    )
+    #: The order of the CAPA lines; capabilities missing here follow in the default order.
+    capa_order: tuple[str, ...] = attrs.field(
+        default=DEFAULT_CAPA_ORDER, converter=_upper_tuple, validator=_check_capa_order
     )
     #: SASL mechanisms offered by AUTH (and listed in CAPA SASL).
     mechanisms: tuple[str, ...] = attrs.field(
@@ -148,15 +256,21 @@ class ServerConfig:
     )
     #: Offer APOP (a timestamp in the greeting).
     apop: bool = True
+    #: Answer the RFC 1460 LAST command (removed from POP3 by RFC 1725; fetchmail sends it).
+    last: bool = True
     #: STLS can be negotiated (the server has a certificate).
     stls_available: bool = False
-    #: Refuse USER/PASS, APOP and AUTH PLAIN/LOGIN until TLS is active.
+    #: Refuse every login (USER/PASS, APOP, AUTH) until TLS is active.
     require_tls: bool = False
     #: LOGIN-DELAY seconds advertised; enforced when `enforce_login_delay`.
     login_delay: int | None = None
+    #: Per-user LOGIN-DELAY seconds (CAPA then shows "LOGIN-DELAY <max> USER" before login).
+    user_login_delay: Mapping[str, int] = attrs.field(factory=dict, converter=_user_login_delay)
     enforce_login_delay: bool = False
     #: EXPIRE value advertised: a number of days, "0" (RETR deletes at UPDATE) or "NEVER".
-    expire: str | None = None
+    expire: str | None = attrs.field(default=None, converter=_expire_value)
+    #: Per-user EXPIRE values (CAPA then shows "EXPIRE <min> USER" before login).
+    user_expire: Mapping[str, str] = attrs.field(factory=dict, converter=_user_expire)
     implementation: str = f"pop3mock {__version__}"
     #: The longest command line accepted, line end included (RFC 2449 section 4: 255).
     max_command_length: int = 255
@@ -167,27 +281,42 @@ class ServerConfig:
     #: Answer RETR/TOP of messages with 8-bit content with -ERR [UTF8] unless UTF8 is on.
     utf8_required: bool = False
     #: LANG tags offered, the first is the default.
-    languages: tuple[tuple[str, str], ...] = (("en", "English"),)
+    languages: tuple[tuple[str, str], ...] = attrs.field(
+        default=(("en", "English"),), converter=_languages
+    )
     texts: Mapping[str, str] = attrs.field(factory=dict, validator=_check_texts)
+    #: How UIDs look on the wire: one of UID_FORMATS.
+    uid_format: str = attrs.field(default="message", validator=_check_uid_format)
     #: The host name in APOP timestamps and CRAM-MD5 challenges.
     hostname: str = "pop3mock.localhost"
     #: Name of the personality these values came from (for the journal and repr).
     personality: str = "default"
 
     def __attrs_post_init__(self) -> None:
-        if self.expire is not None and not (self.expire == "NEVER" or self.expire.isdigit()):
-            raise ConfigurationError(
-                f"invalid expire {self.expire!r}: a number of days, '0' or 'NEVER'"
-            )
+        caps = self.capabilities
         if self.login_delay is not None and self.login_delay < 0:
             raise ConfigurationError("login_delay must be a number of seconds >= 0")
         if self.max_command_length < 8:
             raise ConfigurationError("max_command_length must be at least 8 octets")
-        can_login = (
-            "USER" in self.capabilities
-            or self.apop
-            or ("SASL" in self.capabilities and self.mechanisms)
-        )
+        if any(c in self.implementation for c in "\r\n") or len(self.implementation) > 400:
+            raise ConfigurationError(
+                "implementation must be one line of at most 400 characters (RFC 2449 section 4)"
+            )
+        if any(c in self.hostname for c in "<>@ \r\n") or not self.hostname:
+            raise ConfigurationError(f"invalid hostname {self.hostname!r} for APOP timestamps")
+        if "LANG" in caps and not self.languages:
+            raise ConfigurationError("LANG is enabled but languages is empty")
+        if self.utf8_required and "UTF8" not in caps:
+            raise ConfigurationError(
+                "utf8_required needs the UTF8 capability (clients could never enable UTF8 mode)"
+            )
+        if self.stls_available and not {"STLS", "CAPA"} <= caps:
+            raise ConfigurationError(
+                "STLS is on but the capabilities lack "
+                + " and ".join(sorted({"STLS", "CAPA"} - caps))
+                + " (RFC 2595 section 4: a server offering STLS lists it in CAPA)"
+            )
+        can_login = "USER" in caps or self.apop or ("SASL" in caps and self.mechanisms)
         if not can_login:
             raise ConfigurationError(
                 "no way to log in: enable USER, APOP or SASL with at least one mechanism"
@@ -199,3 +328,94 @@ class ServerConfig:
     def text(self, key: str, **values: object) -> str:
         template = self.texts.get(key, DEFAULT_TEXTS[key])
         return template.format(**values) if values else template
+
+    # -- per-user values (RFC 2449 sections 6.5 and 6.7) -----------------------------------
+
+    def login_delay_for(self, user: str | None) -> int | None:
+        """The LOGIN-DELAY seconds that apply to `user`."""
+        if user is not None and user in self.user_login_delay:
+            return self.user_login_delay[user]
+        return self.login_delay
+
+    def expire_for(self, user: str | None) -> str | None:
+        """The EXPIRE value that applies to `user`."""
+        if user is not None and user in self.user_expire:
+            return self.user_expire[user]
+        return self.expire
+
+    def login_delay_capability(self, user: str | None) -> str | None:
+        """The LOGIN-DELAY argument for CAPA: before login (user None) the maximum, then
+        ``USER`` if it varies per user; after login that user's value."""
+        if not self.user_login_delay:
+            return None if self.login_delay is None else str(self.login_delay)
+        if user is None:
+            return f"{max(self.login_delay or 0, *self.user_login_delay.values())} USER"
+        return str(self.login_delay_for(user) or 0)
+
+    def expire_capability(self, user: str | None) -> str | None:
+        """The EXPIRE argument for CAPA: before login the minimum plus ``USER`` if it varies
+        per user; after login that user's value."""
+        if not self.user_expire:
+            return self.expire
+        if user is None:
+            values = [self.expire or "NEVER", *self.user_expire.values()]
+            return f"{min(values, key=_expire_key)} USER"
+        return self.expire_for(user) or "NEVER"
+
+    # -- UIDs as clients see them ----------------------------------------------------------
+
+    def render_uids(self, mailbox: Mailbox, uids: Sequence[str]) -> list[str]:
+        """The wire form of `uids` (messages of `mailbox`) under `uid_format`."""
+        if self.uid_format == "message":
+            return list(uids)
+        return _UID_BOOK.render(self.uid_format, mailbox, uids)
+
+    def visible_uids(self, mailbox: Mailbox) -> tuple[str, ...]:
+        """The UIDs a client gets from UIDL for the messages in `mailbox` now."""
+        return tuple(self.render_uids(mailbox, mailbox.uids))
+
+
+class _UidBook:
+    """Wire UIDs per mailbox and format, assigned the first time a message is listed.
+
+    That is how IMAP-backed servers number mail (Dovecot gives the next UID when it first
+    indexes a message), and it keeps UIDs stable across sessions and never reused: a
+    mailbox's messages have distinct uids, and each one keeps the form it got first.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._books: weakref.WeakKeyDictionary[
+            Mailbox, dict[str, tuple[dict[str, str], set[str]]]
+        ] = weakref.WeakKeyDictionary()
+
+    def render(self, form: str, mailbox: Mailbox, uids: Iterable[str]) -> list[str]:
+        with self._lock:
+            forms = self._books.setdefault(mailbox, {})
+            book, used = forms.setdefault(form, ({}, set()))
+            out = []
+            for uid in uids:
+                wire = book.get(uid)
+                if wire is None:
+                    wire = self._new(form, mailbox.user, uid, len(book) + 1, used)
+                    book[uid] = wire
+                    used.add(wire)
+                out.append(wire)
+            return out
+
+    @staticmethod
+    def _new(form: str, user: str, uid: str, sequence: int, used: set[str]) -> str:
+        if form == "dovecot":
+            # Lower-case hex, as observed from Dovecot 2.3 with its default format.
+            validity = zlib.crc32(user.encode("utf-8")) or 1
+            return f"{sequence:08x}{validity:08x}"
+        attempt = 0
+        while True:
+            seed = f"{user}\0{uid}\0{attempt}".encode()
+            wire = "GmailId" + hashlib.blake2b(seed, digest_size=8).hexdigest()
+            if wire not in used:
+                return wire
+            attempt += 1
+
+
+_UID_BOOK = _UidBook()

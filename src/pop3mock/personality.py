@@ -3,10 +3,15 @@
 A test picks one to check that its client copes with that server:
 
 - ``default``: everything pop3mock can do is on.
-- ``rfc1939``: the bare RFC 1939 minimum: no CAPA, no TOP, no UIDL, no SASL, no APOP.
-- ``dovecot``: Dovecot 2.3's greeting, capability list and reply texts (lenient arguments,
-  three bad commands before login close the connection).
-- ``gmail``: Gmail's POP3 greeting, capability list and texts; meant for implicit TLS.
+- ``rfc1939``: the bare RFC 1939 minimum: no CAPA, no TOP, no UIDL, no SASL, no APOP, no
+  LAST (RFC 1725 removed it).
+- ``dovecot``: Dovecot 2.3 as observed with its defaults: greeting with an APOP timestamp,
+  its CAPA lines in its order (CAPA itself included), SASL PLAIN LOGIN CRAM-MD5, its reply
+  texts, ``%08Xu%08Xv`` UIDLs, no LAST, lenient arguments, three bad commands before
+  login close the connection.
+- ``gmail``: Gmail's POP3 greeting, capability list (EXPIRE 0, LOGIN-DELAY 300, SASL PLAIN
+  XOAUTH2 OAUTHBEARER) and texts, ``GmailId…`` UIDLs; the server also listens with
+  implicit TLS (pop.gmail.com only offers port 995).
 """
 
 from __future__ import annotations
@@ -17,13 +22,14 @@ from typing import Any
 from .config import ServerConfig
 from .errors import ConfigurationError
 
-__all__ = ["PERSONALITIES", "personality_config"]
+__all__ = ["PERSONALITIES", "SERVER_DEFAULTS", "personality_config", "server_default"]
 
 PERSONALITIES: Mapping[str, Mapping[str, Any]] = {
     "default": {},
     "rfc1939": {
         "capabilities": frozenset({"USER"}),
         "apop": False,
+        "last": False,
         "texts": {"greeting": "POP3 server ready"},
     },
     "dovecot": {
@@ -40,8 +46,21 @@ PERSONALITIES: Mapping[str, Mapping[str, Any]] = {
                 "STLS",
             }
         ),
-        "mechanisms": ("PLAIN", "LOGIN"),
-        "apop": False,
+        "capa_order": (
+            "CAPA",
+            "TOP",
+            "UIDL",
+            "RESP-CODES",
+            "PIPELINING",
+            "AUTH-RESP-CODE",
+            "STLS",
+            "USER",
+            "SASL",
+        ),
+        "mechanisms": ("PLAIN", "LOGIN", "CRAM-MD5"),
+        "apop": True,
+        "last": False,
+        "uid_format": "dovecot",
         "strict_arguments": False,
         "bad_command_limit": 3,
         "texts": {
@@ -69,7 +88,7 @@ PERSONALITIES: Mapping[str, Mapping[str, Any]] = {
             "auth_list": "",
             "auth_unsupported": "Unsupported authentication mechanism.",
             "auth_cancelled": "Authentication aborted by client.",
-            "auth_base64": "Invalid base64 data in continued response",
+            "auth_base64": "Invalid base64 in response",
             "stls": "Begin TLS negotiation now.",
             "stls_active": "TLS is already active.",
             "too_long": "Input line too long.",
@@ -87,14 +106,14 @@ PERSONALITIES: Mapping[str, Mapping[str, Any]] = {
                 "TOP",
                 "UIDL",
                 "SASL",
-                "IMPLEMENTATION",
             }
         ),
+        "capa_order": ("USER", "RESP-CODES", "EXPIRE", "LOGIN-DELAY", "TOP", "UIDL", "SASL"),
         "mechanisms": ("PLAIN", "XOAUTH2", "OAUTHBEARER"),
         "apop": False,
         "expire": "0",
         "login_delay": 300,
-        "implementation": "Gmail POP3 Server",
+        "uid_format": "gmail",
         "hostname": "mx.google.com",
         "texts": {
             "greeting": "Gpop ready for requests from 127.0.0.1",
@@ -110,6 +129,19 @@ PERSONALITIES: Mapping[str, Mapping[str, Any]] = {
         },
     },
 }
+
+
+#: POP3Server options a personality changes when the caller does not set them.
+SERVER_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
+    "gmail": {"implicit_tls": True},
+}
+
+
+def server_default(personality: str, option: str, value: Any) -> Any:
+    """`value` if the caller set it (not None), else the personality's default for `option`."""
+    if value is not None:
+        return value
+    return SERVER_DEFAULTS.get(personality, {}).get(option)
 
 
 def personality_config(name: str = "default", **overrides: Any) -> ServerConfig:

@@ -15,11 +15,11 @@ from collections.abc import Callable, Mapping
 import attrs
 
 from . import auth
-from .config import ServerConfig
+from .config import DEFAULT_CAPA_ORDER, ServerConfig
 from .mailbox import Mailbox, MaildropView
 from .message import stuff
 
-__all__ = ["Response", "Session", "State"]
+__all__ = ["Response", "Session", "State", "is_secret", "system_error"]
 
 _MAX_FIRST_LINE = 512  # RFC 1939 section 3 / RFC 2449 section 4, CRLF included
 _SECRET_VERBS = frozenset({"PASS", "APOP", "AUTH"})
@@ -121,6 +121,12 @@ class Session:
         self._bad_commands = 0
         self._challenges = 0
         self._retrieved_numbers: set[int] = set()
+        # RFC 1460 LAST: highest number accessed (RETR, DELE) in this session, and the
+        # uids of messages retrieved in earlier sessions (the maildrop's "accessed" mark).
+        self._highest = 0
+        self._seen_before: frozenset[str] = frozenset()
+        self._last_before: int | None = None
+        self._wire_uids: list[str] | None = None
 
     # -- public API ----------------------------------------------------------------------
 
@@ -158,8 +164,13 @@ class Session:
         self.closed = True
 
     def tls_started(self) -> None:
-        """The server finished the STLS handshake."""
+        """The server finished the STLS handshake.
+
+        What the client said before TLS is forgotten (a USER name given in plaintext could
+        have been injected by a man in the middle); the state stays AUTHORIZATION (C-139).
+        """
         self.tls = True
+        self._user_given = None
 
     @staticmethod
     def verb_of(line: bytes) -> tuple[str, str]:
@@ -226,6 +237,8 @@ class Session:
             if verb == "CAPA":
                 return self._err("capa_off")
             return self._bad(self._err("off", verb=verb), f"{verb} sent but not advertised")
+        if verb == "LAST" and not self.config.last:
+            return self._bad(self._err("unknown"), "LAST sent (removed from POP3 by RFC 1725)")
         if verb in self._TRANS_VERBS and self.state is not State.TRANSACTION:
             return self._bad(self._err("bad_state_auth", verb=verb), f"{verb} sent before login")
         if verb in self._AUTH_VERBS and self.state is not State.AUTHORIZATION:
@@ -266,6 +279,7 @@ class Session:
     # -- AUTHORIZATION ---------------------------------------------------------------------
 
     def _plaintext_refused(self) -> bool:
+        """require_tls: no login of any kind until TLS is active (RFC 2595 section 2.3)."""
         return self.config.require_tls and not self.tls
 
     def _cmd_USER(self, args: list[str], rest: str) -> Response:
@@ -314,9 +328,10 @@ class Session:
     def _login(self, user: str, mechanism: str) -> Response:
         mailbox = self.users[user]
         now = self._clock() if self._clock is not None else None
-        delay = self.config.login_delay
+        delay = self.config.login_delay_for(user)
         if (
             self.config.enforce_login_delay
+            and self.config.has("LOGIN-DELAY")
             and delay
             and now is not None
             and mailbox.last_login is not None
@@ -330,6 +345,8 @@ class Session:
         self.user = user
         self.auth_mechanism = mechanism
         self.state = State.TRANSACTION
+        if self.config.last:
+            self._seen_before = frozenset(mailbox.retrieved)
         return self._ok("login_ok")
 
     def _cmd_QUIT(self, args: list[str], rest: str) -> Response:
@@ -341,7 +358,7 @@ class Session:
             assert self.view is not None
             self.state = State.UPDATE
             extra: list[int] = []
-            if self.config.expire == "0" and self.config.has("EXPIRE"):
+            if self.config.expire_for(self.user) == "0" and self.config.has("EXPIRE"):
                 extra = sorted(self._retrieved_numbers)
             deleted = self.view.commit(extra)
             return attrs.evolve(self._ok("quit_update", deleted=deleted), close=True)
@@ -386,12 +403,10 @@ class Session:
     # -- SASL ------------------------------------------------------------------------------
 
     def _mechanisms(self) -> tuple[str, ...]:
-        if not self.config.has("SASL"):
+        """The mechanisms AUTH accepts now (and CAPA lists): none before TLS if required."""
+        if not self.config.has("SASL") or self._plaintext_refused():
             return ()
-        mechanisms = self.config.mechanisms
-        if self._plaintext_refused():
-            mechanisms = tuple(m for m in mechanisms if m not in ("PLAIN", "LOGIN"))
-        return mechanisms
+        return self.config.mechanisms
 
     def _cmd_AUTH(self, args: list[str], rest: str) -> Response:
         words = rest.split()
@@ -403,12 +418,13 @@ class Session:
             return self._bad(self._err("auth_base64"), "AUTH with more than two arguments")
         name = words[0].upper()
         if name not in self._mechanisms():
-            if name in ("PLAIN", "LOGIN") and name in self.config.mechanisms:
+            if name in self.config.mechanisms:
                 return self._bad(
                     self._err("plaintext", "AUTH"), f"AUTH {name} before STLS where TLS is required"
                 )
             return self._bad(
-                self._err("auth_unsupported"), f"AUTH with unoffered mechanism {name[:20]!r}"
+                self._err("auth_unsupported", "AUTH"),
+                f"AUTH with unoffered mechanism {name[:20]!r}",
             )
         self._challenges += 1
         challenge = f"<{self._challenges}.{self.timestamp.strip('<>')}>"
@@ -419,7 +435,7 @@ class Session:
                 return self._bad(self._err("auth_ir"), f"initial response given to {name}")
             decoded = self._b64(words[1])
             if decoded is None:
-                return self._bad(self._err("auth_base64"), "AUTH with invalid base64")
+                return self._bad(self._err("auth_base64", "AUTH"), "AUTH with invalid base64")
             initial = decoded
         self._sasl_name = name
         return self._sasl_result(exchange, exchange.start(initial))
@@ -441,7 +457,7 @@ class Session:
             return self._err("auth_cancelled")
         decoded = None if truncated else self._b64(text) if text else b""
         if decoded is None:
-            return self._bad(self._err("auth_base64"), "SASL response with invalid base64")
+            return self._bad(self._err("auth_base64", "AUTH"), "SASL response with invalid base64")
         return self._sasl_result(exchange, exchange.step(decoded))
 
     def _sasl_result(
@@ -465,36 +481,39 @@ class Session:
         return self._ok("capa", body=stuff(body))
 
     def capabilities(self) -> list[str]:
-        """The CAPA lines for the current state (RFC 2449 section 5)."""
+        """The CAPA lines for the current state (RFC 2449 section 5), in the configured order.
+
+        What is listed is exactly what works now: STLS only before TLS and before login
+        (RFC 2595 section 4), USER and SASL only while a login is allowed (SASL stays listed
+        after login, RFC 5034 section 3), per-user LOGIN-DELAY / EXPIRE as RFC 2449 section 6
+        says. CAPA itself is listed only by a personality that puts it in `capa_order`.
+        """
         config = self.config
-        has = config.has
-        lines: list[str] = []
-        for tag in ("TOP", "UIDL", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING"):
-            if has(tag):
-                lines.append(tag)
-        if (
-            has("STLS")
-            and config.stls_available
-            and not self.tls
-            and self.state is State.AUTHORIZATION
-        ):
-            lines.append("STLS")
-        if has("USER") and not self._plaintext_refused():
-            lines.append("USER")
+        lines: dict[str, str] = {
+            tag: tag for tag in ("CAPA", "TOP", "UIDL", "RESP-CODES", "AUTH-RESP-CODE")
+        }
+        lines["PIPELINING"] = "PIPELINING"
+        if config.stls_available and not self.tls and self.state is State.AUTHORIZATION:
+            lines["STLS"] = "STLS"
+        if not self._plaintext_refused():
+            lines["USER"] = "USER"
         mechanisms = self._mechanisms()
         if mechanisms:
-            lines.append("SASL " + " ".join(mechanisms))
-        if has("LOGIN-DELAY") and config.login_delay is not None:
-            lines.append(f"LOGIN-DELAY {config.login_delay}")
-        if has("EXPIRE") and config.expire is not None:
-            lines.append(f"EXPIRE {config.expire}")
-        if has("UTF8"):
-            lines.append("UTF8 USER")
-        if has("LANG"):
-            lines.append("LANG")
-        if has("IMPLEMENTATION") and config.implementation:
-            lines.append(f"IMPLEMENTATION {config.implementation}")
-        return lines
+            lines["SASL"] = "SASL " + " ".join(mechanisms)
+        user = self.user if self.state is not State.AUTHORIZATION else None
+        delay = config.login_delay_capability(user)
+        if delay is not None:
+            lines["LOGIN-DELAY"] = f"LOGIN-DELAY {delay}"
+        expire = config.expire_capability(user)
+        if expire is not None:
+            lines["EXPIRE"] = f"EXPIRE {expire}"
+        lines["UTF8"] = "UTF8 USER"
+        lines["LANG"] = "LANG"
+        if config.implementation:
+            lines["IMPLEMENTATION"] = f"IMPLEMENTATION {config.implementation}"
+        order = list(config.capa_order)
+        order += [tag for tag in DEFAULT_CAPA_ORDER if tag not in order]
+        return [lines[tag] for tag in order if tag in lines and config.has(tag)]
 
     def _cmd_STAT(self, args: list[str], rest: str) -> Response:
         bad = self._no_args("STAT", args)
@@ -516,13 +535,30 @@ class Session:
         return Response("+OK", f"{number} {entry.size}")
 
     def _cmd_UIDL(self, args: list[str], rest: str) -> Response:
-        assert self.view is not None
+        view = self.view
+        assert view is not None
+        if self.config.uid_format == "message":
+            if not args:
+                return self._ok("uidl", body=view.uid_listing())
+            number = self._message_arg("UIDL", args)
+            if isinstance(number, Response):
+                return number
+            return Response("+OK", f"{number} {view.entries[number - 1].uid}")
+        # A personality's UID form: rendered once per session, stable across sessions.
+        if self._wire_uids is None:
+            self._wire_uids = self.config.render_uids(
+                view.mailbox, [entry.uid for entry in view.entries]
+            )
+        uids = self._wire_uids
         if not args:
-            return self._ok("uidl", body=self.view.uid_listing())
+            body = "".join(
+                f"{i} {uid}\r\n" for i, uid in enumerate(uids, 1) if not view.is_deleted(i)
+            )
+            return self._ok("uidl", body=body.encode("ascii"))
         number = self._message_arg("UIDL", args)
         if isinstance(number, Response):
             return number
-        return Response("+OK", f"{number} {self.view.entries[number - 1].uid}")
+        return Response("+OK", f"{number} {uids[number - 1]}")
 
     def _retrievable(self, verb: str, number: int) -> Response | None:
         assert self.view is not None
@@ -542,6 +578,7 @@ class Session:
         assert self.view is not None
         message = self.view.retrieved(number)
         self._retrieved_numbers.add(number)
+        self._highest = max(self._highest, number)
         return self._ok("retr", body=message.wire, size=message.size)
 
     def _cmd_TOP(self, args: list[str], rest: str) -> Response:
@@ -568,6 +605,7 @@ class Session:
             return number
         assert self.view is not None
         self.view.mark_deleted(number)
+        self._highest = max(self._highest, number)  # RFC 1460: DELE counts as an access
         return self._ok("dele", n=number)
 
     def _cmd_RSET(self, args: list[str], rest: str) -> Response:
@@ -576,7 +614,8 @@ class Session:
             return bad
         assert self.view is not None
         self.view.unmark_all()
-        self.view.highest_accessed = 0
+        self._highest = 0  # RFC 1460: RSET resets the highest number accessed to zero
+        self._last_before = 0
         return self._ok("rset", count=self.view.stat()[0])
 
     def _cmd_NOOP(self, args: list[str], rest: str) -> Response:
@@ -586,12 +625,31 @@ class Session:
         return self._ok("noop")
 
     def _cmd_LAST(self, args: list[str], rest: str) -> Response:
-        # RFC 1460 section 5: the highest message number accessed; fetchmail still sends it.
+        """RFC 1460 section 5: the highest message number accessed (a bare number: fetchmail
+        reads it with sscanf), counting messages retrieved in earlier sessions."""
         bad = self._no_args("LAST", args)
         if bad is not None:
             return bad
-        assert self.view is not None
-        return Response("+OK", str(self.view.highest_accessed))
+        view = self.view
+        assert view is not None
+        if self._last_before is None:
+            seen = self._seen_before
+            self._last_before = 0
+            if seen:
+                for number in range(len(view.entries), 0, -1):
+                    if view.entries[number - 1].uid in seen:
+                        self._last_before = number
+                        break
+        return Response("+OK", str(max(self._highest, self._last_before)))
+
+
+def system_error(
+    config: ServerConfig, key: str = "internal", *, permanent: bool = False
+) -> Response:
+    """A `-ERR [SYS/TEMP]` (or `[SYS/PERM]`) reply for a failure of the server itself
+    (RFC 3206 section 4); the code is left out unless RESP-CODES is advertised."""
+    code = "SYS/PERM" if permanent else "SYS/TEMP"
+    return Response("-ERR", config.text(key), code if config.has("RESP-CODES") else None)
 
 
 def is_secret(verb: str) -> bool:

@@ -27,6 +27,7 @@ from .framing import Line, LineReader
 from .journal import CommandRecord, Journal, SessionRecord
 from .mailbox import Mailbox
 from .message import LazyMessage, MessageInput
+from .personality import server_default
 from .protocol import Response, Session
 from .steps import Close, Hang, Paced, Reset, Send, Sleep, Step
 
@@ -58,7 +59,7 @@ class POP3Server:
         config: ServerConfig | None = None,
         ssl_context: ssl.SSLContext | None = None,
         stls: bool = False,
-        implicit_tls: bool = False,
+        implicit_tls: bool | None = None,
         tls_port: int = 0,
         idle_timeout: float | None = 600.0,
         max_connections: int | None = None,
@@ -83,6 +84,12 @@ class POP3Server:
             import attrs
 
             config = attrs.evolve(config, stls_available=True)
+        implicit_tls = bool(server_default(config.personality, "implicit_tls", implicit_tls))
+        if config.require_tls and not (config.stls_available or implicit_tls):
+            raise ConfigurationError(
+                "require_tls=True refuses every login before TLS: also give stls=True "
+                "and/or implicit_tls=True, or nobody can log in"
+            )
         if (stls or implicit_tls) and ssl_context is None:
             from .tls import server_context
 
@@ -163,6 +170,14 @@ class POP3Server:
         """`pop3://HOST:PORT` (curl's scheme; no credentials in it)."""
         host = f"[{self._host}]" if ":" in self._host else self._host
         return f"pop3://{host}:{self.port}"
+
+    @property
+    def tls_url(self) -> str | None:
+        """`pop3s://HOST:TLS_PORT` for the implicit-TLS listener (None without one)."""
+        if self.tls_port is None:
+            return None
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        return f"pop3s://{host}:{self.tls_port}"
 
     @property
     def running(self) -> bool:
@@ -393,6 +408,8 @@ class _Connection:
         finally:
             if self.session is not None:
                 self.session.connection_lost()
+            if self.ended_by in ("quit", "closed by server"):
+                self._close_notify()
             with contextlib.suppress(OSError):
                 self.sock.close()
             if self.record is not None:
@@ -514,7 +531,11 @@ class _Connection:
         if response is None:
             return
         if response.start_tls:
-            self.reader.clear()
+            if self.reader.clear():
+                # Never run inside TLS what came in plaintext after STLS (C-140).
+                journal.note(
+                    record, violation="plaintext sent after STLS, before the handshake: discarded"
+                )
             self._start_tls()
             session.tls_started()
             journal.note(record, tls=True)
@@ -599,6 +620,15 @@ class _Connection:
         except (ssl.SSLError, OSError) as exc:
             self.ended_by = f"TLS handshake failed: {exc}"
             raise _Stop() from None
+
+    def _close_notify(self) -> None:
+        # RFC 8314 section 3.4: end TLS with close_notify. Non-blocking: send it, do not wait
+        # for the client's own close_notify (SSLWantReadError is that wait, given up).
+        sock = self.sock
+        if isinstance(sock, ssl.SSLSocket):
+            with contextlib.suppress(OSError, ValueError):
+                sock.settimeout(0)
+                sock.unwrap()
 
 
 def _outgoing(wire: bytes, parts: tuple[bytes, ...], plan: FaultPlan | None) -> list[bytes]:
