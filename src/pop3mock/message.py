@@ -113,10 +113,14 @@ class Message:
     uid: str
     flags: frozenset[str] = frozenset()
     wire: bytes = attrs.field(init=False)
+    #: Octets as RFC 1939 counts them: CRLF line ends, no stuffing, no terminator. Stored,
+    #: not a property: LIST and every login sum it over the whole maildrop.
+    size: int = attrs.field(init=False)
     _header_end: int = attrs.field(init=False, alias="_header_end")
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "wire", stuff(self.data))
+        object.__setattr__(self, "size", len(self.data))
         end = self.data.find(b"\r\n\r\n")
         # No blank line: the whole message counts as headers for TOP (C-074).
         object.__setattr__(self, "_header_end", len(self.data) if end < 0 else end + 4)
@@ -145,11 +149,6 @@ class Message:
     def message(self) -> Message:
         """The message itself (the same access as `LazyMessage.message`)."""
         return self
-
-    @property
-    def size(self) -> int:
-        """Octets as RFC 1939 counts them: CRLF line ends, no stuffing, no terminator."""
-        return len(self.data)
 
     def top(self, lines: int) -> bytes:
         """The byte-stuffed headers, blank line and first `lines` body lines (TOP n k)."""
