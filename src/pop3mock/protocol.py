@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
+import re
 from collections.abc import Callable, Mapping
 
 import attrs
@@ -23,6 +24,8 @@ __all__ = ["Response", "Session", "State", "is_secret", "system_error"]
 
 _MAX_FIRST_LINE = 512  # RFC 1939 section 3 / RFC 2449 section 4, CRLF included
 _SECRET_VERBS = frozenset({"PASS", "APOP", "AUTH"})
+# RFC 4648 base64 with exact padding: Python's decoder alone accepts "QUJD=" (C-157).
+_BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
 
 
 class State(enum.Enum):
@@ -326,7 +329,11 @@ class Session:
         return self._login(user, "APOP")
 
     def _login(self, user: str, mechanism: str) -> Response:
-        mailbox = self.users[user]
+        mailbox = self.users.get(user)
+        if mailbox is None:
+            # The stand-in secret compared for unknown users can be typed ("PASS \0unknown",
+            # a CRAM-MD5 digest keyed with it): an unknown user never logs in, whatever matched.
+            return self._err("auth_failed", "AUTH")
         now = self._clock() if self._clock is not None else None
         delay = self.config.login_delay_for(user)
         if (
@@ -444,8 +451,11 @@ class Session:
     def _b64(text: str) -> bytes | None:
         if text == "=":
             return b""
+        text = text.strip()
+        if not _BASE64.fullmatch(text):
+            return None
         try:
-            return base64.b64decode(text.strip(), validate=True)
+            return base64.b64decode(text, validate=True)
         except (binascii.Error, ValueError):
             return None
 
