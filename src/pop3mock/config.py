@@ -73,6 +73,7 @@ UID_FORMATS = ("message", "dovecot", "gmail")
 DEFAULT_TEXTS: Mapping[str, str] = {
     "greeting": "pop3mock ready.",
     "unknown": "Unknown command.",
+    "unknown_trans": "Unknown command.",
     "too_long": "Line too long.",
     "bad_state_auth": "{verb} is not allowed before login.",
     "bad_state_trans": "{verb} is not allowed after login.",

@@ -62,10 +62,14 @@ PERSONALITIES: Mapping[str, Mapping[str, Any]] = {
         "last": False,
         "uid_format": "dovecot",
         "strict_arguments": False,
-        "bad_command_limit": 3,
+        "bad_command_limit": 4,  # the 4th bad command before login is refused and closes
         "texts": {
             "greeting": "Dovecot (Debian) ready.",
             "unknown": "Unknown command.",
+            "unknown_trans": "Unknown command: {verb}",
+            "off": "Unknown command.",
+            "stls_after_login": "Unknown command: STLS",
+            "utf8_again": "Unknown command: UTF8",
             "bad_state_auth": "Unknown command.",
             "bad_state_trans": "Unknown command: {verb}",
             "no_such": "There's no message {n}.",

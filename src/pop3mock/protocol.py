@@ -241,7 +241,7 @@ class Session:
                 return self._err("capa_off")
             return self._bad(self._err("off", verb=verb), f"{verb} sent but not advertised")
         if verb == "LAST" and not self.config.last:
-            return self._bad(self._err("unknown"), "LAST sent (removed from POP3 by RFC 1725)")
+            return self._bad(self._unknown(verb), "LAST sent (removed from POP3 by RFC 1725)")
         if verb in self._TRANS_VERBS and self.state is not State.TRANSACTION:
             return self._bad(self._err("bad_state_auth", verb=verb), f"{verb} sent before login")
         if verb in self._AUTH_VERBS and self.state is not State.AUTHORIZATION:
@@ -252,9 +252,15 @@ class Session:
             return self._bad(self._err("bad_state_trans", verb=verb), f"{verb} sent after login")
         handler = getattr(self, "_cmd_" + verb, None) if verb.isalnum() else None
         if handler is None:
-            return self._bad(self._err("unknown"), f"unknown command {verb[:20]!r}")
+            return self._bad(self._unknown(verb), f"unknown command {verb[:20]!r}")
         result: Response = handler(args, rest)
         return result
+
+    def _unknown(self, verb: str) -> Response:
+        # Some servers name the verb once logged in (Dovecot: "Unknown command: LAST").
+        if self.state is State.TRANSACTION:
+            return self._err("unknown_trans", verb=verb[:40])
+        return self._err("unknown")
 
     def _no_args(self, verb: str, args: list[str]) -> Response | None:
         if args and self.config.strict_arguments:
