@@ -10,6 +10,15 @@ import pytest
 pytest_plugins = ["pytester"]
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--pop3-full-load",
+        action="store_true",
+        default=False,
+        help="run the load and leak tests at full size (500 sessions, 1,000 start/stop cycles)",
+    )
+
+
 def pop3mock_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("pop3mock-")]
 

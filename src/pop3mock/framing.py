@@ -78,6 +78,16 @@ class LineReader:
             del buf[: eol + len(ending)]
             return Line(data, ending)
 
+    def end_of_stream(self) -> Line | None:
+        """The client closed its side (call once `next_line` returned None): a bare CR that
+        ended the stream ends a line, since no LF can follow it any more."""
+        buf = self._buf
+        if self._discarding or not buf or buf.find(b"\r") != len(buf) - 1 or b"\n" in buf:
+            return None
+        data = bytes(buf[:-1])
+        buf.clear()
+        return Line(data, b"\r")
+
     def _skip_rest(self) -> bool:
         """Drop the rest of an over-long line; True once its line end has been passed."""
         buf = self._buf

@@ -472,6 +472,9 @@ class _Connection:
                 self.ended_by = "idle timeout"
                 raise _Stop() from None
             if not data:
+                last = reader.end_of_stream()
+                if last is not None:
+                    return last
                 self.ended_by = self.ended_by or "client closed"
                 raise _Stop()
             reader.feed(data)
