@@ -6,11 +6,12 @@ so every fault can be tested without sockets by looking at the steps it makes.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Union
 
 import attrs
 
-__all__ = ["Close", "Hang", "Paced", "Reset", "Send", "Sleep", "Step"]
+__all__ = ["Close", "Hang", "Paced", "Reset", "Send", "Sleep", "Step", "sent_bytes"]
 
 
 @attrs.frozen
@@ -54,3 +55,8 @@ class Hang:
 
 
 Step = Union[Send, Paced, Sleep, Close, Reset, Hang]
+
+
+def sent_bytes(steps: Iterable[Step]) -> bytes:
+    """Everything these steps put on the wire, in order."""
+    return b"".join(step.data for step in steps if isinstance(step, (Send, Paced)))
