@@ -1,27 +1,332 @@
-"""pytest plugin: the `pop3_server` fixture, stopped and checked after each test."""
+"""pytest plugin: fixtures, the ``pop3`` marker, and run-wide ini / command-line options.
+
+Every server a fixture starts is stopped after the test and then `check()`ed, so an
+exception inside the server, a strict-mode client violation or a counted fault that never
+fired fails the test that caused it (``@pytest.mark.pop3(check=False)`` turns that off).
+The plugin reads its configuration from the marker, the ini file and the command line
+only; it never reads or writes environment variables.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import os
+import ssl
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, Union
 
 import pytest
 
+from .errors import ConfigurationError, Pop3MockError
+from .faults import FaultSet
+from .mailbox import Mailbox
+from .message import LazyMessage, MessageInput
+from .personality import PERSONALITIES
 from .server import POP3Server
+from .sources import load_messages
 
-__all__ = ["pop3_server"]
+__all__ = [
+    "MARKER",
+    "ServerFactory",
+    "build_server",
+    "pop3_ca_file",
+    "pop3_client_ssl_context",
+    "pop3_server",
+    "pop3_server_factory",
+]
+
+MARKER = "pop3"
+DEFAULT_USERS: Mapping[str, str] = {"user": "password"}
+_TLS_MODES: Mapping[str, tuple[bool, bool]] = {  # mode -> (implicit_tls, stls)
+    "implicit": (True, False),
+    "stls": (False, True),
+    "both": (True, True),
+}
+_defaults_key = pytest.StashKey[dict[str, Any]]()
+
+FaultSpec = Union[str, Callable[[FaultSet], object]]
+Messages = Sequence[Union[MessageInput, LazyMessage]]
+
+
+# -- options -------------------------------------------------------------------------------
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("pop3mock", "pop3mock: POP3 test server")
+    group.addoption(
+        "--pop3-strict",
+        action="store_const",
+        const=True,
+        dest="pop3_strict",
+        default=None,
+        help="fail tests whose POP3 client breaks the protocol (strict mode for every server)",
+    )
+    group.addoption(
+        "--pop3-no-strict",
+        action="store_const",
+        const=False,
+        dest="pop3_strict",
+        help="turn strict mode off for the run (overrides the pop3_strict ini option)",
+    )
+    group.addoption(
+        "--pop3-personality",
+        dest="pop3_personality",
+        metavar="NAME",
+        default=None,
+        help=f"server personality for every server: {', '.join(sorted(PERSONALITIES))}",
+    )
+    group.addoption(
+        "--pop3-host",
+        dest="pop3_host",
+        metavar="HOST",
+        default=None,
+        help="address servers listen on (default 127.0.0.1; ::1 for IPv6)",
+    )
+    group.addoption(
+        "--pop3-fault-seed",
+        dest="pop3_fault_seed",
+        metavar="N",
+        type=int,
+        default=None,
+        help="seed of the random source of probabilistic faults (reproduce a run)",
+    )
+    parser.addini(
+        "pop3_strict", "strict mode for every pop3mock server", type="bool", default=False
+    )
+    parser.addini("pop3_personality", "personality of every pop3mock server", default="")
+    parser.addini("pop3_host", "address pop3mock servers listen on", default="")
+    parser.addini("pop3_fault_seed", "seed for probabilistic pop3mock faults", default="")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{MARKER}(**options): configure the pop3_server fixture: users, messages, fake, seed, "
+        "faults, tls ('implicit', 'stls', 'both'), strict, check, personality, capabilities, "
+        "host, or any other POP3Server option. Markers on the test, class and module merge; "
+        "the closest one wins for each option.",
+    )
+    config.stash[_defaults_key] = _run_defaults(config)
+
+
+def _run_defaults(config: pytest.Config) -> dict[str, Any]:
+    """Run-wide server options: the command line wins over the ini file."""
+
+    def pick(name: str) -> Any:
+        value = config.getoption(name)
+        return value if value is not None else config.getini(name)
+
+    defaults: dict[str, Any] = {"strict": bool(pick("pop3_strict"))}
+    personality = pick("pop3_personality")
+    if personality:
+        if personality not in PERSONALITIES:
+            raise pytest.UsageError(
+                f"unknown pop3 personality {personality!r}: choose from {sorted(PERSONALITIES)}"
+            )
+        defaults["personality"] = personality
+    host = pick("pop3_host")
+    if host:
+        defaults["host"] = host
+    seed = pick("pop3_fault_seed")
+    if seed not in (None, ""):
+        try:
+            defaults["fault_seed"] = int(seed)
+        except ValueError:
+            raise pytest.UsageError(f"pop3_fault_seed must be an integer, not {seed!r}") from None
+    return defaults
+
+
+# -- building servers ----------------------------------------------------------------------
+
+
+def _messages_for(
+    user: str, messages: Messages | Mapping[str, Messages] | str | os.PathLike[str]
+) -> list[MessageInput | LazyMessage]:
+    if isinstance(messages, (str, os.PathLike)):
+        return list(load_messages(messages))
+    if isinstance(messages, Mapping):
+        return list(messages.get(user, ()))
+    return list(messages)
+
+
+def _add_faults(server: POP3Server, faults: FaultSpec | Sequence[FaultSpec]) -> None:
+    items = [faults] if isinstance(faults, str) or callable(faults) else list(faults)
+    for item in items:
+        if callable(item):
+            item(server.faults)
+            continue
+        add_spec = getattr(server.faults, "add_spec", None)
+        if add_spec is None:
+            raise ConfigurationError(
+                f"fault spec {item!r}: this FaultSet reads no spec strings; pass a callable "
+                "such as lambda faults: faults.on('RETR').error('...')"
+            )
+        add_spec(item)
+
+
+def build_server(options: Mapping[str, Any]) -> tuple[POP3Server, bool]:
+    """A POP3Server (not started) from marker-style options, and whether to check it.
+
+    Besides POP3Server's own options it takes `users` (name -> password or Mailbox;
+    default ``user``/``password``), `messages` (a list for every user, a mapping user ->
+    list, or a path to .eml files / mbox / Maildir), `fake` and `seed` (generated
+    messages for every user), `faults` (spec strings or callables taking the FaultSet),
+    `tls` ('implicit', 'stls' or 'both') and `check` (check the server at teardown).
+    """
+    opts = dict(options)
+    check = bool(opts.pop("check", True))
+    users = opts.pop("users", None)
+    users = DEFAULT_USERS if users is None else users
+    messages = opts.pop("messages", ())
+    fake = opts.pop("fake", 0)
+    seed = opts.pop("seed", 0)
+    faults = opts.pop("faults", ())
+    tls = opts.pop("tls", None)
+    if tls:
+        if tls not in _TLS_MODES:
+            raise ConfigurationError(f"tls={tls!r}: choose 'implicit', 'stls' or 'both'")
+        implicit, stls = _TLS_MODES[tls]
+        opts.setdefault("implicit_tls", implicit)
+        opts.setdefault("stls", stls)
+    if not isinstance(users, Mapping):
+        raise ConfigurationError(f"users must map names to passwords, not {users!r}")
+    server = POP3Server(users={k: v for k, v in users.items() if isinstance(v, Mailbox)}, **opts)
+    generated: list[MessageInput | LazyMessage] = []
+    if fake:
+        from .fake import fake_messages  # Faker is imported only when a test asks for it
+
+        generated = list(fake_messages(fake, seed=seed))
+    for name, password in users.items():
+        extra = [*_messages_for(name, messages), *generated]
+        if isinstance(password, Mailbox):
+            password.add(*extra)
+        else:
+            server.add_user(name, password, extra)
+    _add_faults(server, faults)
+    return server, check
+
+
+def _with_defaults(defaults: Mapping[str, Any], options: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(defaults)
+    if "config" in options:
+        merged.pop("personality", None)  # a full ServerConfig replaces the personality
+    merged.update(options)
+    return merged
+
+
+def _marker_options(node: pytest.Item) -> dict[str, Any]:
+    merged: dict[str, Any] = {}
+    # iter_markers yields the closest first (test, class, module): apply the farthest first.
+    for mark in reversed(list(node.iter_markers(MARKER))):
+        if mark.args:
+            raise ConfigurationError(
+                f"@pytest.mark.{MARKER} takes keyword arguments only, got {mark.args!r}"
+            )
+        merged.update(mark.kwargs)
+    return merged
+
+
+def _finish(servers: Sequence[tuple[POP3Server, bool]]) -> None:
+    """Stop every server, then check each; all failures are reported together."""
+    __tracebackhide__ = True
+    failures: list[tuple[POP3Server, BaseException]] = []
+    for server, _ in servers:
+        try:
+            server.stop()
+        except Pop3MockError as exc:
+            failures.append((server, exc))
+    for server, check in servers:
+        if check and not any(s is server for s, _ in failures):
+            try:
+                server.check()
+            except Pop3MockError as exc:
+                # The frames inside check() say nothing to the test author: the message
+                # (and for a server error, the chained original traceback) does.
+                failures.append((server, exc.with_traceback(None)))
+    if len(failures) == 1:
+        raise failures[0][1]
+    if failures:
+        first = failures[0][1]
+        text = "\n\n".join(f"[{i}] {s!r}:\n{e}" for i, (s, e) in enumerate(failures, 1))
+        raise type(first)(
+            f"{len(failures)} pop3mock servers failed their check:\n\n{text}"
+        ) from first
+
+
+# -- fixtures ------------------------------------------------------------------------------
 
 
 @pytest.fixture
-def pop3_server() -> Iterator[POP3Server]:
-    """A started POP3Server with user ``user`` / ``password`` and an empty maildrop.
+def pop3_server(request: pytest.FixtureRequest) -> Iterator[POP3Server]:
+    """A started POP3Server for one test, configured by ``@pytest.mark.pop3(...)``.
 
-    After the test the server is stopped and `check()`ed, so an exception inside the
-    server fails the test that caused it.
+    Default user ``user`` / ``password`` with an empty maildrop. After the test the server
+    is stopped, then checked: a server error, a strict-mode violation or a counted fault
+    that did not fire fails the test (``@pytest.mark.pop3(check=False)`` skips the check).
     """
-    server = POP3Server(users={"user": "password"})
+    __tracebackhide__ = True
+    defaults = request.config.stash[_defaults_key]
+    server, check = build_server(_with_defaults(defaults, _marker_options(request.node)))
     server.start()
     try:
         yield server
     finally:
-        server.stop()
-    server.check()
+        _finish([(server, check)])
+
+
+class ServerFactory:
+    """Make started servers with any options; the fixture stops and checks them all."""
+
+    def __init__(self, defaults: Mapping[str, Any], check: bool = True) -> None:
+        self._defaults = dict(defaults)
+        self._check = check
+        self._made: list[tuple[POP3Server, bool]] = []
+
+    def __call__(self, **options: Any) -> POP3Server:
+        """Build and start a server; takes the same options as ``@pytest.mark.pop3``."""
+        server, check = build_server(
+            {"check": self._check, **_with_defaults(self._defaults, options)}
+        )
+        server.start()
+        self._made.append((server, check))
+        return server
+
+    @property
+    def servers(self) -> list[POP3Server]:
+        return [server for server, _ in self._made]
+
+    def finish(self) -> None:
+        __tracebackhide__ = True
+        _finish(self._made)
+
+
+@pytest.fixture
+def pop3_server_factory(request: pytest.FixtureRequest) -> Iterator[ServerFactory]:
+    """Call it to start servers: ``pop3_server_factory(users={"bob": "pw"}, tls="stls")``.
+
+    Servers get the run-wide defaults and the options given; the marker's ``check`` applies.
+    All are stopped after the test, then checked like ``pop3_server``.
+    """
+    __tracebackhide__ = True
+    check = _marker_options(request.node).get("check", True)
+    defaults: dict[str, Any] = request.config.stash[_defaults_key]
+    factory = ServerFactory(defaults, check=bool(check))
+    try:
+        yield factory
+    finally:
+        factory.finish()
+
+
+@pytest.fixture(scope="session")
+def pop3_ca_file() -> str:
+    """Path of the PEM file of the throwaway CA that signs every server's certificate."""
+    from .tls import ca_file
+
+    return ca_file()
+
+
+@pytest.fixture
+def pop3_client_ssl_context() -> ssl.SSLContext:
+    """A fresh client SSLContext that trusts the throwaway CA (hostname checks on)."""
+    from .tls import client_context
+
+    return client_context()

@@ -1,0 +1,452 @@
+"""The pytest plugin, driven through pytester: inner test suites run as a user would."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+# Imported here, outside the inner runs: pytester unloads modules an inner run imported, and
+# cryptography's classes must stay the same objects across runs.
+import pop3mock.tls  # noqa: F401
+
+# Faker's and Hypothesis' own plugins cost a second per in-process run and play no part here.
+QUIET = ("-p", "no:faker", "-p", "no:hypothesispytest")
+
+LOGIN = """
+import poplib
+
+def login(server, user="user", password="password"):
+    client = poplib.POP3(server.host, server.port, timeout=10)
+    client.user(user)
+    client.pass_(password)
+    return client
+"""
+
+
+@pytest.fixture
+def suite(pytester: pytest.Pytester) -> pytest.Pytester:
+    pytester.makepyfile(popclient=LOGIN)
+    pytester.syspathinsert()
+    pytester.makeini("[pytest]\naddopts = " + " ".join(QUIET))
+    return pytester
+
+
+def test_pop3_server_defaults(suite: pytest.Pytester) -> None:
+    suite.makepyfile(
+        """
+        from popclient import login
+
+        def test_fetch(pop3_server):
+            pop3_server.mailbox("user").add(b"Subject: hi\\r\\n\\r\\nhello\\r\\n")
+            client = login(pop3_server)
+            assert client.stat() == (1, 22)
+            client.quit()
+            pop3_server.journal.assert_commands(["USER user", "PASS", "STAT", "QUIT"])
+            assert pop3_server.host == "127.0.0.1" and not pop3_server.strict
+        """
+    )
+    suite.runpytest("--strict-markers").assert_outcomes(passed=1)
+
+
+def test_a_server_error_fails_the_test_that_caused_it(suite: pytest.Pytester) -> None:
+    suite.makepyfile(
+        """
+        import poplib
+        import pytest
+        from pop3mock import LazyMessage
+        from popclient import login
+
+        def broken():
+            raise RuntimeError("maildrop backend is down")
+
+        @pytest.mark.pop3(messages=[LazyMessage("m1", 10, broken)])
+        def test_fetch(pop3_server):
+            client = login(pop3_server)
+            with pytest.raises(poplib.error_proto, match="SYS/TEMP"):
+                client.retr(1)
+
+        @pytest.mark.pop3(messages=[LazyMessage("m1", 10, broken)], check=False)
+        def test_unchecked(pop3_server):
+            client = login(pop3_server)
+            with pytest.raises(poplib.error_proto, match="SYS/TEMP"):
+                client.retr(1)
+            assert len(pop3_server.errors) == 1
+        """
+    )
+    result = suite.runpytest()
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_fetch*",
+            "E   *ServerError: the POP3 server failed:",
+            "*RuntimeError: maildrop backend is down",
+        ]
+    )
+    assert "test_unchecked" not in "\n".join(
+        line for line in result.outlines if line.startswith("ERROR")
+    )
+
+
+def test_an_unfired_counted_fault_fails_the_test(suite: pytest.Pytester) -> None:
+    suite.makepyfile(
+        """
+        import pytest
+        from popclient import login
+
+        @pytest.mark.pop3(faults=[lambda faults: faults.on("RETR").once().error("[SYS/TEMP] x")])
+        def test_never_retrieves(pop3_server):
+            login(pop3_server).quit()
+        """
+    )
+    result = suite.runpytest()
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*UnfiredFaultError: fault rules that did not fire*", "*RETR*"])
+
+
+def test_marker_levels_merge_and_the_closest_wins(suite: pytest.Pytester) -> None:
+    suite.makepyfile(
+        """
+        import pytest
+
+        pytestmark = pytest.mark.pop3(personality="dovecot", users={"mod": "pw"}, fake=2)
+
+        def test_module_level(pop3_server):
+            assert pop3_server.config.personality == "dovecot"
+            assert list(pop3_server.users) == ["mod"]
+            assert len(pop3_server.mailbox("mod").messages) == 2
+
+        @pytest.mark.pop3(users={"fn": "pw"}, strict=True)
+        def test_function_level(pop3_server):
+            assert pop3_server.config.personality == "dovecot"
+            assert list(pop3_server.users) == ["fn"] and pop3_server.strict
+
+        @pytest.mark.pop3(personality="rfc1939", fake=1)
+        class TestClassLevel:
+            def test_class(self, pop3_server):
+                assert pop3_server.config.personality == "rfc1939"
+                assert len(pop3_server.mailbox("mod").messages) == 1
+
+            @pytest.mark.pop3(fake=3, seed=7)
+            def test_method(self, pop3_server):
+                from pop3mock.fake import fake_messages
+
+                assert pop3_server.config.personality == "rfc1939"
+                expected = [m.data for m in fake_messages(3, seed=7)]
+                assert [m.data for m in pop3_server.mailbox("mod").messages] == expected
+        """
+    )
+    suite.runpytest("--strict-markers").assert_outcomes(passed=4)
+
+
+def test_marker_messages_users_and_options(suite: pytest.Pytester) -> None:
+    folder = suite.mkdir("eml")
+    (folder / "1.eml").write_bytes(b"Subject: one\n\nfirst\n")
+    (folder / "2.eml").write_bytes(b"Subject: two\n\nsecond\n")
+    suite.makepyfile(
+        """
+        import pytest
+        from pop3mock import Mailbox
+
+        A = b"Subject: a\\r\\n\\r\\na\\r\\n"
+
+        @pytest.mark.pop3(users={"a": "1", "b": "2"}, messages={"a": [A]})
+        def test_per_user_messages(pop3_server):
+            assert len(pop3_server.mailbox("a").messages) == 1
+            assert len(pop3_server.mailbox("b").messages) == 0
+
+        @pytest.mark.pop3(messages="eml", capabilities={"USER", "CAPA"}, apop=False)
+        def test_folder_and_server_options(pop3_server):
+            assert [m.data[:12] for m in pop3_server.mailbox("user").messages] == [
+                b"Subject: one", b"Subject: two"
+            ]
+            assert pop3_server.config.capabilities == {"USER", "CAPA"}
+
+        @pytest.mark.pop3(users={"m": Mailbox("m", "pw", [A])}, messages=[A])
+        def test_mailbox_objects(pop3_server):
+            assert len(pop3_server.mailbox("m").messages) == 2
+
+        @pytest.mark.pop3(no_such_option=1)
+        def test_bad_option(pop3_server):
+            pass
+
+        @pytest.mark.pop3({"users": {}})
+        def test_positional(pop3_server):
+            pass
+
+        @pytest.mark.pop3(tls=True)
+        def test_bad_tls(pop3_server):
+            pass
+        """
+    )
+    result = suite.runpytest()
+    result.assert_outcomes(passed=3, errors=3)
+    result.stdout.fnmatch_lines_random(
+        [
+            "*ConfigurationError: unknown POP3Server option*no_such_option*",
+            "*ConfigurationError: @pytest.mark.pop3 takes keyword arguments only*",
+            "*ConfigurationError: tls=True: choose 'implicit', 'stls' or 'both'",
+        ]
+    )
+
+
+def test_ini_and_command_line_defaults(suite: pytest.Pytester) -> None:
+    suite.makeini(
+        f"""
+        [pytest]
+        addopts = {" ".join(QUIET)}
+        pop3_strict = true
+        pop3_personality = dovecot
+        pop3_fault_seed = 42
+        """
+    )
+    suite.makepyfile(
+        """
+        import pytest
+
+        def test_defaults(pop3_server, pop3_server_factory, request):
+            strict = request.config.getoption("pop3_strict")
+            expected = True if strict is None else strict
+            for server in (pop3_server, pop3_server_factory()):
+                assert server.strict is expected
+                assert server.config.personality == "dovecot"
+                assert server.faults.seed == 42
+
+        @pytest.mark.pop3(strict=False, personality="default")
+        def test_marker_beats_ini(pop3_server):
+            assert not pop3_server.strict
+            assert pop3_server.config.personality == "default"
+        """
+    )
+    suite.runpytest().assert_outcomes(passed=2)
+    suite.runpytest("--pop3-no-strict").assert_outcomes(passed=2)
+    result = suite.runpytest("--pop3-personality", "nosuch")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*unknown pop3 personality 'nosuch'*"])
+
+
+def test_options_are_listed_in_help(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest("--help")
+    result.stdout.fnmatch_lines(
+        [
+            "pop3mock: POP3 test server:",
+            "*--pop3-strict*",
+            "*--pop3-no-strict*",
+            "*--pop3-personality=NAME*",
+            "*--pop3-host=HOST*",
+            "*--pop3-fault-seed=N*",
+            "*pop3_strict (bool):*",
+        ]
+    )
+
+
+def test_factory_makes_several_servers_and_checks_them_all(suite: pytest.Pytester) -> None:
+    suite.makepyfile(
+        """
+        import pytest
+        from popclient import login
+
+        SEEN = []
+
+        def test_two_servers(pop3_server_factory):
+            plain = pop3_server_factory(users={"bob": "pw"}, fake=1)
+            strict = pop3_server_factory(strict=True)
+            assert plain.port != strict.port
+            login(plain, "bob", "pw").quit()
+            login(strict).close()  # no QUIT: a strict-mode violation
+            strict.journal.wait_for(sessions_ended=1)
+            SEEN.extend(pop3_server_factory.servers)
+
+        def test_all_were_stopped():
+            assert len(SEEN) == 2 and not any(s.running for s in SEEN)
+
+        @pytest.mark.pop3(check=False)
+        def test_unchecked(pop3_server_factory):
+            login(pop3_server_factory(strict=True)).close()
+
+        def test_two_failures(pop3_server_factory):
+            for _ in range(2):
+                pop3_server_factory().faults.on("DELE").once().error("x")
+        """
+    )
+    result = suite.runpytest()
+    result.assert_outcomes(passed=4, errors=2)
+    result.stdout.fnmatch_lines_random(
+        [
+            "*ClientViolationError: the client broke the POP3 protocol (strict mode), 1 violation:",
+            "*session 1, after command 2: connection closed without QUIT",
+            "*UnfiredFaultError: 2 pop3mock servers failed their check:",
+        ]
+    )
+
+
+def test_teardown_with_connections_still_open(suite: pytest.Pytester) -> None:
+    suite.makepyfile(
+        """
+        import socket
+        import pytest
+        from popclient import login
+
+        SERVERS = []
+        CLIENTS = []
+
+        @pytest.mark.pop3(strict=True, fake=3)
+        def test_leaves_connections_open(pop3_server):
+            SERVERS.append(pop3_server)
+            CLIENTS.append(login(pop3_server))
+            half = socket.create_connection((pop3_server.host, pop3_server.port))
+            assert half.recv(100).startswith(b"+OK")  # the greeting: its session is open
+            half.sendall(b"RETR 1")  # half a command, never finished
+            CLIENTS.append(half)
+            pop3_server.journal.wait_for("PASS")
+
+        def test_after():
+            server = SERVERS[0]
+            assert not server.running
+            assert [s.end_reason for s in server.journal.sessions] == ["server stopped"] * 2
+            assert server.mailbox("user").locked is False
+            assert len(server.mailbox("user").messages) == 3
+            for client in CLIENTS:
+                client.close()
+        """
+    )
+    suite.runpytest().assert_outcomes(passed=2)
+
+
+def test_tls_fixtures(suite: pytest.Pytester) -> None:
+    suite.makepyfile(
+        """
+        import poplib
+        import ssl
+        import pytest
+
+        @pytest.mark.pop3(tls="implicit")
+        def test_implicit(pop3_server, pop3_client_ssl_context):
+            client = poplib.POP3_SSL(
+                pop3_server.host, pop3_server.tls_port, context=pop3_client_ssl_context
+            )
+            client.user("user")
+            client.pass_("password")
+            client.quit()
+            assert pop3_server.journal.sessions[0].tls
+
+        @pytest.mark.pop3(tls="stls", strict=True)
+        def test_stls(pop3_server, pop3_ca_file):
+            context = ssl.create_default_context(cafile=pop3_ca_file)
+            client = poplib.POP3(pop3_server.host, pop3_server.port, timeout=10)
+            client.stls(context)
+            client.user("user")
+            client.pass_("password")
+            client.quit()
+            pop3_server.journal.assert_commands(["STLS", "USER user", "PASS", "QUIT"])
+        """
+    )
+    suite.runpytest().assert_outcomes(passed=2)
+
+
+def test_ipv6_opt_in(suite: pytest.Pytester) -> None:
+    suite.makepyfile(
+        """
+        import poplib
+        import pytest
+
+        @pytest.mark.pop3(host="::1")
+        def test_v6(pop3_server):
+            assert pop3_server.url.startswith("pop3://[::1]:")
+            client = poplib.POP3("::1", pop3_server.port, timeout=10)
+            client.user("user")
+            client.pass_("password")
+            client.quit()
+            assert pop3_server.journal.sessions[0].peer.startswith("::1:")
+        """
+    )
+    suite.runpytest().assert_outcomes(passed=1)
+
+
+def test_the_password_never_appears_in_the_output(suite: pytest.Pytester) -> None:
+    secret = "Tr0ub4dor-and-3"
+    suite.makepyfile(credentials=f"PASSWORD = {secret!r}\n")
+    suite.makepyfile(
+        """
+        import base64
+        import pytest
+        from credentials import PASSWORD
+        from popclient import login
+
+        pytestmark = pytest.mark.pop3(users={"alice": PASSWORD}, strict=True)
+
+        def test_assertion(pop3_server):
+            client = login(pop3_server, "alice", PASSWORD)
+            client.quit()
+            print(pop3_server.journal.transcript())
+            print(pop3_server.journal.commands)
+            pop3_server.journal.assert_command("PASS", "not it")
+
+        def test_sequence(pop3_server):
+            client = login(pop3_server, "alice", PASSWORD)
+            client.quit()
+            pop3_server.journal.assert_commands(["USER alice", "PASS", "RETR 1"])
+
+        def test_sasl_and_strict_report(pop3_server):
+            import poplib
+            client = poplib.POP3(pop3_server.host, pop3_server.port, timeout=10)
+            client._shortcmd(
+                "AUTH PLAIN " + base64.b64encode(b"\\0alice\\0" + PASSWORD.encode()).decode()
+            )
+            with pytest.raises(poplib.error_proto):
+                client._shortcmd("PASS " + PASSWORD)  # after login: a violation
+            client.quit()
+        """
+    )
+    result = suite.runpytest("-vv", "-l", "-rA", "--tb=long")
+    result.assert_outcomes(failed=2, passed=1, errors=1)
+    output = "\n".join(result.outlines + result.errlines)
+    token = __import__("base64").b64encode(b"\0alice\0" + secret.encode()).decode()
+    assert secret not in output
+    assert token not in output
+    assert "C: PASS ***" in output
+
+
+def test_the_plugin_never_touches_the_environment(suite: pytest.Pytester) -> None:
+    suite.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.pop3(tls="both", strict=True, fake=1)
+        def test_env(pop3_server, pop3_server_factory, pop3_ca_file, pop3_client_ssl_context):
+            pop3_server_factory(tls="stls")
+        """
+    )
+    # pytest itself sets PYTEST_CURRENT_TEST while a test runs; everything else must stay.
+    before = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
+    suite.runpytest().assert_outcomes(passed=1)
+    assert {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"} == before
+
+
+def test_under_xdist(suite: pytest.Pytester) -> None:
+    suite.makepyfile(
+        """
+        import pytest
+        from popclient import login
+
+        @pytest.mark.parametrize("n", range(6))
+        @pytest.mark.pop3(messages=[b"Subject: a\\r\\n\\r\\na\\r\\n"] * 2, strict=True)
+        def test_parallel(pop3_server, n):
+            client = login(pop3_server)
+            assert client.stat()[0] == 2
+            client.retr(1)
+            client.quit()
+            pop3_server.journal.wait_for(sessions_ended=1)
+            pop3_server.journal.assert_command_once("RETR", 1)
+
+        @pytest.mark.pop3(strict=True)
+        def test_violation_on_a_worker(pop3_server):
+            login(pop3_server).close()
+            pop3_server.journal.wait_for(sessions_ended=1)
+        """
+    )
+    result = suite.runpytest("-n", "2")
+    result.assert_outcomes(passed=7, errors=1)
+    result.stdout.fnmatch_lines(
+        ["*created: 2/2 workers*", "*connection closed without QUIT*"], consecutive=False
+    )
