@@ -88,6 +88,44 @@ def test_a_server_error_fails_the_test_that_caused_it(suite: pytest.Pytester) ->
     )
 
 
+def test_marker_faults_as_spec_strings_and_callables(suite: pytest.Pytester) -> None:
+    suite.makepyfile(
+        """
+        import poplib
+        import pytest
+        from popclient import login
+
+        def slow_list(faults):
+            faults.on("LIST").once().error("[IN-USE] busy")
+
+        @pytest.mark.pop3(
+            fake=2, faults=["RETR 2 once: error [SYS/TEMP] try later", slow_list]
+        )
+        def test_faults(pop3_server):
+            client = login(pop3_server)
+            with pytest.raises(poplib.error_proto, match="IN-USE"):
+                client.list()
+            with pytest.raises(poplib.error_proto, match="SYS/TEMP"):
+                client.retr(2)
+            client.retr(2)
+            client.quit()
+
+        @pytest.mark.pop3(faults="RETR: explode")
+        def test_bad_spec(pop3_server):
+            pass
+
+        @pytest.mark.pop3(faults=[42])
+        def test_bad_item(pop3_server):
+            pass
+        """
+    )
+    result = suite.runpytest()
+    result.assert_outcomes(passed=1, errors=2)
+    result.stdout.fnmatch_lines_random(
+        ["*ConfigurationError*explode*", "*faults: 42 is neither a spec string*"]
+    )
+
+
 def test_an_unfired_counted_fault_fails_the_test(suite: pytest.Pytester) -> None:
     suite.makepyfile(
         """

@@ -153,14 +153,13 @@ def _add_faults(server: POP3Server, faults: FaultSpec | Sequence[FaultSpec]) -> 
     for item in items:
         if callable(item):
             item(server.faults)
-            continue
-        add_spec = getattr(server.faults, "add_spec", None)
-        if add_spec is None:
+        elif isinstance(item, str):
+            server.faults.add_spec(item)
+        else:
             raise ConfigurationError(
-                f"fault spec {item!r}: this FaultSet reads no spec strings; pass a callable "
-                "such as lambda faults: faults.on('RETR').error('...')"
+                f"faults: {item!r} is neither a spec string like 'RETR 2: error [SYS/TEMP] x' "
+                "nor a callable taking the FaultSet"
             )
-        add_spec(item)
 
 
 def build_server(options: Mapping[str, Any]) -> tuple[POP3Server, bool]:
