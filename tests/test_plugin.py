@@ -215,12 +215,17 @@ def test_marker_messages_users_and_options(suite: pytest.Pytester) -> None:
         @pytest.mark.pop3(tls=True)
         def test_bad_tls(pop3_server):
             pass
+
+        @pytest.mark.pop3(messages={"carol": [A]})
+        def test_messages_for_nobody(pop3_server):
+            pass
         """
     )
     result = suite.runpytest()
-    result.assert_outcomes(passed=3, errors=3)
+    result.assert_outcomes(passed=3, errors=4)
     result.stdout.fnmatch_lines_random(
         [
+            "*ConfigurationError: messages for unknown users ?'carol'?: the users are ?'user'?",
             "*ConfigurationError: unknown POP3Server option*no_such_option*",
             "*ConfigurationError: @pytest.mark.pop3 takes keyword arguments only*",
             "*ConfigurationError: tls=True: choose 'implicit', 'stls' or 'both'",

@@ -188,6 +188,11 @@ def build_server(options: Mapping[str, Any]) -> tuple[POP3Server, bool]:
         opts.setdefault("stls", stls)
     if not isinstance(users, Mapping):
         raise ConfigurationError(f"users must map names to passwords, not {users!r}")
+    if isinstance(messages, Mapping) and set(messages) - set(users):
+        raise ConfigurationError(
+            f"messages for unknown users {sorted(set(messages) - set(users))}: "
+            f"the users are {sorted(users)}"
+        )
     server = POP3Server(users={k: v for k, v in users.items() if isinstance(v, Mailbox)}, **opts)
     generated: list[MessageInput | LazyMessage] = []
     if fake:
