@@ -618,6 +618,10 @@ class _Connection:
         assert context is not None
         tls_sock = context.wrap_socket(self.sock, server_side=True, do_handshake_on_connect=False)
         self.sock = tls_sock
+        if self.server._stopping.is_set():
+            # stop() may have shut down the plain socket after wrap_socket detached it from
+            # its descriptor: that woke nothing, and the handshake would wait for the client.
+            raise _Stop()
         try:
             tls_sock.do_handshake()
         except (ssl.SSLError, OSError) as exc:
