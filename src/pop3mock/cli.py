@@ -1,100 +1,855 @@
-"""`pop3mock serve`: run the server from a shell, for clients in any language."""
+"""`pop3mock serve`: run the server from a shell, for clients in any language.
+
+Everything is checked before the port is bound (config file, users, maildrops, faults,
+certificates), so a mistake costs one line on stderr and exit status 2, never a half-started
+server. Once listening, the first line on stdout names the URL, so a script can read one
+line and connect: no sleeping, no polling.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import os
+import shlex
+import shutil
 import signal
+import socket
+import ssl
 import sys
+import tempfile
 import threading
-from collections.abc import Sequence
+import time
+import traceback
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, NoReturn, TextIO, TypeVar
+
+import attrs
 
 from ._version import __version__
-from .errors import Pop3MockError
+from .configfile import FileConfig, UserEntry, load_config
+from .errors import ConfigurationError, Pop3MockError, ServerError
+from .faults import Rule, parse_spec
+from .journal import CommandRecord, SessionRecord
+from .message import Message
+from .personality import PERSONALITIES
 from .server import POP3Server
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
+
+_T = TypeVar("_T")
+_Listener = Callable[[str, SessionRecord, "CommandRecord | None"], None]
+_DEFAULT_USER = ("user", "password")
+_DEFAULT_FAKE = 10
+#: Flags that a config file key of the same name (dashes as underscores) can also set.
+_FLAGS = (
+    "host",
+    "port",
+    "messages",
+    "fake",
+    "seed",
+    "tls_port",
+    "stls",
+    "cert",
+    "key",
+    "ca",
+    "tls_dir",
+    "personality",
+    "strict",
+    "idle_timeout",
+    "journal",
+    "quiet",
+    "ready_file",
+)
+
+_TOP_EPILOG = """\
+examples:
+  pop3mock serve                  user "user", password "password", 10 generated messages
+  pop3mock serve --port 1110 --user alice:secret --messages ./mail
+  pop3mock serve --help           every option of serve, each with an example
+  pop3mock --version
+"""
+
+_SERVE_EPILOG = """\
+examples:
+  pop3mock serve
+      any free port; user "user" / password "password" with 10 generated messages
+  pop3mock serve --host 127.0.0.1 --port 1110 --user alice:secret --user bob:hunter2
+      two users, both with the same 10 generated messages
+  pop3mock serve --user alice:secret --messages ./mail
+      a folder of .eml files (sorted by name), an mbox file or a Maildir
+  pop3mock serve --fake 500 --seed 42
+      500 generated messages, the same bytes on every run with seed 42
+  pop3mock serve --tls-port 1995 --stls
+      implicit TLS (pop3s) on port 1995 and STLS on the plain port; the certificate and
+      the CA to trust (curl --cacert CA) are written to files whose paths are printed
+  pop3mock serve --tls-port 0 --tls-dir ./certs
+      the generated ca.pem, server-cert.pem and server-key.pem go to ./certs (kept)
+  pop3mock serve --stls --cert server.pem --key server.key --ca ca.pem
+      your own certificate; --ca only names the CA to print in the curl command
+  pop3mock serve --fault 'RETR 2: error [SYS/TEMP] storage offline' --fault 'QUIT: reset'
+      fault rules, one per --fault, the same rules as server.faults in Python
+  pop3mock serve --personality dovecot --strict --idle-timeout 30
+      greet and answer like Dovecot; report client protocol violations on stderr;
+      close connections idle for 30 s (0: never)
+  pop3mock serve --journal pop3.jsonl
+      one JSON object per session start, command and session end, written as it
+      happens (follow it with: tail -f pop3.jsonl); passwords are masked
+  pop3mock serve --config pop3mock.toml --port 1110
+      users, maildrops, faults and server options from a TOML file; flags override it
+  pop3mock serve --quiet --ready-file /tmp/pop3.ready
+      print only the "listening on" lines; write the URL(s) to /tmp/pop3.ready once
+      listening (removed on exit)
+
+The first output line is "listening on pop3://HOST:PORT" (then "listening on
+pop3s://HOST:PORT" with --tls-port). SIGINT and SIGTERM stop the server cleanly (exit
+status 0); a configuration error or a port in use exits with status 2 and one line on stderr.
+"""
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pop3mock", description="A real POP3 server for tests.")
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line, like every other error of the command."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _user(text: str) -> tuple[str, str]:
+    name, sep, password = text.partition(":")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME:PASSWORD, got {text!r}")
+    return name, password
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port number from 0 to 65535, got {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:  # also rejects nan
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `pop3mock` command line: `pop3mock serve [options]`, `--version`, `--help`."""
+    parser = _Parser(
+        prog="pop3mock",
+        description="pop3mock: a real POP3 server for tests.",
+        epilog=_TOP_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"pop3mock {__version__}")
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve = commands.add_parser(
         "serve",
-        help="run a POP3 server until interrupted",
-        description="Run a POP3 server until SIGINT or SIGTERM.",
-        epilog="example: pop3mock serve --port 1110 --user alice:secret --messages ./mail",
+        help="run a POP3 server until SIGINT or SIGTERM",
+        description="Run a POP3 server until SIGINT (Ctrl-C) or SIGTERM.",
+        epilog=_SERVE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=0, help="port (default 0: any free port)")
-    serve.add_argument(
+    add = serve.add_argument
+    add("--host", metavar="HOST", help="address to bind (default 127.0.0.1)")
+    add("--port", type=_port, metavar="PORT", help="port to listen on (default 0: any free port)")
+    add(
         "--user",
+        type=_user,
         action="append",
         default=[],
         metavar="NAME:PASSWORD",
-        help="a user (repeatable); default: user:password",
+        help="a user (repeatable); without any: user 'user', password 'password'",
     )
-    serve.add_argument(
+    add(
         "--messages",
         metavar="PATH",
-        help="a folder of .eml files, an mbox file or a Maildir, given to every user",
+        help="a folder of .eml files, an mbox file or a Maildir: the maildrop of every user",
     )
-    serve.add_argument("--fake", type=int, metavar="N", help="generate N messages per user")
-    serve.add_argument("--seed", type=int, default=0, help="seed of --fake (default 0)")
+    add(
+        "--fake",
+        type=_count,
+        metavar="N",
+        help=f"N generated messages per user (default {_DEFAULT_FAKE} without --messages)",
+    )
+    add("--seed", type=int, metavar="S", help="seed of the generated messages (default 0)")
+    add(
+        "--tls-port",
+        type=_port,
+        metavar="P",
+        help="also listen for implicit TLS (pop3s) on port P (0: any free port)",
+    )
+    add(
+        "--stls",
+        action=argparse.BooleanOptionalAction,
+        help="offer STLS on the plain port",
+    )
+    add(
+        "--cert",
+        metavar="FILE",
+        help="PEM server certificate (default: a throwaway one, written to files)",
+    )
+    add("--key", metavar="FILE", help="PEM private key of --cert (if not in the --cert file)")
+    add("--ca", metavar="FILE", help="the CA of --cert, printed for clients to trust")
+    add(
+        "--tls-dir",
+        metavar="DIR",
+        help="write the throwaway CA, certificate and key here and keep them (default: a "
+        "temporary folder removed on exit)",
+    )
+    add(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="a fault rule (repeatable), e.g. 'RETR 2: error [SYS/TEMP] storage offline'",
+    )
+    add(
+        "--personality",
+        choices=sorted(PERSONALITIES),
+        help="answer like a known server (default: default)",
+    )
+    add(
+        "--strict",
+        action=argparse.BooleanOptionalAction,
+        help="report the client's protocol violations on stderr",
+    )
+    add(
+        "--idle-timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help="close connections idle this long (default 600; 0: never)",
+    )
+    add(
+        "--journal",
+        metavar="FILE.jsonl",
+        help="write every session and command to FILE as JSON lines, as they happen",
+    )
+    add(
+        "--config",
+        metavar="FILE.toml",
+        help="read users, maildrops, faults and options from a TOML file (flags override it)",
+    )
+    add(
+        "--quiet",
+        action=argparse.BooleanOptionalAction,
+        help="print only the 'listening on' lines",
+    )
+    add(
+        "--ready-file",
+        metavar="PATH",
+        help="write the URL(s) to PATH once listening (removed on exit)",
+    )
     return parser
 
 
-def _users(specs: Sequence[str]) -> list[tuple[str, str]]:
-    users = []
-    for spec in specs:
-        name, sep, password = spec.partition(":")
-        if not sep or not name:
-            raise Pop3MockError(f"--user {spec!r}: expected NAME:PASSWORD")
-        users.append((name, password))
-    return users
+# -- settings: the config file and the flags, merged ---------------------------------------
 
 
-def serve(args: argparse.Namespace) -> int:
+@attrs.frozen
+class _Fault:
+    spec: str
+    source: str
+    #: Set for a fault of a [[users]] table: it matches that user only.
+    user: str | None = None
+
+
+@attrs.frozen
+class _Settings:
+    """What to serve: the config file's values with the flags on top, checked."""
+
+    users: tuple[UserEntry, ...]
+    faults: tuple[_Fault, ...]
+    options: Mapping[str, Any]
+    config: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 0
+    messages: str | None = None
+    fake: int | None = None
+    seed: int = 0
+    tls_port: int | None = None
+    stls: bool = False
+    cert: str | None = None
+    key: str | None = None
+    ca: str | None = None
+    tls_dir: str | None = None
+    personality: str | None = None
+    strict: bool = False
+    #: None: the server's default; 0: never.
+    idle_timeout: float | None = None
+    journal: str | None = None
+    quiet: bool = False
+    ready_file: str | None = None
+    fault_seed: int | None = None
+    max_connections: int | None = None
+
+    @property
+    def tls(self) -> bool:
+        return self.stls or self.tls_port is not None
+
+
+def _settings(args: argparse.Namespace) -> _Settings:
+    file: FileConfig | None = load_config(args.config) if args.config else None
+    values: dict[str, Any] = dict(file.values) if file else {}
+    if args.messages is not None or args.fake is not None:
+        # One maildrop source: a flag replaces the file's, whichever kind it is.
+        values.pop("messages", None)
+        values.pop("fake", None)
+    for name in _FLAGS:
+        value = getattr(args, name)
+        if value is not None:
+            values[name] = value
+    if values.get("messages") is not None and values.get("fake") is not None:
+        raise ConfigurationError("give either --messages or --fake, not both")
+    # Flag faults first: the first matching rule fires, and flags override the file.
+    faults = [_Fault(spec, "--fault") for spec in args.fault]
+    file_faults = values.pop("faults", ())
+    if file is not None:
+        faults += [
+            _Fault(spec, f"{file.path}: faults[{n}]") for n, spec in enumerate(file_faults, 1)
+        ]
+    users: dict[str, UserEntry] = {u.name: u for u in file.users} if file else {}
+    for name, password in args.user:
+        if name in users:
+            users[name] = attrs.evolve(users[name], password=password)
+        else:
+            users[name] = UserEntry(name, password, source=f"--user {name}")
+    for user in users.values():
+        faults += [
+            _Fault(spec, f"{user.source}.faults[{n}]", user.name)
+            for n, spec in enumerate(user.faults, 1)
+        ]
+    _check_tls(values)
+    return _Settings(
+        users=tuple(users.values()),
+        faults=tuple(faults),
+        options=dict(file.options) if file else {},
+        config=file.path if file else None,
+        **values,
+    )
+
+
+def _check_tls(values: Mapping[str, Any]) -> None:
+    tls = values.get("stls") or values.get("tls_port") is not None
+    given = [name for name in ("cert", "key", "ca", "tls_dir") if values.get(name)]
+    if given and not tls:
+        raise ConfigurationError(f"--{given[0].replace('_', '-')} needs --tls-port or --stls")
+    if values.get("cert") is None:
+        for name in ("key", "ca"):
+            if values.get(name):
+                raise ConfigurationError(f"--{name} goes with --cert")
+    elif values.get("tls_dir"):
+        raise ConfigurationError("--tls-dir is for the generated certificate, not with --cert")
+
+
+# -- building the server (nothing is bound yet) --------------------------------------------
+
+
+@attrs.frozen
+class _TlsFiles:
+    cert: str
+    key: str | None
+    ca: str | None
+
+
+def _tls(settings: _Settings, stack: contextlib.ExitStack) -> tuple[ssl.SSLContext, _TlsFiles]:
+    if settings.cert is not None:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            context.load_cert_chain(settings.cert, settings.key)
+        except (OSError, ssl.SSLError) as exc:
+            key = f" / key {settings.key}" if settings.key else ""
+            raise ConfigurationError(
+                f"cannot load the certificate {settings.cert}{key}: {_reason(exc)}"
+            ) from None
+        return context, _TlsFiles(settings.cert, settings.key, settings.ca)
+    from . import tls
+
+    if settings.tls_dir is not None:
+        directory = settings.tls_dir
+    else:
+        directory = tempfile.mkdtemp(prefix="pop3mock-tls-")
+        stack.callback(shutil.rmtree, directory, True)
+    try:
+        paths = tls.write_files(directory)
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot write the certificates to {directory}: {_reason(exc)}"
+        ) from None
+    return tls.server_context(), _TlsFiles(paths["cert"], paths["key"], paths["ca"])
+
+
+def _server(settings: _Settings, context: ssl.SSLContext | None, console: _Console) -> POP3Server:
+    kwargs: dict[str, Any] = dict(settings.options)
+    if settings.personality is not None:
+        kwargs["personality"] = settings.personality
+    if settings.idle_timeout is not None:
+        kwargs["idle_timeout"] = settings.idle_timeout or None
+    if settings.max_connections is not None:
+        kwargs["max_connections"] = settings.max_connections
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            server = POP3Server(
+                settings.host,
+                settings.port,
+                ssl_context=context,
+                stls=settings.stls,
+                implicit_tls=settings.tls_port is not None,
+                tls_port=settings.tls_port or 0,
+                strict=settings.strict,
+                fault_seed=settings.fault_seed,
+                **kwargs,
+            )
+        except ConfigurationError as exc:
+            if settings.options and settings.config:
+                raise ConfigurationError(f"{settings.config}: {exc}") from None
+            raise
+    for warning in caught:
+        console.error(f"warning: {warning.message}")
+    return server
+
+
+def _add_users(server: POP3Server, settings: _Settings) -> dict[str, str]:
+    """Give every user its maildrop; return how each maildrop was made, for the output."""
     from .fake import fake_messages
+
+    loaded: dict[str, list[Message]] = {}
+    users = settings.users or (UserEntry(*_DEFAULT_USER, source="the default user"),)
+    made = {}
+    for user in users:
+        own = user.messages is not None or user.fake is not None
+        path = user.messages if own else settings.messages
+        count = user.fake if own else settings.fake
+        seed = user.seed if user.seed is not None else settings.seed
+        # Errors name the config file's user when the faulty value is that user's own.
+        context = user.source if user.source != f"--user {user.name}" else None
+        messages: Iterable[Message]
+        if path is not None:
+            if path not in loaded:
+                loaded[path] = _in_context(context if own else None, _load, path)
+            messages = loaded[path]
+            made[user.name] = f"from {path}"
+        else:
+            messages = fake_messages(_DEFAULT_FAKE if count is None else count, seed=seed)
+            made[user.name] = f"generated, seed {seed}"
+        _in_context(context, server.add_user, user.name, user.password, messages, token=user.token)
+    return made
+
+
+def _in_context(context: str | None, function: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+    """Call `function`; prefix a ConfigurationError with `context` (the file and key)."""
+    try:
+        return function(*args, **kwargs)
+    except ConfigurationError as exc:
+        if context is None:
+            raise
+        raise ConfigurationError(f"{context}: {exc}") from None
+
+
+def _load(path: str) -> list[Message]:
     from .sources import load_messages
 
-    users = _users(args.user) or [("user", "password")]
-    server = POP3Server(args.host, args.port)
-    for name, password in users:
-        if args.messages:
-            messages = list(load_messages(args.messages))
-        else:
-            count = args.fake if args.fake is not None else 10
-            messages = list(fake_messages(count, seed=args.seed))
-        server.add_user(name, password, messages)
-    stop = threading.Event()
-
-    def _on_signal(signum: int, frame: object) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, _on_signal)
-    signal.signal(signal.SIGTERM, _on_signal)
-    server.start()
-    print(f"listening on {server.url}", flush=True)
-    for name, password in users:
-        count = len(server.mailbox(name))
-        print(f"user {name} / password {password}: {count} messages")
-    name, password = users[0]
-    print(f"try: curl {server.url}/1 -u {name}:{password}", flush=True)
     try:
-        while not stop.wait(3600):
-            pass
-    finally:
-        server.stop()
+        return list(load_messages(path))
+    except OSError as exc:
+        raise ConfigurationError(f"{path}: cannot read the maildrop: {_reason(exc)}") from None
+
+
+def _add_faults(server: POP3Server, settings: _Settings) -> None:
+    for fault in settings.faults:
+        if fault.user is None:
+            _in_context(fault.source, server.faults.add_spec, fault.spec)
+        else:
+            rule = _in_context(fault.source, _user_rule, fault.spec, fault.user)
+            server.faults.add(rule)
+
+
+def _user_rule(spec: str, user: str) -> Rule:
+    rule = parse_spec(spec)
+    if rule.user is not None and rule.user != user:
+        raise ConfigurationError(f"fault spec {spec!r}: user={rule.user} in the faults of {user!r}")
+    return attrs.evolve(rule, user=user)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, ssl.SSLError) and exc.reason:
+        return str(exc.reason)
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc)
+
+
+# -- running: output, journal file, signals -------------------------------------------------
+
+
+class _Console:
+    """stdout for the user, stderr for problems; one line at a time, flushed at once.
+
+    A closed stdout (`pop3mock serve | head -1`) must not stop the server: output is dropped
+    from then on.
+    """
+
+    def __init__(self, out: TextIO, err: TextIO, *, quiet: bool = False) -> None:
+        self._out = out
+        self._err = err
+        self._lock = threading.Lock()
+        self._broken = False
+        self.quiet = quiet
+
+    def line(self, text: str = "", *, always: bool = False) -> None:
+        if self.quiet and not always:
+            return
+        with self._lock:
+            if self._broken:
+                return
+            try:
+                self._out.write(text + "\n")
+                self._out.flush()
+            except (OSError, ValueError):
+                self._broken = True
+                _silence(self._out)
+
+    def error(self, text: str) -> None:
+        with self._lock, contextlib.suppress(OSError, ValueError):
+            self._err.write(f"pop3mock: {text}\n")
+            self._err.flush()
+
+
+def _silence(stream: TextIO) -> None:
+    # Point the file descriptor at /dev/null so that the flush at exit does not fail again.
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+
+
+def _masked_args(verb: str, args: Sequence[str]) -> list[str]:
+    if verb in ("PASS", "") and args:
+        return ["***"]
+    if verb in ("APOP", "AUTH") and len(args) > 1:
+        return [args[0], "***"]
+    return list(args)
+
+
+class _JournalFile:
+    """Streams the journal to a JSON-lines file: one object per session start, command and
+    session end, flushed at once so another process can follow it. Secrets are masked."""
+
+    def __init__(self, handle: TextIO, console: _Console) -> None:
+        self._handle: TextIO | None = handle
+        self._console = console
+        self._lock = threading.Lock()
+        # The journal's clock is monotonic; the file says when, in Unix time.
+        self._offset = time.time() - time.monotonic()
+
+    def _when(self, moment: float) -> float:
+        return round(moment + self._offset, 6)
+
+    def record(
+        self, event: str, session: SessionRecord, command: CommandRecord | None
+    ) -> dict[str, Any]:
+        if command is not None:
+            return {
+                "event": event,
+                "session": session.id,
+                "seq": command.seq,
+                "time": self._when(command.time),
+                "state": command.state,
+                "user": command.user,
+                "command": command.line,
+                "verb": command.verb,
+                "args": _masked_args(command.verb, command.args),
+                "status": command.status,
+                "reply": command.reply,
+                "bytes_sent": command.bytes_sent,
+                "fault": command.fault,
+                "violation": command.violation,
+            }
+        out: dict[str, Any] = {
+            "event": event,
+            "session": session.id,
+            "time": self._when(session.ended if session.ended is not None else session.started),
+            "peer": session.peer,
+            "tls": session.tls,
+        }
+        if event == "session-end":
+            out.update(
+                user=session.user,
+                reason=session.end_reason,
+                commands=len(session.commands),
+                duration=round((session.ended or session.started) - session.started, 6),
+                faults=list(session.faults),
+                violations=list(session.violations),
+            )
+        return out
+
+    def __call__(self, event: str, session: SessionRecord, command: CommandRecord | None) -> None:
+        line = json.dumps(self.record(event, session, command), ensure_ascii=False)
+        with self._lock:
+            if self._handle is None:
+                return
+            try:
+                self._handle.write(line + "\n")
+                self._handle.flush()
+            except (OSError, ValueError) as exc:
+                self._console.error(f"error: the journal file stopped: {_reason(exc)}")
+                self._close()
+
+    def _close(self) -> None:
+        if self._handle is not None:
+            with contextlib.suppress(OSError):
+                self._handle.close()
+            self._handle = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._close()
+
+
+class _Signals:
+    """Wait for SIGINT or SIGTERM (or SIGHUP unless ignored, as under nohup).
+
+    The handlers only wake a socket (signal.set_wakeup_fd): nothing runs inside a signal
+    handler that could deadlock with the thread it interrupted.
+    """
+
+    def __init__(self) -> None:
+        self._reader, self._writer = socket.socketpair()
+        self._writer.setblocking(False)
+        self._saved: dict[int, Any] = {}
+        self._saved_fd: int | None = None
+
+    def __enter__(self) -> _Signals:
+        self._saved_fd = signal.set_wakeup_fd(self._writer.fileno(), warn_on_full_buffer=False)
+        wanted = [signal.SIGINT, signal.SIGTERM]
+        hangup = getattr(signal, "SIGHUP", None)
+        if hangup is not None and signal.getsignal(hangup) is not signal.SIG_IGN:
+            wanted.append(hangup)
+        for signum in wanted:
+            self._saved[signum] = signal.signal(signum, _ignore)
+        return self
+
+    def wait(self) -> int:
+        """Block until a signal arrives; return its number."""
+        data = self._reader.recv(1)
+        return data[0] if data else 0
+
+    def __exit__(self, *exc_info: object) -> None:
+        for signum, handler in self._saved.items():
+            signal.signal(signum, handler)
+        signal.set_wakeup_fd(self._saved_fd if self._saved_fd is not None else -1)
+        self._reader.close()
+        self._writer.close()
+
+
+def _ignore(signum: int, frame: object) -> None:
+    """The wakeup file descriptor does the work."""
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _url(scheme: str, host: str, port: int) -> str:
+    return f"{scheme}://{_address(host, port)}"
+
+
+def _urls(server: POP3Server) -> list[str]:
+    urls = [server.url]
+    if server.tls_port is not None:
+        urls.append(_url("pop3s", server.host, server.tls_port))
+    return urls
+
+
+def _client_host(host: str) -> str:
+    return {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
+
+
+def _curl(url: str, name: str, password: str, number: int, extra: Iterable[str] = ()) -> str:
+    target = f"{url}/{number}" if number else f"{url}/"
+    return " ".join(shlex.quote(w) for w in ["curl", target, "-u", f"{name}:{password}", *extra])
+
+
+def _start(server: POP3Server, settings: _Settings) -> None:
+    try:
+        server.start()
+    except OSError as exc:
+        port = settings.port if not server.port else settings.tls_port
+        raise ConfigurationError(
+            f"cannot listen on {_address(settings.host, port or 0)}: {_reason(exc)}"
+        ) from None
+
+
+def _announce(
+    console: _Console, server: POP3Server, settings: _Settings, tls_files: _TlsFiles | None
+) -> list[str]:
+    for url in _urls(server):
+        console.line(f"listening on {url}", always=True)
+    host = _client_host(server.host)
+    plain = _url("pop3", host, server.port)
+    secure = _url("pop3s", host, server.tls_port) if server.tls_port is not None else None
+    if settings.stls:
+        console.line(f"STLS offered on {server.url}")
+    if tls_files is not None:
+        if tls_files.ca:
+            console.line(f"CA certificate:     {tls_files.ca}")
+        console.line(f"server certificate: {tls_files.cert}")
+        if tls_files.key:
+            console.line(f"server key:         {tls_files.key}")
+    return [plain, *([secure] if secure else [])]
+
+
+def _describe(
+    console: _Console,
+    server: POP3Server,
+    settings: _Settings,
+    made: Mapping[str, str],
+    tls_files: _TlsFiles | None,
+    client_urls: list[str],
+) -> None:
+    for name, mailbox in server.users.items():
+        console.line(
+            f"user {name} / password {mailbox.password}: {len(mailbox)} messages ({made[name]})"
+        )
+    for rule in server.faults.rules:
+        console.line(f"fault: {rule.describe()}")
+    if settings.journal:
+        console.line(f"journal: {settings.journal}")
+    first, mailbox = next(iter(server.users.items()))
+    number = 1 if len(mailbox) else 0
+    trust = ["--cacert", tls_files.ca] if tls_files and tls_files.ca else ["--insecure"]
+    console.line("try:")
+    console.line("  " + _curl(client_urls[0], first, mailbox.password, number))
+    if len(client_urls) > 1:
+        console.line("  " + _curl(client_urls[1], first, mailbox.password, number, trust))
+    if settings.stls:
+        extra = ["--ssl-reqd", *trust]
+        console.line("  " + _curl(client_urls[0], first, mailbox.password, number, extra))
+    console.line("stop with Ctrl-C or SIGTERM")
+
+
+def _prepare_ready(path: str) -> None:
+    # A stale file from an earlier run must not look like this run's.
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ConfigurationError(f"cannot write the ready file {path}: no folder {folder}")
+
+
+def _write_ready(path: str, urls: Sequence[str]) -> None:
+    # Written under a temporary name then renamed: a script that sees the file sees it whole.
+    temporary = f"{path}.{os.getpid()}.tmp"
+    try:
+        with open(temporary, "w", encoding="utf-8") as handle:
+            handle.write("".join(f"{url}\n" for url in urls))
+        os.replace(temporary, path)
+    except OSError as exc:
+        _remove(temporary)
+        raise ConfigurationError(f"cannot write the ready file {path}: {_reason(exc)}") from None
+
+
+def _serve(args: argparse.Namespace, console: _Console) -> int:
+    settings = _settings(args)
+    console.quiet = settings.quiet
+    with contextlib.ExitStack() as stack:
+        # From here on a signal stops the server cleanly, even one sent during start-up.
+        signals = stack.enter_context(_Signals())
+        context, tls_files = _tls(settings, stack) if settings.tls else (None, None)
+        server = _server(settings, context, console)
+        made = _add_users(server, settings)
+        _add_faults(server, settings)
+        if settings.journal:
+            try:
+                handle = open(  # noqa: SIM115 - closed by the exit stack after the server stops
+                    settings.journal, "w", encoding="utf-8", errors="backslashreplace"
+                )
+            except OSError as exc:
+                raise ConfigurationError(
+                    f"cannot write the journal {settings.journal}: {_reason(exc)}"
+                ) from None
+            journal_file = _JournalFile(handle, console)
+            stack.callback(journal_file.close)
+            server.journal.subscribe(journal_file)
+        if settings.strict and not settings.quiet:
+            server.journal.subscribe(_violation_printer(console))
+        if settings.ready_file:
+            _prepare_ready(settings.ready_file)
+        _start(server, settings)
+        try:
+            if settings.ready_file:
+                # Before the listening lines: whoever sees either finds both.
+                _write_ready(settings.ready_file, _urls(server))
+                stack.callback(_remove, settings.ready_file)
+            client_urls = _announce(console, server, settings, tls_files)
+            _describe(console, server, settings, made, tls_files, client_urls)
+            signals.wait()
+        finally:
+            server.stop()
+        sessions = _plural(len(server.journal.sessions), "session")
+        commands = _plural(len(server.journal.commands), "command")
+        console.line(f"stopped after {sessions}, {commands}")
+    if server.errors:
+        first = server.errors[0]
+        detail = "".join(traceback.format_exception(type(first), first, first.__traceback__))
+        console.error(
+            f"error: the server failed {len(server.errors)} time(s) while serving clients; "
+            f"the first time:\n{detail.rstrip()}"
+        )
+        return 1
     return 0
 
 
+def _violation_printer(console: _Console) -> _Listener:
+    def printer(event: str, session: SessionRecord, command: CommandRecord | None) -> None:
+        if event == "session-end":
+            for violation in session.violations:
+                console.error(f"strict: session {session.id}: {violation}")
+
+    return printer
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
+def _remove(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.remove(path)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    """Run the `pop3mock` command; return its exit status."""
+    args = build_parser().parse_args(argv)
+    console = _Console(sys.stdout, sys.stderr)
     try:
-        return serve(args)
+        return _serve(args, console)
+    except ServerError as exc:
+        console.error(f"error: {exc}")
+        return 1
     except (Pop3MockError, OSError) as exc:
-        print(f"pop3mock: error: {exc}", file=sys.stderr)
+        console.error(f"error: {exc}")
         return 2
 
 

@@ -1,0 +1,527 @@
+"""`pop3mock serve` end to end: the command runs as a subprocess, real clients connect."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import poplib
+import re
+import selectors
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pop3mock import __version__, tls
+from pop3mock.cli import build_parser
+from pop3mock.fake import fake_messages
+
+CURL = shutil.which("curl")
+needs_curl = pytest.mark.skipif(CURL is None, reason="curl is not installed (.ci/run installs it)")
+
+LISTENING = re.compile(r"^listening on (pop3s?)://127\.0\.0\.1:(\d+)$")
+TIMEOUT = 20.0
+
+
+class Served:
+    """A `pop3mock serve` process: read its output line by line (with a deadline, never a
+    sleep), send it signals, and always end it."""
+
+    def __init__(self, *args: str, cwd: Path | None = None) -> None:
+        command = [sys.executable, "-m", "pop3mock", "serve", "--port", "0", *args]
+        self.proc = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd
+        )
+        assert self.proc.stdout is not None
+        self._fd = self.proc.stdout.fileno()
+        self._buffer = b""
+        self._selector = selectors.DefaultSelector()
+        self._selector.register(self._fd, selectors.EVENT_READ)
+        self.lines: list[str] = []
+
+    def line(self, timeout: float = TIMEOUT) -> str:
+        """The next line of stdout; fails if none comes within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self._buffer:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._selector.select(left):
+                raise AssertionError(f"no output line within {timeout} s; got {self.lines}")
+            chunk = os.read(self._fd, 65536)
+            if not chunk:
+                raise AssertionError(
+                    f"the server exited ({self.proc.wait()}): {self.lines} {self.stderr()!r}"
+                )
+            self._buffer += chunk
+        raw, _, self._buffer = self._buffer.partition(b"\n")
+        text = raw.decode()
+        self.lines.append(text)
+        return text
+
+    def until(self, prefix: str) -> list[str]:
+        """Lines up to and including the first that starts with `prefix`."""
+        out = []
+        while True:
+            out.append(self.line())
+            if out[-1].startswith(prefix):
+                return out
+
+    def port(self, scheme: str = "pop3") -> int:
+        """Read the listening lines (as far as needed) and return the port of `scheme`."""
+        for text in self.lines:
+            match = LISTENING.match(text)
+            if match and match.group(1) == scheme:
+                return int(match.group(2))
+        while True:
+            match = LISTENING.match(self.line())
+            assert match, f"not a listening line: {self.lines[-1]!r}"
+            if match.group(1) == scheme:
+                return int(match.group(2))
+
+    def stop(self, signum: int = signal.SIGTERM) -> tuple[int, str, str]:
+        """Send `signum`, wait for the exit; return (status, rest of stdout, stderr)."""
+        self.proc.send_signal(signum)
+        out, err = self.proc.communicate(timeout=TIMEOUT)
+        self._selector.close()
+        return self.proc.returncode, (self._buffer + out).decode(), err.decode()
+
+    def stderr(self) -> str:
+        assert self.proc.stderr is not None
+        return self.proc.stderr.read().decode() if self.proc.poll() is not None else ""
+
+    def __enter__(self) -> Served:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.communicate(timeout=TIMEOUT)
+        self._selector.close()
+
+
+def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `pop3mock ARGS` to completion (for commands that exit on their own)."""
+    return subprocess.run(
+        [sys.executable, "-m", "pop3mock", *args],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+        cwd=cwd,
+    )
+
+
+def curl(*args: str) -> subprocess.CompletedProcess[bytes]:
+    assert CURL is not None
+    return subprocess.run(
+        [CURL, "--silent", "--show-error", "--max-time", "20", *args],
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )
+
+
+def read_journal(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+@pytest.fixture
+def maildir(tmp_path: Path) -> Path:
+    folder = tmp_path / "mail"
+    folder.mkdir()
+    (folder / "2.eml").write_bytes(b"Subject: second\r\n\r\nTwo\r\n")
+    (folder / "1.eml").write_bytes(b"Subject: first\r\n\r\nOne\r\n")
+    return folder
+
+
+# -- start-up output and the default maildrop -------------------------------------------------
+
+
+@needs_curl
+def test_default_user_and_printed_curl_command_work() -> None:
+    with Served() as served:
+        port = served.port()
+        assert served.lines == [f"listening on pop3://127.0.0.1:{port}"]
+        lines = served.until("stop with")
+        assert "user user / password password: 10 messages (generated, seed 0)" in lines
+        command = lines[lines.index("try:") + 1].strip()
+        assert command == f"curl pop3://127.0.0.1:{port}/1 -u user:password"
+        result = curl(*shlex.split(command)[1:])
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == next(iter(fake_messages(10, seed=0))).data
+        status, rest, err = served.stop()
+    assert status == 0, err
+    assert re.fullmatch(r"stopped after 1 session, \d+ commands\n", rest)
+    assert err == ""
+
+
+def test_messages_and_users_on_the_command_line(maildir: Path) -> None:
+    with Served("--user", "alice:wonder land", "--user", "bob:x", "--messages", str(maildir)) as s:
+        port = s.port()
+        lines = s.until("stop with")
+        assert f"user alice / password wonder land: 2 messages (from {maildir})" in lines
+        assert f"curl pop3://127.0.0.1:{port}/1 -u 'alice:wonder land'" in [
+            x.strip() for x in lines
+        ]
+        client = poplib.POP3("127.0.0.1", port, timeout=TIMEOUT)
+        try:
+            client.user("bob")
+            client.pass_("x")
+            # Sorted by file name: 1.eml first.
+            assert b"Subject: first" in client.retr(1)[1]
+            assert client.stat()[0] == 2
+        finally:
+            client.quit()
+        assert s.stop()[0] == 0
+
+
+def test_fake_and_seed() -> None:
+    with Served("--fake", "3", "--seed", "42", "--user", "carol:pw") as served:
+        port = served.port()
+        assert "user carol / password pw: 3 messages (generated, seed 42)" in served.until("stop")
+        client = poplib.POP3("127.0.0.1", port, timeout=TIMEOUT)
+        try:
+            client.user("carol")
+            client.pass_("pw")
+            lines = client.retr(3)[1]
+        finally:
+            client.quit()
+        expected = list(fake_messages(3, seed=42))[2].data
+        assert b"\r\n".join(lines) + b"\r\n" == expected
+        assert served.stop()[0] == 0
+
+
+# -- TLS ---------------------------------------------------------------------------------------
+
+
+@needs_curl
+def test_pop3s_and_stls_with_the_printed_ca(tmp_path: Path) -> None:
+    journal = tmp_path / "journal.jsonl"
+    with Served("--tls-port", "0", "--stls", "--journal", str(journal)) as served:
+        port = served.port()
+        assert served.line() == f"listening on pop3s://127.0.0.1:{served.port('pop3s')}"
+        tls_port = served.port("pop3s")
+        lines = served.until("stop with")
+        ca = next(x.split(":", 1)[1].strip() for x in lines if x.startswith("CA certificate:"))
+        cert = next(x.split(":", 1)[1].strip() for x in lines if x.startswith("server certif"))
+        key = next(x.split(":", 1)[1].strip() for x in lines if x.startswith("server key:"))
+        for path in (ca, cert, key):
+            assert Path(path).read_text().startswith("-----BEGIN")
+        commands = [shlex.split(x) for x in lines if x.startswith("  curl")]
+        assert [c[1] for c in commands] == [
+            f"pop3://127.0.0.1:{port}/1",
+            f"pop3s://127.0.0.1:{tls_port}/1",
+            f"pop3://127.0.0.1:{port}/1",
+        ]
+        assert commands[1][-2:] == ["--cacert", ca]
+        assert commands[2][-3:] == ["--ssl-reqd", "--cacert", ca]
+        expected = next(iter(fake_messages(10, seed=0))).data
+        for command in commands:
+            result = curl(*command[1:])
+            assert result.returncode == 0, (command, result.stderr)
+            assert result.stdout == expected
+        status, _, err = served.stop()
+    assert status == 0, err
+    # The generated certificate lived in a temporary folder, removed on exit.
+    assert not os.path.exists(ca)
+    ends = {e["session"]: e["tls"] for e in read_journal(journal) if e["event"] == "session-end"}
+    assert [ends[n] for n in sorted(ends)] == [False, True, True]
+    assert [e["verb"] for e in read_journal(journal) if e.get("verb") == "STLS"] == ["STLS"]
+
+
+@needs_curl
+def test_own_certificate(tmp_path: Path) -> None:
+    certs = tls.write_files(str(tmp_path / "certs"))
+    args = ["--cert", certs["cert"], "--key", certs["key"], "--ca", certs["ca"]]
+    with Served("--tls-port", "0", *args) as served:
+        tls_port = served.port("pop3s")
+        lines = served.until("stop with")
+        assert f"listening on pop3s://127.0.0.1:{tls_port}" in served.lines
+        assert f"CA certificate:     {certs['ca']}" in lines
+        assert f"server certificate: {certs['cert']}" in lines
+        command = shlex.split(next(x for x in lines if "pop3s://" in x and "curl" in x))
+        assert command[-2:] == ["--cacert", certs["ca"]]
+        result = curl(*command[1:])
+        assert result.returncode == 0, result.stderr
+        assert served.stop()[0] == 0
+    assert sorted(os.listdir(tmp_path / "certs")) == ["ca.pem", "server-cert.pem", "server-key.pem"]
+
+
+# -- faults, journal, signals ------------------------------------------------------------------
+
+
+def test_fault_on_the_command_line_is_seen_by_poplib() -> None:
+    with Served("--fault", "RETR 2: error [SYS/TEMP] storage offline") as served:
+        port = served.port()
+        assert any(line.startswith("fault: RETR 2") for line in served.until("stop"))
+        client = poplib.POP3("127.0.0.1", port, timeout=TIMEOUT)
+        try:
+            client.user("user")
+            client.pass_("password")
+            assert client.retr(1)[0].startswith(b"+OK")
+            with pytest.raises(poplib.error_proto, match=r"-ERR \[SYS/TEMP\] storage offline"):
+                client.retr(2)
+        finally:
+            client.quit()
+        assert served.stop()[0] == 0
+
+
+def test_journal_can_be_followed_while_the_server_runs(tmp_path: Path) -> None:
+    journal = tmp_path / "pop3.jsonl"
+    with Served("--user", "alice:s3cret", "--journal", str(journal)) as served:
+        port = served.port()
+        client = poplib.POP3("127.0.0.1", port, timeout=TIMEOUT)
+        try:
+            client.user("alice")
+            client.pass_("s3cret")
+            client.stat()
+            # A command's line is in the file before its reply is sent.
+            events = read_journal(journal)
+            assert [e["event"] for e in events] == ["session-start", *["command"] * 3]
+            assert [e["command"] for e in events[1:]] == ["USER alice", "PASS ***", "STAT"]
+            assert events[2]["args"] == ["***"]
+            assert events[3]["status"] == "+OK"
+            assert events[3]["user"] == "alice"
+            assert "s3cret" not in journal.read_text()
+        finally:
+            client.quit()
+        assert served.stop()[0] == 0
+    events = read_journal(journal)
+    assert events[-1]["event"] == "session-end"
+    assert events[-1]["reason"] == "quit"
+    assert events[-1]["commands"] == 4
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_during_an_active_session_stops_cleanly(tmp_path: Path, signum: int) -> None:
+    journal = tmp_path / "pop3.jsonl"
+    with Served("--journal", str(journal)) as served:
+        port = served.port()
+        client = poplib.POP3("127.0.0.1", port, timeout=TIMEOUT)
+        try:
+            client.user("user")
+            client.pass_("password")
+            assert client.stat()[0] == 10
+            status, rest, err = served.stop(signum)
+            with pytest.raises((poplib.error_proto, OSError, EOFError)):
+                client.noop()
+        finally:
+            client.close()
+    assert status == 0, err
+    assert err == ""
+    assert rest.endswith("stopped after 1 session, 3 commands\n")
+    events = read_journal(journal)
+    assert [e["event"] for e in events] == ["session-start", *["command"] * 3, "session-end"]
+    assert events[-1]["reason"] == "server stopped"
+    assert events[-1]["user"] == "user"
+
+
+def test_quiet_and_ready_file(tmp_path: Path) -> None:
+    ready = tmp_path / "pop3.ready"
+    ready.write_text("stale from an earlier run\n")
+    certs = tmp_path / "certs"
+    args = ["--quiet", "--tls-port", "0", "--strict", "--ready-file", str(ready)]
+    args += ["--tls-dir", str(certs)]
+    with Served(*args) as served:
+        port, tls_port = served.port(), served.port("pop3s")
+        assert ready.read_text() == f"pop3://127.0.0.1:{port}\npop3s://127.0.0.1:{tls_port}\n"
+        with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+            sock.recv(1024)
+            sock.sendall(b"STAT\r\n")  # before login: a violation, not printed when quiet
+            sock.recv(1024)
+        status, rest, err = served.stop()
+    assert status == 0
+    assert served.lines + rest.splitlines() == [
+        f"listening on pop3://127.0.0.1:{port}",
+        f"listening on pop3s://127.0.0.1:{tls_port}",
+    ]
+    assert err == ""
+    assert not ready.exists()
+    # --tls-dir: the generated certificate is kept.
+    assert sorted(os.listdir(certs)) == ["ca.pem", "server-cert.pem", "server-key.pem"]
+
+
+def test_strict_reports_violations_on_stderr() -> None:
+    with Served("--strict") as served:
+        port = served.port()
+        with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+            sock.recv(1024)
+            sock.sendall(b"STAT\r\n")
+            assert sock.recv(1024).startswith(b"-ERR")
+            sock.sendall(b"QUIT\r\n")
+            sock.recv(1024)
+        status, _, err = served.stop()
+    assert status == 0
+    assert err.startswith("pop3mock: strict: session 1: ")
+    assert "STAT" in err
+
+
+def test_stdout_closed_early_does_not_stop_the_server() -> None:
+    with Served() as served:
+        port = served.port()
+        assert served.proc.stdout is not None
+        served.proc.stdout.close()  # like `pop3mock serve | head -1`
+        client = poplib.POP3("127.0.0.1", port, timeout=TIMEOUT)
+        try:
+            client.user("user")
+            client.pass_("password")
+            assert client.stat()[0] == 10
+        finally:
+            client.quit()
+        served.proc.send_signal(signal.SIGTERM)
+        assert served.proc.wait(timeout=TIMEOUT) == 0
+        assert served.proc.stderr is not None
+        assert served.proc.stderr.read() == b""
+
+
+# -- config file -------------------------------------------------------------------------------
+
+
+def test_config_file_with_two_users(tmp_path: Path, maildir: Path) -> None:
+    config = tmp_path / "pop3mock.toml"
+    config.write_text(
+        """
+personality = "dovecot"
+fake = 4
+seed = 1
+greeting = "Test server ready."
+
+[[users]]
+name = "alice"
+password = "secret"
+messages = "mail"
+
+[[users]]
+name = "bob"
+password = "hunter2"
+faults = ["RETR 1: error [SYS/TEMP] bob's storage offline"]
+""",
+        encoding="utf-8",
+    )
+    with Served("--config", str(config)) as served:
+        port = served.port()
+        lines = served.until("stop with")
+        assert f"user alice / password secret: 2 messages (from {maildir})" in lines
+        assert "user bob / password hunter2: 4 messages (generated, seed 1)" in lines
+        alice = poplib.POP3("127.0.0.1", port, timeout=TIMEOUT)
+        bob = poplib.POP3("127.0.0.1", port, timeout=TIMEOUT)
+        try:
+            assert alice.getwelcome().startswith(b"+OK Test server ready.")
+            alice.user("alice")
+            alice.pass_("secret")
+            bob.user("bob")
+            bob.pass_("hunter2")
+            assert alice.stat()[0] == 2
+            assert bob.stat()[0] == 4
+            # The fault of bob's table is bob's only.
+            assert b"Subject: first" in b"\r\n".join(alice.retr(1)[1])
+            with pytest.raises(poplib.error_proto, match="bob's storage offline"):
+                bob.retr(1)
+        finally:
+            alice.quit()
+            bob.quit()
+        assert served.stop()[0] == 0
+
+
+def test_flags_override_the_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "pop3mock.toml"
+    config.write_text(
+        'quiet = true\nfake = 5\n\n[[users]]\nname = "alice"\npassword = "old"\n',
+        encoding="utf-8",
+    )
+    args = ["--config", str(config), "--no-quiet", "--fake", "0", "--user", "alice:new"]
+    with Served(*args) as served:
+        port = served.port()
+        lines = served.until("stop")
+        assert "user alice / password new: 0 messages (generated, seed 0)" in lines
+        # An empty maildrop: the command to try lists it instead of fetching message 1.
+        assert f"  curl pop3://127.0.0.1:{port}/ -u alice:new" in lines
+        assert served.stop()[0] == 0
+
+
+# -- errors: one line on stderr, exit status 2, no traceback ----------------------------------
+# (the full catalogue of messages is checked in-process in test_cli_errors.py)
+
+
+def _error_cases(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
+    unknown = tmp_path / "unknown.toml"
+    unknown.write_text("prot = 1110\n")
+    return {
+        "unreadable maildrop": (["--messages", str(tmp_path / "nope")], "no such file or folder"),
+        "bad fault": (
+            ["--fault", "FETCH 1: error"],
+            "--fault: fault spec 'FETCH 1: error': unknown fault target",
+        ),
+        "bad config": (["--config", str(unknown)], f"{unknown}: unknown key 'prot'"),
+        "bad flag": (["--user", "alice"], "expected NAME:PASSWORD"),
+    }
+
+
+@pytest.mark.parametrize("case", ["unreadable maildrop", "bad fault", "bad config", "bad flag"])
+def test_errors_are_one_line_and_status_2(tmp_path: Path, case: str) -> None:
+    args, expected = _error_cases(tmp_path)[case]
+    result = run("serve", "--port", "0", *args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("pop3mock")
+    assert ": error: " in result.stderr
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_port_in_use() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run("serve", "--port", str(port))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"pop3mock: error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+    )
+
+
+# -- help and version --------------------------------------------------------------------------
+
+
+def test_version() -> None:
+    result = run("--version")
+    assert result.returncode == 0
+    assert result.stdout == f"pop3mock {__version__}\n"
+
+
+def test_help_documents_every_option_with_an_example() -> None:
+    result = run("serve", "--help")
+    assert result.returncode == 0
+    options, _, examples = result.stdout.partition("examples:")
+    assert examples, "serve --help has an examples section"
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    serve = commands.choices["serve"]
+    flags = [f for action in serve._actions for f in action.option_strings if f.startswith("--")]
+    assert len(flags) > 20
+    for flag in flags:
+        if flag in ("--help", "--no-stls", "--no-strict", "--no-quiet"):
+            continue
+        assert flag in options, f"{flag} is not described"
+        assert re.search(rf"pop3mock serve .*{flag}\b", examples), f"{flag} has no example"
+    top = run("--help")
+    assert top.returncode == 0
+    assert "serve" in top.stdout
+    assert "--version" in top.stdout
+    assert "pop3mock serve --port 1110" in top.stdout
+
+
+def test_no_command_is_a_one_line_usage_error() -> None:
+    result = run()
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert "required" in result.stderr

@@ -1,0 +1,157 @@
+"""Every configuration mistake of `pop3mock serve`: exit status 2, one line naming it.
+
+These run `cli.main` in-process (they all fail before a port is bound); test_cli.py runs
+the command as a subprocess for the same kinds of error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pop3mock.cli import main
+
+
+def serve_error(capsys: pytest.CaptureFixture[str], *args: str) -> str:
+    """Run `pop3mock serve --port 0 ARGS`, expect status 2, return the one stderr line."""
+    try:
+        status = main(["serve", "--port", "0", *args])
+    except SystemExit as exc:  # argparse usage errors
+        status = exc.code  # type: ignore[assignment]
+    out, err = capsys.readouterr()
+    assert status == 2
+    assert out == ""
+    assert err.count("\n") == 1, err
+    assert err.startswith("pop3mock")
+    assert ": error: " in err
+    return err
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_maildrop_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    err = serve_error(capsys, "--messages", str(tmp_path / "nope"))
+    assert f"{tmp_path / 'nope'}: no such file or folder" in err
+    notes = write(tmp_path / "notes.txt", "hello\n")
+    assert "not an mbox file" in serve_error(capsys, "--messages", str(notes))
+    (tmp_path / "broken" / "1.eml").mkdir(parents=True)
+    err = serve_error(capsys, "--messages", str(tmp_path / "broken"))
+    assert f"{tmp_path / 'broken' / '1.eml'}: cannot read" in err
+
+
+def test_maildrop_error_of_a_config_user_names_the_user(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = write(
+        tmp_path / "c.toml",
+        '[[users]]\nname = "a"\npassword = "x"\n\n'
+        '[[users]]\nname = "b"\npassword = "x"\nmessages = "missing"\n',
+    )
+    err = serve_error(capsys, "--config", str(config))
+    assert f"{config}: users[2]: {tmp_path / 'missing'}: no such file or folder" in err
+
+
+def test_config_file_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cases = {
+        "port = \n": "invalid TOML",
+        "prot = 1110\n": "unknown key 'prot' (did you mean 'port'?)",
+        "port = 70000\n": "port: expected an integer from 0 to 65535, got 70000",
+        "stls = 1\n": "stls: expected true or false, got 1",
+        'personality = "exchange"\n': "personality: unknown personality 'exchange'",
+        'capabilities = ["TOP", "IDLE"]\n': "capabilities: unknown capabilities ['IDLE']",
+        "[texts]\nhello = 'x'\n": "texts: unknown reply text key 'hello'",
+        'fake = 1\nmessages = "m"\n': "give either 'messages' or 'fake', not both",
+        '[[users]]\nname = "a"\n': "users[1]: the key 'password' is missing",
+        '[[users]]\nname = "a"\npassword = "x"\nfake = "ten"\n': "users[1].fake: expected",
+        '[[users]]\nname = "a"\npassword = "x"\npasword = "y"\n': (
+            "unknown key 'users[1].pasword' (did you mean 'password'?)"
+        ),
+        '[[users]]\nname = "a"\npassword = "x"\n[[users]]\nname = "a"\npassword = "y"\n': (
+            "users[2]: user 'a' is defined twice"
+        ),
+        '[[users]]\nname = "a b"\npassword = "x"\n': "users[1]: invalid user name 'a b'",
+        'users = ["alice"]\n': "users: expected [[users]] tables",
+        'apop = false\ncapabilities = ["CAPA"]\n': "no way to log in",
+    }
+    for number, (text, expected) in enumerate(cases.items()):
+        config = write(tmp_path / f"c{number}.toml", text)
+        err = serve_error(capsys, "--config", str(config))
+        assert f"{config}: " in err
+        assert expected in err, (text, err)
+    missing = tmp_path / "missing.toml"
+    err = serve_error(capsys, "--config", str(missing))
+    assert f"{missing}: cannot read the config file: No such file or directory" in err
+
+
+def test_fault_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert "--fault: fault spec 'FETCH 1: error': unknown fault target" in serve_error(
+        capsys, "--fault", "FETCH 1: error"
+    )
+    config = write(
+        tmp_path / "c.toml",
+        'faults = ["RETR: error"]\n[[users]]\nname = "a"\npassword = "x"\n'
+        'faults = ["RETR: error", "FETCH: error"]\n',
+    )
+    assert f"{config}: users[1].faults[2]: " in serve_error(capsys, "--config", str(config))
+    config = write(tmp_path / "d.toml", 'faults = ["RETR: error", "FETCH: error"]\n')
+    assert f"{config}: faults[2]: " in serve_error(capsys, "--config", str(config))
+    # A fault in a user's table is that user's: another user= there is a contradiction.
+    config = write(
+        tmp_path / "e.toml",
+        '[[users]]\nname = "a"\npassword = "x"\nfaults = ["RETR user=b: error"]\n',
+    )
+    err = serve_error(capsys, "--config", str(config))
+    assert f"{config}: users[1].faults[1]: " in err
+    assert "user=b in the faults of 'a'" in err
+
+
+def test_tls_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    cert = tmp_path / "c.pem"
+    err = serve_error(capsys, "--stls", "--cert", str(cert))
+    assert f"cannot load the certificate {cert}: No such file or directory" in err
+    garbage = write(tmp_path / "g.pem", "not a certificate\n")
+    assert f"cannot load the certificate {garbage}" in serve_error(
+        capsys, "--tls-port", "0", "--cert", str(garbage)
+    )
+    assert "--key goes with --cert" in serve_error(capsys, "--stls", "--key", "k.pem")
+    assert "--ca goes with --cert" in serve_error(capsys, "--stls", "--ca", "ca.pem")
+    assert "--cert needs --tls-port or --stls" in serve_error(capsys, "--cert", "c.pem")
+    assert "--tls-dir needs --tls-port or --stls" in serve_error(capsys, "--tls-dir", "d")
+    err = serve_error(capsys, "--stls", "--cert", "c.pem", "--tls-dir", "d")
+    assert "--tls-dir is for the generated certificate" in err
+    blocker = write(tmp_path / "file", "")
+    err = serve_error(capsys, "--stls", "--tls-dir", str(blocker / "sub"))
+    assert f"cannot write the certificates to {blocker / 'sub'}" in err
+
+
+def test_output_file_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    journal = tmp_path / "no" / "such" / "j.jsonl"
+    err = serve_error(capsys, "--journal", str(journal))
+    assert f"cannot write the journal {journal}: No such file or directory" in err
+    ready = tmp_path / "no" / "ready"
+    err = serve_error(capsys, "--ready-file", str(ready))
+    assert f"cannot write the ready file {ready}: no folder {tmp_path / 'no'}" in err
+
+
+def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    cases = {
+        ("--user", "alice"): "argument --user: expected NAME:PASSWORD, got 'alice'",
+        ("--user", ":pw"): "expected NAME:PASSWORD",
+        ("--port", "70000"): "argument --port: expected a port number from 0 to 65535",
+        ("--tls-port", "x"): "argument --tls-port: expected a port number",
+        ("--fake", "-1"): "argument --fake: expected a number >= 0",
+        ("--idle-timeout", "nan"): "argument --idle-timeout: expected a number of seconds",
+        ("--seed", "x"): "argument --seed: invalid int value",
+        ("--personality", "exchange"): "invalid choice: 'exchange'",
+        ("--fake", "1", "--messages", "m"): "give either --messages or --fake, not both",
+        ("--bogus",): "unrecognized arguments: --bogus",
+    }
+    for args, expected in cases.items():
+        err = serve_error(capsys, *args)
+        assert expected in err, (args, err)
+        if expected.startswith("argument") or "choice" in expected:
+            assert err.endswith("(see 'pop3mock serve --help')\n")
