@@ -1,8 +1,9 @@
 """POP3Server: sockets and threads around the sans-IO protocol core.
 
 `start()` binds and listens in the caller's thread, so the server is reachable when it
-returns. One accept thread per listener and one daemon thread per connection; `stop()`
-shuts every socket down (which wakes blocked threads at once) and joins every thread.
+returns. One accept thread per listener and one daemon thread per open connection (kept
+for the next connection when it ends); `stop()` shuts every socket down (which wakes
+blocked threads at once) and joins every thread.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import queue
 import socket
 import ssl
 import struct
@@ -36,7 +38,9 @@ __all__ = ["POP3Server"]
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 _BIG = 256 * 1024  # replies above this go out by scatter-gather instead of one joined copy
 _JOIN_TIMEOUT = 5.0
+_MAX_IDLE_THREADS = 16  # connection threads kept waiting for the next connection
 _timestamps = itertools.count(1)
+_thread_numbers = itertools.count(1)
 
 
 class _Stop(Exception):
@@ -115,6 +119,10 @@ class POP3Server:
         self._users: dict[str, Mailbox] = {}
         self._listeners: list[socket.socket] = []
         self._threads: list[threading.Thread] = []
+        # Connection threads are reused: starting a thread costs more than a whole session
+        # (clone, stack, and the start handshake that blocks the accept loop meanwhile).
+        self._handoff: queue.SimpleQueue[_Connection | None] = queue.SimpleQueue()
+        self._idle_threads = 0
         self._connections: set[_Connection] = set()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -238,6 +246,7 @@ class POP3Server:
 
     def _serve(self, sock: socket.socket, peer: Any, tls: bool) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        thread = None
         with self._lock:
             if self._stopping.is_set():
                 sock.close()
@@ -247,16 +256,34 @@ class POP3Server:
             )
             if not full:
                 conn = _Connection(self, sock, peer, tls)
-                thread = threading.Thread(
-                    target=conn.run, name=f"pop3mock-conn-{peer[1]}", daemon=True
-                )
-                conn.thread = thread
                 self._connections.add(conn)
-                self._threads.append(thread)
+                if self._idle_threads:
+                    self._idle_threads -= 1
+                else:
+                    thread = threading.Thread(
+                        target=self._connection_thread,
+                        args=(conn,),
+                        name=f"pop3mock-conn-{next(_thread_numbers)}",
+                        daemon=True,
+                    )
+                    self._threads.append(thread)
         if full:
             self._refuse(sock)
-            return
-        thread.start()
+        elif thread is None:
+            self._handoff.put(conn)  # an idle connection thread takes it
+        else:
+            thread.start()
+
+    def _connection_thread(self, conn: _Connection | None) -> None:
+        # Serve connections one after another; between them wait for the next one.
+        while conn is not None:
+            conn.thread = threading.current_thread()
+            conn.run()
+            with self._lock:
+                if self._stopping.is_set() or self._idle_threads >= _MAX_IDLE_THREADS:
+                    return
+                self._idle_threads += 1
+            conn = self._handoff.get()
 
     def _refuse(self, sock: socket.socket) -> None:
         # Beyond max_connections a real server answers -ERR [SYS/TEMP] and closes (RFC 3206).
@@ -282,6 +309,9 @@ class POP3Server:
         with self._lock:
             connections = list(self._connections)
             threads = list(self._threads)
+            idle, self._idle_threads = self._idle_threads, 0
+        for _ in range(idle):
+            self._handoff.put(None)  # wakes one idle connection thread, which then ends
         for conn in connections:
             conn.abort()
         deadline = time.monotonic() + _JOIN_TIMEOUT
