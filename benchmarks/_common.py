@@ -1,14 +1,16 @@
 """Shared pieces of the benchmark: message content, the bare-socket floor server, reply bytes.
 
 The floor server is the same architecture as pop3mock (one accept thread, one thread per
-connection, TCP_NODELAY, 64 KiB reads) with the protocol taken out: it greets, then answers
-the n-th request line with the n-th pre-built reply of a script, repeating the last one, so
-what remains is the cost of Python sockets and threads on this machine.
+open connection, reused for the next connection, TCP_NODELAY, 64 KiB reads) with the
+protocol taken out: it greets, then answers the n-th request line with the n-th pre-built
+reply of a script, repeating the last one, so what remains is the cost of Python sockets
+and threads on this machine.
 """
 
 from __future__ import annotations
 
 import contextlib
+import queue
 import socket
 import threading
 from collections.abc import Sequence
@@ -65,6 +67,9 @@ class FloorServer:
         self._threads: list[threading.Thread] = []
         self._conns: list[socket.socket] = []
         self._lock = threading.Lock()
+        self._handoff: queue.SimpleQueue[socket.socket | None] = queue.SimpleQueue()
+        self._idle = 0
+        self._stopping = False
 
     def start(self) -> FloorServer:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -86,11 +91,27 @@ class FloorServer:
             except OSError:
                 return
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+            thread = None
             with self._lock:
                 self._conns.append(conn)
-                self._threads.append(thread)
-            thread.start()
+                if self._idle:
+                    self._idle -= 1
+                else:
+                    thread = threading.Thread(target=self._worker, args=(conn,), daemon=True)
+                    self._threads.append(thread)
+            if thread is None:
+                self._handoff.put(conn)
+            else:
+                thread.start()
+
+    def _worker(self, conn: socket.socket | None) -> None:
+        while conn is not None:
+            self._serve(conn)
+            with self._lock:
+                if self._stopping:
+                    return
+                self._idle += 1
+            conn = self._handoff.get()
 
     def _serve(self, conn: socket.socket) -> None:
         script = self.script
@@ -119,6 +140,11 @@ class FloorServer:
                 self._conns.remove(conn)
 
     def stop(self) -> None:
+        with self._lock:
+            self._stopping = True
+            idle, self._idle = self._idle, 0
+        for _ in range(idle):
+            self._handoff.put(None)
         if self._listener is not None:
             with contextlib.suppress(OSError):
                 self._listener.shutdown(socket.SHUT_RDWR)

@@ -22,7 +22,7 @@ WORKLOADS = [
     "RETR 2 KB messages, one session",
     "LIST on 10,000 messages (1st in session)",
     "UIDL on 10,000 messages (1st in session)",
-    "STAT on 100,000 messages, from start",
+    "STAT on 100,000 lazy messages, from POP3Server()",
     "peak memory of that process",
 ]
 
