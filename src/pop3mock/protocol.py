@@ -130,6 +130,7 @@ class Session:
         self._seen_before: frozenset[str] = frozenset()
         self._last_before: int | None = None
         self._wire_uids: list[str] | None = None
+        self._wire_listing: list[bytes] | None = None
 
     # -- public API ----------------------------------------------------------------------
 
@@ -567,10 +568,13 @@ class Session:
             )
         uids = self._wire_uids
         if not args:
-            body = "".join(
-                f"{i} {uid}\r\n" for i, uid in enumerate(uids, 1) if not view.is_deleted(i)
-            )
-            return self._ok("uidl", body=body.encode("ascii"))
+            if self._wire_listing is None:
+                self._wire_listing = [b"%d %s\r\n" % (i, u.encode()) for i, u in enumerate(uids, 1)]
+            lines = self._wire_listing
+            if view.stat()[0] == len(lines):
+                return self._ok("uidl", body=b"".join(lines))
+            body = b"".join(line for i, line in enumerate(lines, 1) if not view.is_deleted(i))
+            return self._ok("uidl", body=body)
         number = self._message_arg("UIDL", args)
         if isinstance(number, Response):
             return number
