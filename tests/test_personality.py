@@ -11,7 +11,15 @@ import zlib
 import pytest
 
 from helpers import RawClient
-from pop3mock import PERSONALITIES, ConfigurationError, Mailbox, POP3Server, ServerConfig, tls
+from pop3mock import (
+    PERSONALITIES,
+    ConfigurationError,
+    Mailbox,
+    POP3Server,
+    ServerConfig,
+    Session,
+    tls,
+)
 
 MESSAGES = [
     b"Subject: one\r\n\r\nfirst\r\n",
@@ -294,3 +302,18 @@ def test_uid_forms_scale() -> None:
     uids = ServerConfig(uid_format="gmail").visible_uids(box)
     assert len(set(uids)) == 5000
     assert ServerConfig(uid_format="gmail").visible_uids(box) == uids
+
+
+def test_uid_form_listing_follows_deletion_marks() -> None:
+    box = Mailbox("alice", "wonderland", MESSAGES)
+    session = Session(ServerConfig(uid_format="dovecot"), {"alice": box})
+    session.handle(b"USER alice")
+    session.handle(b"PASS wonderland")
+    full = session.handle(b"UIDL").body
+    assert full is not None and full.count(b"\r\n") == 3
+    session.handle(b"DELE 2")
+    lines = (session.handle(b"UIDL").body or b"").splitlines()
+    assert [line.split()[0] for line in lines] == [b"1", b"3"]
+    assert session.handle(b"UIDL 2").status == "-ERR"
+    session.handle(b"RSET")
+    assert session.handle(b"UIDL").body == full
