@@ -22,7 +22,8 @@ WORKLOADS = [
     "RETR 2 KB messages, one session",
     "LIST on 10,000 messages (1st in session)",
     "UIDL on 10,000 messages (1st in session)",
-    "STAT on 100,000 lazy messages, from POP3Server()",
+    "STAT on 100,000 generated messages, from start",
+    "without generating: POP3Server() to STAT",
     "peak memory of that process",
 ]
 
