@@ -13,6 +13,7 @@ from .errors import (
     ServerError,
     UnfiredFaultError,
 )
+from .fake import MessageFactory, fake_messages, lazy_fake_messages
 from .faults import FaultSet, Rule
 from .journal import CommandRecord, Journal, SessionRecord, Violation
 from .mailbox import Mailbox
@@ -20,6 +21,7 @@ from .message import LazyMessage, Message
 from .personality import PERSONALITIES
 from .protocol import Response, Session, State
 from .server import POP3Server
+from .sources import load_messages
 
 __all__ = [
     "PERSONALITIES",
@@ -31,6 +33,7 @@ __all__ = [
     "LazyMessage",
     "Mailbox",
     "Message",
+    "MessageFactory",
     "POP3Server",
     "Pop3MockError",
     "Response",
@@ -43,4 +46,7 @@ __all__ = [
     "UnfiredFaultError",
     "Violation",
     "__version__",
+    "fake_messages",
+    "lazy_fake_messages",
+    "load_messages",
 ]

@@ -59,9 +59,9 @@ class Mailbox:
         self._session: MaildropView | None = None
         self._logins = 0
         self._last_login: float | None = None
-        self._original: tuple[Entry, ...] = ()
+        # Every message ever delivered, in order: what reset() puts back.
+        self._delivered: list[Entry] = []
         self.add(*messages)
-        self._original = tuple(self._entries)
 
     def __repr__(self) -> str:
         return f"<Mailbox {self.user!r}: {len(self._entries)} messages>"
@@ -73,7 +73,9 @@ class Mailbox:
         entries = [_as_entry(m) for m in messages]
         with self._lock:
             for entry in entries:
-                self._entries.append(self._unique(entry))
+                unique = self._unique(entry)
+                self._entries.append(unique)
+                self._delivered.append(unique)
 
     def _unique(self, entry: Entry) -> Entry:
         # A UID names one message and is never reused (RFC 1939 section 7, C-081, C-083):
@@ -92,14 +94,17 @@ class Mailbox:
         return entry
 
     def reset(self) -> None:
-        """Restore the content the mailbox was created with and forget what clients did."""
+        """Undo what clients did, for the next test or the next round of one.
+
+        Every message delivered so far (at creation and with add()) is back, in delivery
+        order and with the same uids; deletions, retrieval counts and logins are forgotten.
+        """
         with self._lock:
             if self._session is not None:
                 raise ConfigurationError(
                     f"cannot reset mailbox {self.user!r} while a session holds it"
                 )
-            self._entries = list(self._original)
-            self._used_uids = {e.uid for e in self._original}
+            self._entries = list(self._delivered)
             self._deleted.clear()
             self._retrieved.clear()
             self._logins = 0
@@ -124,6 +129,20 @@ class Mailbox:
         with self._lock:
             entries = tuple(self._deleted)
         return tuple(e.message for e in entries)
+
+    @property
+    def deleted_uids(self) -> tuple[str, ...]:
+        """The unique-ids of the deleted messages (without building lazy ones)."""
+        with self._lock:
+            return tuple(e.uid for e in self._deleted)
+
+    def message(self, uid: str) -> Message:
+        """The message with this unique-id, whether it is still there or was deleted."""
+        with self._lock:
+            found = next((e for e in self._delivered if e.uid == uid), None)
+        if found is None:
+            raise KeyError(f"no message with uid {uid!r} in mailbox {self.user!r}")
+        return found.message
 
     @property
     def retrieved(self) -> dict[str, int]:

@@ -1,41 +1,251 @@
-"""Load messages from files: a folder of .eml files, an mbox file or a Maildir."""
+"""Scripted maildrops: messages from files (.eml folders, mbox, Maildir) and Python values.
+
+Everything is read and checked when the maildrop is configured: a file that is missing,
+unreadable or not what it claims to be raises ConfigurationError naming the file and the
+problem, and no message is ever dropped silently.
+"""
 
 from __future__ import annotations
 
+import email.message
 import mailbox as stdlib_mailbox
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Iterable
+from typing import Union
 
 from .errors import ConfigurationError
-from .message import Message
+from .message import LazyMessage, Message
 
-__all__ = ["load_messages"]
+__all__ = ["MAILDIR_FLAGS", "MBOX_FLAGS", "MessageSource", "load_messages"]
+
+MessageSource = Union[
+    str,
+    "os.PathLike[str]",
+    bytes,
+    bytearray,
+    memoryview,
+    email.message.Message,
+    Message,
+    "stdlib_mailbox.Mailbox",
+    Iterable["MessageSource"],
+]
+
+#: Maildir info letters (the `:2,FS` file-name suffix) and the flags they become.
+MAILDIR_FLAGS = {
+    "D": "draft",
+    "F": "flagged",
+    "P": "passed",
+    "R": "replied",
+    "S": "seen",
+    "T": "trashed",
+}
+#: mbox Status / X-Status letters and the flags they become.
+MBOX_FLAGS = {"R": "seen", "O": "old", "A": "replied", "F": "flagged", "D": "trashed"}
+
+# RFC 5322 field name (printable ASCII but ':'), optional obsolete blanks, then ':'.
+_HEADER_FIELD = re.compile(rb"[\x21-\x39\x3b-\x7e]+[ \t]*:")
+_STATUS = re.compile(rb"^(X-)?Status:[ \t]*([A-Za-z]*)", re.IGNORECASE | re.MULTILINE)
 
 
-def load_messages(path: str | os.PathLike[str]) -> Iterator[Message]:
-    """Messages from a folder of .eml files (sorted by name), a Maildir, or an mbox file."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise ConfigurationError(f"{path}: no such file or folder")
+def load_messages(source: MessageSource) -> list[Message]:
+    """Messages from `source`, in order, read and checked now.
+
+    `source` is one of:
+
+    - a path (str or os.PathLike): a folder of `.eml` files (sorted by file name), a single
+      `.eml` file, a Maildir folder (with `cur/` and `new/`) or an mbox file;
+    - one message: bytes, text with at least one line end, `email.message.Message` /
+      `EmailMessage`, or `pop3mock.Message` (which may carry its own uid and flags);
+    - a stdlib `mailbox.Mailbox` (mbox, Maildir...) object;
+    - an iterable of any of these, mixed and nested.
+
+    Maildir and mbox flags become `Message.flags` (see MAILDIR_FLAGS and MBOX_FLAGS; a
+    Maildir message still in `new/` also gets "new"). Flags are for tests to read; POP3 has
+    no flags and never sends them.
+    """
+    out: list[Message] = []
+    _collect(source, out, "")
+    return out
+
+
+def _collect(source: object, out: list[Message], where: str) -> None:
+    if isinstance(source, Message):
+        out.append(source)
+    elif isinstance(source, str) and "\n" not in source and "\r" not in source:
+        out.extend(_load_path(source))
+    elif isinstance(source, os.PathLike):
+        out.extend(_load_path(os.fspath(source)))
+    elif isinstance(source, (bytes, bytearray, memoryview, str)):
+        out.append(Message.of(source))
+    elif isinstance(source, email.message.Message):
+        out.append(Message.of(source, flags=_flags_of(source)))
+    elif isinstance(source, stdlib_mailbox.Mailbox):
+        out.extend(_load_mailbox_object(source))
+    elif isinstance(source, LazyMessage):
+        raise ConfigurationError(
+            f"{where or 'source'}: a LazyMessage is loaded on demand; give it to "
+            "Mailbox.add or POP3Server.add_user directly, not to load_messages"
+        )
+    elif isinstance(source, Iterable):
+        for n, item in enumerate(source, 1):
+            _collect(item, out, f"{where}item {n}" if not where else f"{where}, item {n}")
+    else:
+        raise ConfigurationError(
+            f"{where or 'source'}: cannot load messages from {type(source).__name__}: give a "
+            "path, bytes, text, an email.message.Message, a pop3mock.Message, a stdlib "
+            "mailbox, or an iterable of these"
+        )
+
+
+# -- paths -----------------------------------------------------------------------------------
+
+
+def _load_path(path: str) -> list[Message]:
+    if not os.path.lexists(path):
+        raise ConfigurationError(
+            f"{path}: no such file or folder (to serve text as a message, give bytes or "
+            "text with a line end)"
+        )
     if os.path.isdir(path):
-        if all(os.path.isdir(os.path.join(path, sub)) for sub in ("cur", "new", "tmp")):
-            box = stdlib_mailbox.Maildir(path, factory=None, create=False)
-            for key in sorted(box.keys()):
-                yield Message.of(box.get_bytes(key))
-            return
-        names = sorted(n for n in os.listdir(path) if n.lower().endswith(".eml"))
+        if os.path.isdir(os.path.join(path, "cur")) and os.path.isdir(os.path.join(path, "new")):
+            return _load_maildir(path)
+        return _load_eml_folder(path)
+    if path.lower().endswith(".eml"):
+        return [Message.of(_checked(_strip_envelope(_read(path)), path))]
+    return _load_mbox(path)
+
+
+def _read(path: str) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise ConfigurationError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+
+
+def _strip_envelope(data: bytes) -> bytes:
+    # Some tools save .eml files with the mbox "From sender date" line first; it is not part
+    # of the message, and no POP3 server sends it.
+    if data.startswith(b"From "):
+        end = data.find(b"\n")
+        return b"" if end < 0 else data[end + 1 :]
+    return data
+
+
+def _checked(data: bytes, where: str) -> bytes:
+    if not data.strip():
+        raise ConfigurationError(f"{where}: empty message")
+    first = data.split(b"\n", 1)[0]
+    if not _HEADER_FIELD.match(first):
+        raise ConfigurationError(
+            f"{where}: not an RFC 5322 message: its first line {first[:60]!r} is not a header field"
+        )
+    return data
+
+
+def _load_eml_folder(path: str) -> list[Message]:
+    try:
+        names = sorted(os.listdir(path))
+    except OSError as exc:
+        raise ConfigurationError(f"{path}: cannot list the folder: {exc.strerror}") from exc
+    files = [name for name in names if name.lower().endswith(".eml")]
+    if not files:
+        raise ConfigurationError(
+            f"{path}: a folder without .eml files, and not a Maildir (no cur/ and new/ folders)"
+        )
+    messages = []
+    for name in files:
+        file = os.path.join(path, name)
+        messages.append(Message.of(_checked(_strip_envelope(_read(file)), file)))
+    return messages
+
+
+def _load_maildir(path: str) -> list[Message]:
+    # Maildir file names start with the delivery time, so name order is delivery order; the
+    # info after ':' (or '!', the separator some systems use) carries the flags.
+    entries = []
+    for sub in ("new", "cur"):
+        folder = os.path.join(path, sub)
+        try:
+            names = os.listdir(folder)
+        except OSError as exc:
+            raise ConfigurationError(f"{folder}: cannot list the folder: {exc.strerror}") from exc
         for name in names:
-            file = os.path.join(path, name)
-            try:
-                with open(file, "rb") as handle:
-                    yield Message.of(handle.read())
-            except OSError as exc:
-                raise ConfigurationError(f"{file}: cannot read: {exc.strerror}") from exc
-        return
-    with open(path, "rb") as handle:
-        head = handle.read(5)
-    if head != b"From ":
-        raise ConfigurationError(f"{path}: not an mbox file (it does not start with 'From ')")
-    mbox = stdlib_mailbox.mbox(path, create=False)
-    for key in mbox.keys():  # noqa: SIM118 - keys() is the documented mbox API
-        yield Message.of(mbox.get_bytes(key))
+            if name.startswith("."):
+                continue  # temporary and hidden files, as the Maildir convention says
+            key, sep, info = name.partition(":")
+            if not sep:
+                key, sep, info = name.partition("!")
+            flags = {MAILDIR_FLAGS[c] for c in info[2:] if c in MAILDIR_FLAGS}
+            if sub == "new":
+                flags.add("new")
+            entries.append((key, sub, os.path.join(folder, name), frozenset(flags)))
+    entries.sort()
+    return [Message.of(_checked(_read(file), file), flags=flags) for _, _, file, flags in entries]
+
+
+def _load_mbox(path: str) -> list[Message]:
+    head = _read_head(path)
+    if not head:
+        raise ConfigurationError(
+            f"{path}: empty file: an mbox holds at least one message after a 'From ' line "
+            "(for an empty maildrop give [])"
+        )
+    if not head.startswith(b"From "):
+        raise ConfigurationError(
+            f"{path}: not an mbox file: it does not start with a 'From ' line (a single "
+            "message file should be named *.eml)"
+        )
+    try:
+        box = stdlib_mailbox.mbox(path, create=False)
+        keys = list(box.keys())
+        raw = [box.get_bytes(key) for key in keys]
+        box.close()
+    except OSError as exc:
+        raise ConfigurationError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    messages = []
+    for n, data in enumerate(raw, 1):
+        checked = _checked(data, f"{path}: message {n}")
+        messages.append(Message.of(checked, flags=_mbox_flags(checked)))
+    return messages
+
+
+def _read_head(path: str) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(5)
+    except OSError as exc:
+        raise ConfigurationError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+
+
+def _mbox_flags(data: bytes) -> frozenset[str]:
+    end = data.find(b"\n\n")
+    if end < 0:
+        end = data.find(b"\r\n\r\n")
+    headers = data if end < 0 else data[:end]
+    letters = b"".join(match.group(2) for match in _STATUS.finditer(headers)).decode("ascii")
+    return frozenset(MBOX_FLAGS[c] for c in letters if c in MBOX_FLAGS)
+
+
+# -- Python objects --------------------------------------------------------------------------
+
+
+def _flags_of(message: email.message.Message) -> frozenset[str]:
+    if isinstance(message, stdlib_mailbox.MaildirMessage):
+        flags = {MAILDIR_FLAGS[c] for c in message.get_flags() if c in MAILDIR_FLAGS}
+        if message.get_subdir() == "new":
+            flags.add("new")
+        return frozenset(flags)
+    if isinstance(message, (stdlib_mailbox.mboxMessage, stdlib_mailbox.MMDFMessage)):
+        return frozenset(MBOX_FLAGS[c] for c in message.get_flags() if c in MBOX_FLAGS)
+    return frozenset()
+
+
+def _load_mailbox_object(box: stdlib_mailbox.Mailbox) -> list[Message]:
+    # Maildir keys come in directory order, which differs between machines: sort them.
+    messages = []
+    for key in sorted(box.keys()):
+        flags = _flags_of(box.get_message(key))
+        messages.append(Message.of(box.get_bytes(key), flags=flags))
+    return messages

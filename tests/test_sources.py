@@ -1,0 +1,388 @@
+"""Scripted maildrops from files and values; several users; inspection and reset end to end."""
+
+from __future__ import annotations
+
+import email.message
+import email.policy
+import mailbox
+import os
+import poplib
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pop3mock import (
+    ConfigurationError,
+    LazyMessage,
+    Mailbox,
+    Message,
+    POP3Server,
+    fake_messages,
+    load_messages,
+)
+
+ONE = b"From: a@example.org\r\nSubject: one\r\n\r\nfirst\r\n"
+TWO = b"From: b@example.org\r\nSubject: two\r\n\r\nsecond\r\n"
+THREE = b"From: c@example.org\r\nSubject: three\r\n\r\nthird\r\n"
+
+
+def subjects(messages: list[Message]) -> list[str]:
+    return [str(m.as_email()["Subject"]) for m in messages]
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def number_in_order(maildir: Path, keys: list[str]) -> None:
+    """Prefix the stdlib's Maildir file names with a counter: delivery order, made explicit.
+
+    (The names start with the delivery time, which is equal for messages added at once.)
+    """
+    for n, key in enumerate(keys):
+        for sub in ("new", "cur"):
+            for name in os.listdir(maildir / sub):
+                if name.startswith(key):
+                    os.rename(maildir / sub / name, maildir / sub / f"{n:04d}{name}")
+
+
+# -- values ----------------------------------------------------------------------------------
+
+
+def test_messages_from_values() -> None:
+    modern = email.message.EmailMessage()
+    modern["Subject"] = "Grüße"
+    modern.set_content("Hällo\n")
+    legacy = email.message.Message()
+    legacy["Subject"] = "legacy"
+    legacy.set_payload("old style\n")
+    own = Message.of(ONE, uid="fixed-uid", flags=frozenset({"seen", "important"}))
+    text = "From: t@example.org\nSubject: text\n\nbody"
+    loaded = load_messages([TWO, text, modern, legacy, own, bytearray(THREE)])
+    assert subjects(loaded) == ["two", "text", "Grüße", "legacy", "one", "three"]
+    assert loaded[1].data == b"From: t@example.org\r\nSubject: text\r\n\r\nbody\r\n"
+    assert loaded[4] is own and own.uid == "fixed-uid" and own.flags == {"seen", "important"}
+    assert load_messages(ONE)[0].data == ONE  # one message on its own
+
+
+def test_str_without_line_end_is_a_path() -> None:
+    with pytest.raises(ConfigurationError, match=r"no such file or folder.*give bytes or text"):
+        load_messages("Subject: looks like a message")
+
+
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [
+        (42, "cannot load messages from int"),
+        ([ONE, [TWO, 3.5]], "item 2, item 2: cannot load messages from float"),
+        (LazyMessage("u", 5, lambda: Message.of(b"x")), "LazyMessage"),
+    ],
+)
+def test_unsupported_values(value: object, match: str) -> None:
+    with pytest.raises(ConfigurationError, match=match):
+        load_messages(value)  # type: ignore[arg-type]
+
+
+# -- .eml folders and files ------------------------------------------------------------------
+
+
+def test_eml_folder_in_sorted_file_name_order(tmp_path: Path) -> None:
+    write(tmp_path / "b.eml", TWO)
+    write(tmp_path / "a.eml", ONE)
+    write(tmp_path / "c.EML", THREE)
+    write(tmp_path / "notes.txt", b"not a message")
+    (tmp_path / "sub").mkdir()
+    write(tmp_path / "sub" / "0.eml", ONE)
+    assert subjects(load_messages(tmp_path)) == ["one", "two", "three"]
+    assert subjects(load_messages(str(tmp_path))) == ["one", "two", "three"]
+
+
+def test_single_eml_file_and_mbox_envelope_line(tmp_path: Path) -> None:
+    file = write(
+        tmp_path / "saved.eml", b"From someone@example.org Sat Jan  3 01:05:34 2024\n" + ONE
+    )
+    assert [m.data for m in load_messages(file)] == [ONE]
+
+
+def test_mixed_iterable_of_paths_and_values(tmp_path: Path) -> None:
+    folder = tmp_path / "eml"
+    folder.mkdir()
+    write(folder / "1.eml", ONE)
+    box = mailbox.mbox(tmp_path / "box.mbox")
+    box.add(TWO)
+    box.close()
+    generated = (m for m in [Message.of(THREE)])
+    loaded = load_messages([folder, [str(tmp_path / "box.mbox")], generated, ONE])
+    assert subjects(loaded) == ["one", "two", "three", "one"]
+
+
+# -- mbox ------------------------------------------------------------------------------------
+
+
+def test_mbox_with_flags(tmp_path: Path) -> None:
+    path = tmp_path / "inbox"
+    box = mailbox.mbox(path)
+    read = mailbox.mboxMessage(ONE)
+    read.set_flags("RA")
+    box.add(read)
+    box.add(TWO)
+    box.add(b"From: d@example.org\nSubject: lf\n\nFrom here on, the body.\nend\n")
+    box.close()
+    loaded = load_messages(path)
+    assert subjects(loaded) == ["one", "two", "lf"]
+    assert loaded[0].flags == {"seen", "replied"}
+    assert loaded[1].flags == frozenset()
+    # The stdlib writer escapes a body line starting with "From "; it is served as stored.
+    assert loaded[2].data.endswith(b"\r\n>From here on, the body.\r\nend\r\n")
+
+
+def test_stdlib_mailbox_objects(tmp_path: Path) -> None:
+    box = mailbox.mbox(tmp_path / "inbox")
+    flagged = mailbox.mboxMessage(TWO)
+    flagged.set_flags("F")
+    box.add(ONE)
+    box.add(flagged)
+    loaded = load_messages(box)
+    box.close()
+    assert subjects(loaded) == ["one", "two"]
+    assert loaded[1].flags == {"flagged"}
+
+
+# -- Maildir ---------------------------------------------------------------------------------
+
+
+def test_maildir_with_flags_in_delivery_order(tmp_path: Path) -> None:
+    box = mailbox.Maildir(tmp_path / "Maildir")
+    keys = []
+    for data, flags, subdir in ((ONE, "", "new"), (TWO, "S", "cur"), (THREE, "RS", "cur")):
+        message = mailbox.MaildirMessage(data)
+        message.set_subdir(subdir)
+        message.set_flags(flags)
+        keys.append(box.add(message))
+    number_in_order(tmp_path / "Maildir", keys)
+    objects = load_messages(mailbox.Maildir(tmp_path / "Maildir", create=False))
+    assert subjects(objects) == ["one", "two", "three"]  # keys sorted
+    assert [set(m.flags) for m in objects] == [{"new"}, {"seen"}, {"replied", "seen"}]
+    write(tmp_path / "Maildir" / "cur" / ".hidden", b"ignored")
+    loaded = load_messages(tmp_path / "Maildir")
+    assert subjects(loaded) == ["one", "two", "three"]
+    assert [set(m.flags) for m in loaded] == [{"new"}, {"seen"}, {"replied", "seen"}]
+    assert [m.data for m in loaded] == [ONE, TWO, THREE]
+
+
+def test_empty_maildir_is_an_empty_maildrop(tmp_path: Path) -> None:
+    mailbox.Maildir(tmp_path / "empty")
+    assert load_messages(tmp_path / "empty") == []
+
+
+# -- errors ----------------------------------------------------------------------------------
+
+
+def test_missing_path(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match=r"nothing-here: no such file or folder"):
+        load_messages(tmp_path / "nothing-here")
+
+
+def test_folder_without_eml_files_and_not_a_maildir(tmp_path: Path) -> None:
+    write(tmp_path / "readme.txt", b"hello")
+    (tmp_path / "cur").mkdir()  # cur/ without new/ is no Maildir
+    with pytest.raises(ConfigurationError, match=r"without \.eml files, and not a Maildir"):
+        load_messages(tmp_path)
+
+
+def test_not_an_mbox(tmp_path: Path) -> None:
+    path = write(tmp_path / "mail.txt", ONE)
+    with pytest.raises(ConfigurationError, match=r"mail\.txt: not an mbox file.*\*\.eml"):
+        load_messages(path)
+
+
+def test_empty_mbox(tmp_path: Path) -> None:
+    path = write(tmp_path / "inbox", b"")
+    with pytest.raises(ConfigurationError, match=r"inbox: empty file.*give \[\]"):
+        load_messages(path)
+
+
+def test_mbox_with_an_empty_message(tmp_path: Path) -> None:
+    path = write(tmp_path / "inbox", b"From a Sat Jan  3 01:05:34 2024\n" + ONE + b"\nFrom b x\n\n")
+    with pytest.raises(ConfigurationError, match=r"inbox: message 2: empty message"):
+        load_messages(path)
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        (b"", "empty message"),
+        (b"\r\n\r\n", "empty message"),
+        (b"%PDF-1.7\n%\xe2\xe3\n", "not an RFC 5322 message: its first line"),
+        (b"just some words\r\n", "not an RFC 5322 message"),
+    ],
+)
+def test_eml_file_that_is_not_a_message(tmp_path: Path, data: bytes, match: str) -> None:
+    write(tmp_path / "a.eml", ONE)
+    write(tmp_path / "b.eml", data)
+    with pytest.raises(ConfigurationError, match=r"b\.eml: " + match):
+        load_messages(tmp_path)
+
+
+def test_unreadable_files_are_named(tmp_path: Path) -> None:
+    write(tmp_path / "a.eml", ONE)
+    (tmp_path / "b.eml").symlink_to(tmp_path / "gone.eml")  # listed, but cannot be opened
+    with pytest.raises(ConfigurationError, match=r"b\.eml: cannot read: No such file"):
+        load_messages(tmp_path)
+    (tmp_path / "b.eml").unlink()
+    (tmp_path / "b.eml").mkdir()
+    with pytest.raises(ConfigurationError, match=r"b\.eml: cannot read: Is a directory"):
+        load_messages(tmp_path)
+
+
+# -- what the stdlib writes, pop3mock reads back -----------------------------------------------
+
+HEADER = st.tuples(
+    st.from_regex(r"[A-Za-z][A-Za-z0-9-]{0,15}", fullmatch=True),
+    st.from_regex(r"[ -~]{0,60}", fullmatch=True).map(str.strip),
+)
+BODY_LINE = st.one_of(
+    st.binary(max_size=80).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b"")),
+    st.sampled_from([b".", b"..", b"From the start", b">From quoted", b""]),
+)
+
+
+@st.composite
+def messages(draw: st.DrawFn) -> bytes:
+    headers = draw(st.lists(HEADER, min_size=1, max_size=5))
+    body = draw(st.lists(BODY_LINE, max_size=12))
+    head = b"".join(f"{name}: {value}".encode() + b"\r\n" for name, value in headers)
+    return head + b"\r\n" + b"".join(line + b"\r\n" for line in body)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(messages(), min_size=1, max_size=4))
+def test_stdlib_written_maildrops_round_trip(
+    tmp_path_factory: pytest.TempPathFactory, data: list[bytes]
+) -> None:
+    root = tmp_path_factory.mktemp("roundtrip")
+    folder = root / "eml"
+    folder.mkdir()
+    for n, item in enumerate(data):
+        write(folder / f"{n:04d}.eml", item)
+    maildir = mailbox.Maildir(root / "Maildir")
+    number_in_order(root / "Maildir", [maildir.add(item) for item in data])
+    mbox = mailbox.mbox(root / "inbox")
+    for item in data:
+        mbox.add(item)
+    mbox.close()
+    assert [m.data for m in load_messages(folder)] == data
+    assert [m.data for m in load_messages(root / "Maildir")] == data
+    # The stdlib mbox writer turns a body line "From ..." into ">From ..." (mboxo).
+    escaped = [item.replace(b"\nFrom ", b"\n>From ") for item in data]
+    assert [m.data for m in load_messages(root / "inbox")] == escaped
+
+
+# -- several users, delivery between sessions, inspection, reset (end to end) ----------------
+
+
+def login(server: POP3Server, user: str, password: str) -> poplib.POP3:
+    client = poplib.POP3(server.host, server.port, timeout=10)
+    client.user(user)
+    client.pass_(password)
+    return client
+
+
+def retr(client: poplib.POP3, n: int) -> bytes:
+    _, lines, _ = client.retr(n)
+    return b"".join(line + b"\r\n" for line in lines)
+
+
+def test_users_with_their_own_maildrops_and_new_mail_between_sessions(tmp_path: Path) -> None:
+    write(tmp_path / "1.eml", ONE)
+    write(tmp_path / "2.eml", TWO)
+    with POP3Server() as server:
+        alice = server.add_user("alice", "a-pw", load_messages(tmp_path))
+        bob = server.add_user("bob", "b-pw", [THREE])
+        carol = server.add_user("carol", "c-pw", fake_messages(3, seed=1))
+        server.add_user("dave", "d-pw")
+        for name, password, box in (("alice", "a-pw", alice), ("bob", "b-pw", bob)):
+            client = login(server, name, password)
+            assert client.stat()[0] == len(box)
+            assert retr(client, 1) == box.messages[0].data
+            client.quit()
+        client = login(server, "carol", "c-pw")
+        assert client.stat() == (3, sum(m.size for m in carol.messages))
+        client.quit()
+        client = login(server, "dave", "d-pw")
+        assert client.stat() == (0, 0)
+        client.quit()
+
+        # Mail delivered while a session is open shows up only in the next session.
+        client = login(server, "bob", "b-pw")
+        bob.add(ONE, TWO)
+        assert client.stat()[0] == 1
+        client.quit()
+        client = login(server, "bob", "b-pw")
+        assert client.stat()[0] == 3
+        assert retr(client, 3) == TWO
+        _, uids, _ = client.uidl()
+        assert [u.split()[1].decode() for u in uids] == list(bob.uids)
+        client.quit()
+        assert len(alice) == 2  # other users' maildrops are untouched
+    server.check()
+
+
+def test_inspection_after_the_client_ran_and_reset(tmp_path: Path) -> None:
+    with POP3Server(users={"alice": "pw"}) as server:
+        box = server.mailbox("alice")
+        box.add(ONE, TWO, THREE)
+        one, two, three = box.uids
+        client = login(server, "alice", "pw")
+        retr(client, 1)
+        retr(client, 1)
+        client.top(2, 0)
+        client.dele(3)
+        client.quit()
+
+        assert box.retrieved == {one: 2, two: 1}
+        assert box.uids == (one, two)
+        assert [m.data for m in box.messages] == [ONE, TWO]
+        assert box.deleted_uids == (three,)
+        assert [m.data for m in box.deleted] == [THREE]
+        assert box.message(three).data == THREE
+        with pytest.raises(KeyError, match="no message with uid"):
+            box.message("nope")
+
+        # A dropped connection deletes nothing.
+        client = login(server, "alice", "pw")
+        client.dele(1)
+        client.close()
+        box.add(ONE)  # delivered after creation: reset keeps it too
+        client = login(server, "alice", "pw")
+        with pytest.raises(ConfigurationError, match="while a session holds it"):
+            box.reset()
+        client.quit()
+
+        box.reset()
+        assert box.retrieved == {} and box.deleted == () and box.logins == 0
+        assert box.uids[:3] == (one, two, three)
+        assert len(box) == 4
+        client = login(server, "alice", "pw")
+        assert client.stat()[0] == 4
+        assert retr(client, 3) == THREE
+        _, uids, _ = client.uidl()
+        assert [u.split()[1].decode() for u in uids] == list(box.uids)
+        client.quit()
+        assert box.retrieved == {three: 1}
+    server.check()
+
+
+def test_mailbox_built_directly_from_a_source(tmp_path: Path) -> None:
+    write(tmp_path / "x.eml", ONE)
+    box = Mailbox("erin", "pw", load_messages(tmp_path))
+    with POP3Server(users={"erin": box}) as server:
+        client = login(server, "erin", "pw")
+        assert retr(client, 1) == ONE
+        client.quit()
+    server.check()
