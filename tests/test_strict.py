@@ -152,3 +152,33 @@ def test_a_server_stopped_under_an_open_connection_is_no_violation() -> None:
     client.close()
     server.check()
     assert server.journal.sessions[0].end_reason == "server stopped"
+
+
+def test_strict_for_the_whole_run_fails_the_offending_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import poplib
+
+        def test_forgets_quit(pop3_server):
+            client = poplib.POP3(pop3_server.host, pop3_server.port, timeout=10)
+            client.user("user")
+            client.pass_("password")
+            client.close()
+            pop3_server.journal.wait_for(sessions_ended=1)
+
+        def test_says_goodbye(pop3_server):
+            poplib.POP3(pop3_server.host, pop3_server.port, timeout=10).quit()
+        """
+    )
+    quiet = ("-p", "no:faker", "-p", "no:hypothesispytest", "-p", "no:cacheprovider")
+    pytester.runpytest(*quiet).assert_outcomes(passed=2)
+    result = pytester.runpytest(*quiet, "--pop3-strict")
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_forgets_quit*",
+            "E   pop3mock.errors.ClientViolationError: the client broke the POP3 protocol"
+            " (strict mode), 1 violation:",
+            "      session 1, after command 2: connection closed without QUIT",
+        ]
+    )
