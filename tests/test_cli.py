@@ -22,6 +22,7 @@ import pytest
 from pop3mock import __version__, tls
 from pop3mock.cli import build_parser
 from pop3mock.fake import fake_messages
+from pop3mock.faults import parse_spec
 
 CURL = shutil.which("curl")
 needs_curl = pytest.mark.skipif(CURL is None, reason="curl is not installed (.ci/run installs it)")
@@ -34,8 +35,17 @@ class Served:
     """A `pop3mock serve` process: read its output line by line (with a deadline, never a
     sleep), send it signals, and always end it."""
 
-    def __init__(self, *args: str, cwd: Path | None = None) -> None:
+    def __init__(self, *args: str, cwd: Path | None = None, hangup: str | None = None) -> None:
         command = [sys.executable, "-m", "pop3mock", "serve", "--port", "0", *args]
+        if hangup is not None:
+            # Start with a known SIGHUP disposition (SIG_DFL or SIG_IGN, as under nohup),
+            # whatever this process has: exec keeps both.
+            code = (
+                "import os, signal, sys; "
+                f"signal.signal(signal.SIGHUP, signal.{hangup}); "
+                "os.execv(sys.executable, sys.argv[1:])"
+            )
+            command = [sys.executable, "-c", code, *command]
         self.proc = subprocess.Popen(
             command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=cwd
         )
@@ -256,46 +266,43 @@ def test_own_certificate(tmp_path: Path) -> None:
 # -- faults, journal, signals ------------------------------------------------------------------
 
 
-def test_fault_on_the_command_line_is_seen_by_poplib() -> None:
-    with Served("--fault", "RETR 2: error [SYS/TEMP] storage offline") as served:
-        port = served.port()
-        assert any(line.startswith("fault: RETR 2") for line in served.until("stop"))
-        client = poplib.POP3("127.0.0.1", port, timeout=TIMEOUT)
-        try:
-            client.user("user")
-            client.pass_("password")
-            assert client.retr(1)[0].startswith(b"+OK")
-            with pytest.raises(poplib.error_proto, match=r"-ERR \[SYS/TEMP\] storage offline"):
-                client.retr(2)
-        finally:
-            client.quit()
-        assert served.stop()[0] == 0
-
-
-def test_journal_can_be_followed_while_the_server_runs(tmp_path: Path) -> None:
+def test_fault_seen_by_poplib_and_journal_followed_while_running(tmp_path: Path) -> None:
     journal = tmp_path / "pop3.jsonl"
-    with Served("--user", "alice:s3cret", "--journal", str(journal)) as served:
+    fault = "RETR 2: error [SYS/TEMP] storage offline"
+    with Served("--user", "alice:s3cret", "--journal", str(journal), "--fault", fault) as served:
         port = served.port()
+        assert f"fault: {fault}" in served.until("stop with")
         client = poplib.POP3("127.0.0.1", port, timeout=TIMEOUT)
         try:
             client.user("alice")
             client.pass_("s3cret")
-            client.stat()
+            assert client.retr(1)[0].startswith(b"+OK")
+            with pytest.raises(poplib.error_proto, match=r"-ERR \[SYS/TEMP\] storage offline"):
+                client.retr(2)
             # A command's line is in the file before its reply is sent.
             events = read_journal(journal)
-            assert [e["event"] for e in events] == ["session-start", *["command"] * 3]
-            assert [e["command"] for e in events[1:]] == ["USER alice", "PASS ***", "STAT"]
+            assert [e["event"] for e in events] == ["session-start", *["command"] * 4]
+            assert [e["command"] for e in events[1:]] == [
+                "USER alice",
+                "PASS ***",
+                "RETR 1",
+                "RETR 2",
+            ]
             assert events[2]["args"] == ["***"]
-            assert events[3]["status"] == "+OK"
-            assert events[3]["user"] == "alice"
             assert "s3cret" not in journal.read_text()
+            assert (events[3]["status"], events[3]["fault"]) == ("+OK", None)
+            assert events[4]["status"] == "-ERR"
+            assert events[4]["reply"] == "[SYS/TEMP] storage offline"
+            assert events[4]["fault"] == parse_spec(fault).describe()
+            assert events[4]["user"] == "alice"
         finally:
             client.quit()
         assert served.stop()[0] == 0
     events = read_journal(journal)
     assert events[-1]["event"] == "session-end"
     assert events[-1]["reason"] == "quit"
-    assert events[-1]["commands"] == 4
+    assert events[-1]["commands"] == 5
+    assert events[-1]["faults"] == [parse_spec(fault).describe()]
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
@@ -320,6 +327,23 @@ def test_signal_during_an_active_session_stops_cleanly(tmp_path: Path, signum: i
     assert [e["event"] for e in events] == ["session-start", *["command"] * 3, "session-end"]
     assert events[-1]["reason"] == "server stopped"
     assert events[-1]["user"] == "user"
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGHUP on this platform")
+def test_sighup_stops_unless_ignored_as_under_nohup() -> None:
+    with Served("--quiet", hangup="SIG_DFL") as served:
+        served.port()
+        status, _, err = served.stop(signal.SIGHUP)
+    assert (status, err) == (0, "")
+    with Served("--quiet", hangup="SIG_IGN") as served:
+        port = served.port()
+        served.proc.send_signal(signal.SIGHUP)
+        # A greeting needs the process to run after the signal was sent: had SIGHUP not been
+        # ignored, its default action would have ended the process before that.
+        with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+            assert sock.recv(1024).startswith(b"+OK")
+        status, _, err = served.stop(signal.SIGTERM)
+    assert (status, err) == (0, "")
 
 
 def test_quiet_and_ready_file(tmp_path: Path) -> None:

@@ -733,7 +733,7 @@ def _describe(
             f"user {name} / password {mailbox.password}: {len(mailbox)} messages ({made[name]})"
         )
     for rule in server.faults.rules:
-        console.line(f"fault: {rule.describe()}")
+        console.line(f"fault: {rule.spec()}")
     if settings.journal:
         console.line(f"journal: {settings.journal}")
     first, mailbox = next(iter(server.users.items()))
