@@ -21,12 +21,6 @@ __all__ = ["Entry", "Mailbox", "MaildropView"]
 Entry = Union[Message, LazyMessage]
 
 
-def _as_entry(value: MessageInput | LazyMessage) -> Entry:
-    if isinstance(value, LazyMessage):
-        return value
-    return Message.of(value)
-
-
 class Mailbox:
     """One user's maildrop: credentials, messages, and what clients did to them.
 
@@ -70,28 +64,30 @@ class Mailbox:
 
     def add(self, *messages: MessageInput | LazyMessage) -> None:
         """Deliver new mail. A session already open does not see it (RFC 1939 section 4)."""
-        entries = [_as_entry(m) for m in messages]
+        # No function call per ready-made entry: a generated maildrop has 100,000 of them.
+        entries: list[Entry] = [
+            m if isinstance(m, (Message, LazyMessage)) else Message.of(m) for m in messages
+        ]
         with self._lock:
-            for entry in entries:
-                unique = self._unique(entry)
-                self._entries.append(unique)
-                self._delivered.append(unique)
+            used = self._used_uids
+            for i, entry in enumerate(entries):
+                if entry.uid in used:
+                    entries[i] = entry = self._renamed(entry)
+                used.add(entry.uid)
+            self._entries.extend(entries)
+            self._delivered.extend(entries)
 
-    def _unique(self, entry: Entry) -> Entry:
+    def _renamed(self, entry: Entry) -> Entry:
         # A UID names one message and is never reused (RFC 1939 section 7, C-081, C-083):
         # identical copies or a re-delivered message get a suffixed UID.
         uid = entry.uid
-        if uid in self._used_uids:
-            n = 2
-            while f"{uid[:60]}.{n}" in self._used_uids:
-                n += 1
-            uid = f"{uid[:60]}.{n}"
-            if isinstance(entry, Message):
-                entry = Message(entry.data, uid, entry.flags)
-            else:
-                entry = LazyMessage(uid, entry.size, entry.load, entry.flags)
-        self._used_uids.add(uid)
-        return entry
+        n = 2
+        while f"{uid[:60]}.{n}" in self._used_uids:
+            n += 1
+        uid = f"{uid[:60]}.{n}"
+        if isinstance(entry, Message):
+            return Message(entry.data, uid, entry.flags)
+        return LazyMessage(uid, entry.size, entry.load, entry.flags)
 
     def reset(self) -> None:
         """Undo what clients did, for the next test or the next round of one.
@@ -209,7 +205,7 @@ class MaildropView:
         self.entries = entries
         self._deleted = bytearray(len(entries))
         self._count = len(entries)
-        self._octets = sum(e.size for e in entries)
+        self._octets = sum([e.size for e in entries])  # a list: twice as fast as a generator
         self._list: bytes | None = None
         self._uidl: bytes | None = None
         self.highest_accessed = 0
