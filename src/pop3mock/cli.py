@@ -33,7 +33,7 @@ from .configfile import FileConfig, UserEntry, load_config
 from .errors import ConfigurationError, Pop3MockError, ServerError
 from .faults import Rule, parse_spec
 from .journal import CommandRecord, SessionRecord
-from .message import Message
+from .message import LazyMessage, Message
 from .personality import PERSONALITIES
 from .server import POP3Server
 
@@ -432,7 +432,8 @@ def _server(settings: _Settings, context: ssl.SSLContext | None, console: _Conso
 
 def _add_users(server: POP3Server, settings: _Settings) -> dict[str, str]:
     """Give every user its maildrop; return how each maildrop was made, for the output."""
-    from .fake import fake_messages
+    # Lazy: uids and sizes now, bytes on first RETR/TOP, so --fake 100000 starts at once.
+    from .fake import lazy_fake_messages
 
     loaded: dict[str, list[Message]] = {}
     users = settings.users or (UserEntry(*_DEFAULT_USER, source="the default user"),)
@@ -444,14 +445,14 @@ def _add_users(server: POP3Server, settings: _Settings) -> dict[str, str]:
         seed = user.seed if user.seed is not None else settings.seed
         # Errors name the config file's user when the faulty value is that user's own.
         context = user.source if user.source != f"--user {user.name}" else None
-        messages: Iterable[Message]
+        messages: Iterable[Message | LazyMessage]
         if path is not None:
             if path not in loaded:
                 loaded[path] = _in_context(context if own else None, _load, path)
             messages = loaded[path]
             made[user.name] = f"from {path}"
         else:
-            messages = fake_messages(_DEFAULT_FAKE if count is None else count, seed=seed)
+            messages = lazy_fake_messages(_DEFAULT_FAKE if count is None else count, seed=seed)
             made[user.name] = f"generated, seed {seed}"
         _in_context(context, server.add_user, user.name, user.password, messages, token=user.token)
     return made
