@@ -138,7 +138,6 @@ class _Pool:
     language: str
     spaced: bool
     names: tuple[str, ...]
-    first_names: tuple[str, ...]
     users: tuple[str, ...]
     domains: tuple[str, ...]
     free_domains: tuple[str, ...]
@@ -159,10 +158,10 @@ class _Pool:
             found = attrs.evolve(
                 self,
                 names=keep(self.names),
-                first_names=keep(self.first_names),
                 words=keep(self.words),
                 sentences=keep(self.sentences),
                 lines=keep(self.lines),
+                _subsets={},
             )
             self._subsets[codec] = found
         return found
@@ -204,7 +203,6 @@ def _build_pool(locale: str) -> _Pool:
     language = locale.split("_")[0].lower()
     spaced = language not in ("ja", "zh")
     names = _unique(fake.name() for _ in range(240))
-    first_names = _unique(fake.first_name() for _ in range(120))
     users = _unique(u for u in (fake.user_name().lower() for _ in range(200)) if _ATOM.fullmatch(u))
     domains = _unique(
         d for d in (fake.domain_name().lower() for _ in range(80)) if _DOMAIN.fullmatch(d)
@@ -223,9 +221,7 @@ def _build_pool(locale: str) -> _Pool:
     rng = Random(f"pop3mock-vocabulary-{locale}")
     sentences = tuple(_sentence(words, spaced, rng) for _ in range(400))
     lines = _wrap(rng.choices(sentences, k=900), 72 if spaced else 36, spaced)
-    return _Pool(
-        language, spaced, names, first_names, users, domains, free, words, sentences, lines
-    )
+    return _Pool(language, spaced, names, users, domains, free, words, sentences, lines)
 
 
 def _sentence(words: tuple[str, ...], spaced: bool, rng: Random) -> str:
@@ -601,21 +597,23 @@ def _fill_lines(
         line = enc.line(text, limit)
         if line is None or used + len(line) > budget:
             misses += 1
-            if misses > 8:
+            if misses > 4:
                 break
             continue
         misses = 0
         out.append(line)
         used += len(line)
     if exact:
-        for _ in range(64):
-            gap = budget - used
-            if gap < 40:
-                break
+        # Close most of the gap with short prose lines, the last few octets with pad lines.
+        misses = 0
+        while budget - used >= 80 and misses < 8:
             line = enc.line(rng.choice(short))
-            if line is not None and (gap - len(line) == 0 or gap - len(line) >= 3):
-                out.append(line)
-                used += len(line)
+            rest = budget - used - (len(line) if line is not None else budget)
+            if line is None or rest < 0 or 0 < rest < 3:
+                misses += 1
+                continue
+            out.append(line)
+            used += len(line)
         if budget - used >= 3:
             for text in _pad_lines(budget - used, rng):
                 line = enc.line(text)
@@ -661,7 +659,7 @@ def _fill_base64(
         line = raw(text)
         if line is None or len(line) > 1000 or _b64_size(used + len(line)) > target:
             misses += 1
-            if misses > 8:
+            if misses > 4:
                 break
             continue
         misses = 0
@@ -771,6 +769,8 @@ def _shape_weights(
 
 def _size_range(minimum: int) -> Callable[[Any, Any, tuple[int, int]], None]:
     def check(instance: Any, attribute: Any, value: tuple[int, int]) -> None:
+        if len(value) != 2 or not all(isinstance(v, int) for v in value):
+            raise ConfigurationError(f"{attribute.name}={value!r}: give (low, high) octets")
         lo, hi = value
         if not (minimum <= lo <= hi):
             raise ConfigurationError(
@@ -778,6 +778,11 @@ def _size_range(minimum: int) -> Callable[[Any, Any, tuple[int, int]], None]:
             )
 
     return check
+
+
+def _integer(instance: Any, attribute: Any, value: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise ConfigurationError(f"{attribute.name}={value!r}: give an integer")
 
 
 def _ratio(instance: Any, attribute: Any, value: float) -> None:
@@ -829,7 +834,7 @@ class MessageFactory:
     (the maildrop owner's address; generated from the seed when None).
     """
 
-    seed: int = 0
+    seed: int = attrs.field(default=0, validator=_integer)
     locale: str = attrs.field(default="en_US", validator=_locale)
     shapes: tuple[tuple[str, float], ...] = attrs.field(
         default=DEFAULT_SHAPES, converter=_shape_weights
@@ -861,6 +866,12 @@ class MessageFactory:
         init=False, eq=False, hash=False, repr=False, alias="_head"
     )
     _table: _PlanTable = attrs.field(init=False, eq=False, hash=False, repr=False, alias="_table")
+    _owner: Callable[[], tuple[str, str]] = attrs.field(
+        init=False, eq=False, hash=False, repr=False, alias="_owner"
+    )
+    _plan_block: Callable[[int], bytes] = attrs.field(
+        init=False, eq=False, hash=False, repr=False, alias="_plan_block"
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.recipient is not None and "@" not in email.utils.parseaddr(self.recipient)[1]:
@@ -870,6 +881,8 @@ class MessageFactory:
         # Replies look up their parent's head; a bounded cache makes threads cheap to build.
         object.__setattr__(self, "_head", lru_cache(maxsize=4096)(self._make_head))
         object.__setattr__(self, "_table", _PlanTable.of(self))
+        object.__setattr__(self, "_owner", lru_cache(maxsize=1)(self._find_owner))
+        object.__setattr__(self, "_plan_block", lru_cache(maxsize=16)(self._make_plan_block))
 
     # -- public --------------------------------------------------------------------------
 
@@ -881,7 +894,8 @@ class MessageFactory:
         head = self._head(index)
         rng = _stream(self.seed, index, b"body")
         data, flags = _Builder(self, head, rng).build(shape, size, kind)
-        assert len(data) == size, (index, shape, len(data), size)
+        if len(data) != size:  # the builder's own bookkeeping failed: never serve a wrong size
+            raise AssertionError(f"message {index} is {len(data)} octets, planned {size}")
         return Message(data, uid, flags)
 
     def messages(self, count: int, *, start: int = 0) -> Iterator[Message]:
@@ -894,7 +908,6 @@ class MessageFactory:
         """The same messages as `messages`, as LazyMessage entries: uid and size up front."""
         _check_count(count)
         plan = self._plan_at
-        build = self.message
         out = []
         buf, block = b"", -1
         for index in range(start, start + count):
@@ -902,7 +915,7 @@ class MessageFactory:
                 block = index >> 8
                 buf = self._plan_block(block)
             _, size, uid, _ = plan(buf, (index & 255) * 32)
-            out.append(LazyMessage(uid, size, partial(build, index)))
+            out.append(LazyMessage(uid, size, _Load(self, index)))
         return out
 
     def size(self, index: int) -> int:
@@ -919,7 +932,7 @@ class MessageFactory:
         """Shape, exact size, uid and malformed kind of message `index`: no Faker, no body."""
         return self._plan_at(self._plan_block(index >> 8), (index & 255) * 32)
 
-    def _plan_block(self, block: int) -> bytes:
+    def _make_plan_block(self, block: int) -> bytes:
         # One SHAKE output covers 256 messages: a 100,000-message lazy maildrop costs
         # 391 hash calls, not 100,000.
         return hashlib.shake_256(b"%d:%d:plan" % (self.seed, block)).digest(256 * 32)
@@ -944,7 +957,7 @@ class MessageFactory:
             kind = self.malformed_kinds[k % len(self.malformed_kinds)]
         return shape, size, buf[offset + 20 : offset + 30].hex(), kind
 
-    def _owner(self) -> tuple[str, str]:
+    def _find_owner(self) -> tuple[str, str]:
         if self.recipient is not None:
             return email.utils.parseaddr(self.recipient)
         return _person(_pool(self.locale), Random(f"pop3mock-owner-{self.seed}"))
@@ -1026,6 +1039,19 @@ class MessageFactory:
             parent=parent,
             agent=rng.choice(_AGENTS),
         )
+
+
+class _Load:
+    """`factory.message(index)` for a LazyMessage: half the memory of a functools.partial."""
+
+    __slots__ = ("factory", "index")
+
+    def __init__(self, factory: MessageFactory, index: int) -> None:
+        self.factory = factory
+        self.index = index
+
+    def __call__(self) -> Message:
+        return self.factory.message(self.index)
 
 
 def _message_id(address: str, rng: Random) -> str:
