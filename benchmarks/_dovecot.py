@@ -44,11 +44,19 @@ userdb {{
   driver = static
   args = uid={uid} gid={gid} home={root}/home/%u
 }}
+# High-performance mode: login and pop3 processes serve one connection after another
+# instead of a fork and exec per connection (Dovecot's default, about 10x slower here).
 service pop3-login {{
   inet_listener pop3 {{
     address = 127.0.0.1
     port = {port}
   }}
+  service_count = 0
+  process_min_avail = 2
+}}
+service pop3 {{
+  service_count = 0
+  process_min_avail = 2
 }}
 service imap-login {{
   inet_listener imap {{

@@ -269,7 +269,7 @@ def _fmt(value: float | None) -> str:
 def report(rows: Sequence[Row], reps: int, dovecot: bool) -> str:
     head = ["workload", "unit", "target", "pop3mock", "floor", "cost vs floor", "met"]
     if dovecot:
-        head[5:5] = ["dovecot", "dovecot vs floor"]
+        head += ["dovecot", "dovecot vs floor"]
     table = [head]
     for row in rows:
         sign = ">=" if row.higher_is_better else "<="
@@ -286,7 +286,7 @@ def report(rows: Sequence[Row], reps: int, dovecot: bool) -> str:
         ]
         if dovecot:
             dcost = row.cost("dovecot")
-            line[5:5] = [_fmt(row.median("dovecot")), "-" if dcost is None else f"{dcost:.2f}x"]
+            line += [_fmt(row.median("dovecot")), "-" if dcost is None else f"{dcost:.2f}x"]
         table.append(line)
     widths = [max(len(r[i]) for r in table) for i in range(len(head))]
     out = []
