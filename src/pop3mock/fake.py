@@ -176,7 +176,7 @@ def _encodes(text: str, codec: str) -> bool:
 
 
 _POOLS: dict[str, _Pool] = {}
-_POOLS_LOCK = threading.Lock()
+_POOLS_LOCK = threading.RLock()  # a pool may need the en_US one while it is built
 
 
 def _pool(locale: str) -> _Pool:
