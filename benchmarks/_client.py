@@ -69,8 +69,16 @@ class Pop3Wire:
             raise ReplyError(f"expected +OK, got {line[:80]!r}")
         return line
 
-    def multiline(self, keep: bool = False) -> tuple[bytes, bytes | None]:
-        """A multi-line +OK reply: its status line, and the stuffed body when `keep`."""
+    def multiline(self, keep: bool = False, scan: bool = True) -> tuple[bytes, bytes | None]:
+        """A multi-line +OK reply: its status line, and the stuffed body when `keep`.
+
+        The reply ends at the first CRLF.CRLF after the status line (stuffing keeps it out of
+        any body). `scan` searches every received octet for it. Without `scan` the client
+        relies on lock-step: the server sends nothing after a reply before the next command,
+        so the terminator is the last 5 octets received; that saves a search through every
+        octet (10 MB at about 2 GB/s, more than the transfer itself). A framing error then
+        still shows: the next reply read would not be a status line.
+        """
         status = self.ok()
         while self.end - self.start < 3:
             self._fill()
@@ -81,7 +89,12 @@ class Pop3Wire:
         # follows the status line; only the newly received octets (and 4 before) are searched.
         searched = 0
         while True:
-            end = self.buf.find(b"\r\n.\r\n", self.start + searched, self.end)
+            if scan:
+                end = self.buf.find(b"\r\n.\r\n", self.start + searched, self.end)
+            elif self.buf.endswith(b"\r\n.\r\n", self.start, self.end):
+                end = self.end - 5
+            else:
+                end = -1
             if end >= 0:
                 body = bytes(self.view[self.start : end + 2]) if keep else None
                 self.start = end + 5
@@ -99,9 +112,14 @@ class Pop3Wire:
         self.cmd(b"PASS " + password.encode())
 
     def quit(self) -> None:
+        """QUIT, whose reply must be the next line: it checks that replies stayed in step."""
         try:
             self.sock.sendall(b"QUIT\r\n")
-            self.line()
+            self.ok()
+            if self.start != self.end:
+                raise ReplyError(
+                    f"unread octets after QUIT: {bytes(self.view[self.start : self.end])[:80]!r}"
+                )
         finally:
             self.sock.close()
 
@@ -176,7 +194,7 @@ def retr(job: dict[str, Any]) -> dict[str, Any]:
     for i in range(count):
         number = i % len(sizes) + 1
         wire.sock.sendall(b"RETR %d\r\n" % number)
-        wire.multiline()
+        wire.multiline(scan=False)
         total += sizes[number - 1]
     elapsed = time.perf_counter() - t0
     wire.quit()
