@@ -57,6 +57,7 @@ service pop3-login {{
 service pop3 {{
   service_count = 0
   process_min_avail = 2
+  process_limit = 100
 }}
 service imap-login {{
   inet_listener imap {{
