@@ -216,7 +216,10 @@ class POP3Server:
             if os.name == "posix":
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((self._host, port))
-            sock.listen(128)
+            # The kernel caps this at net.core.somaxconn. A queue of 128 overflows under a
+            # burst of connections, and the server speaks first: an overflowed client waits
+            # for SYN-ACK retries or, with SYN cookies, for a greeting that never comes.
+            sock.listen(socket.SOMAXCONN)
         except OSError:
             sock.close()
             raise
