@@ -914,7 +914,8 @@ class RuleBuilder:
         return self.times(1)
 
     def always(self) -> RuleBuilder:
-        """Fire every time (the default without nth).  server.faults.on("RETR").nth(2).always()"""
+        """Fire every time (the default without nth).
+        server.faults.on("RETR").nth(2).always().delay(1.0)"""
         self._times = None
         self._counted = True
         return self
