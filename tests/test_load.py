@@ -7,9 +7,11 @@ The CI size (100 concurrent sessions) fits a 2-core machine in a couple of secon
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import poplib
 import threading
+import tracemalloc
 from collections import Counter
 
 import pytest
@@ -184,3 +186,40 @@ def test_a_burst_over_max_connections_is_served_or_refused_never_failed() -> Non
         assert len(server.mailbox(user)) == 0
     for user in refused:  # a refused client changed nothing
         assert len(server.mailbox(user)) == PER_USER and server.mailbox(user).logins == 0
+
+
+def test_a_long_running_server_does_not_grow_with_finished_connections() -> None:
+    # Bursts wider than the pool of idle connection threads: the extra threads end with their
+    # connection. What the server keeps per connection, apart from its journal (cleared
+    # here), must not add up.
+    rounds, width = 60, 40
+    with POP3Server(users={"alice": PASSWORD}) as server:
+
+        def burst() -> None:
+            clients = [RawClient(server.host, server.port) for _ in range(width)]
+            for client in clients:
+                assert client.line().startswith(b"+OK")
+                client.close()
+
+        for _ in range(3):  # warm up: the pool of idle threads fills
+            burst()
+        server.journal.wait_for(sessions_ended=3 * width)
+        server.journal.clear()
+        gc.collect()
+        tracemalloc.start()
+        try:
+            before = tracemalloc.get_traced_memory()[0]
+            for done in range(1, rounds + 1):
+                burst()
+                server.journal.wait_for(sessions_ended=done * width)
+            server.journal.clear()
+            gc.collect()
+            grown = tracemalloc.get_traced_memory()[0] - before
+        finally:
+            tracemalloc.stop()
+    server.check()
+    sessions = rounds * width
+    # Keeping every finished connection thread cost about 700 octets each (1.7 MB here).
+    assert grown < 1 << 20, (
+        f"{grown} octets kept after {sessions} sessions ({grown // sessions}/session)"
+    )

@@ -658,6 +658,9 @@ def test_passwords_are_masked_in_everything_printed() -> None:
         lambda: journal.assert_command("AUTH", "PLAIN", SECRET_FORMS[3], count=5),
         lambda: journal.assert_command("APOP", "alice", "0" * 32),
         lambda: journal.wait_for("PASS", SECRET, count=99, timeout=0.01),
+        lambda: journal.assert_commands(["USER alice", f"PASS {SECRET}", "RETR 1"]),
+        lambda: journal.assert_commands([f"PASS not {SECRET}"], any_order=True),
+        lambda: journal.assert_commands([("AUTH", "PLAIN", SECRET_FORMS[4]), "STAT"]),
         srv.check,  # strict mode: the bare-LF PASS is a violation
     ):
         with pytest.raises((AssertionError, TimeoutError, ClientViolationError)) as info:

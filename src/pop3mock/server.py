@@ -269,6 +269,10 @@ class POP3Server:
                         name=f"pop3mock-conn-{next(_thread_numbers)}",
                         daemon=True,
                     )
+                    if len(self._threads) > 2 * len(self._connections) + 64:
+                        # Threads beyond the idle ones end with their connection; a
+                        # long-running server must not keep every one it ever started.
+                        self._threads = [t for t in self._threads if t.is_alive()]
                     self._threads.append(thread)
         if full:
             self._refuse(sock)
