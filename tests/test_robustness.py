@@ -356,6 +356,17 @@ def test_silent_client_is_closed_by_the_idle_timeout() -> None:
     srv.check()
 
 
+def test_silent_client_on_the_tls_port_is_closed_by_the_idle_timeout() -> None:
+    with POP3Server(users={"alice": PASSWORD}, implicit_tls=True, idle_timeout=0.3) as srv:
+        assert srv.tls_port is not None
+        silent = socket.create_connection((srv.host, srv.tls_port), timeout=10)
+        srv.journal.wait_for(sessions_ended=1)
+        assert srv.journal.sessions[0].end_reason.startswith("TLS handshake failed")
+        assert silent.recv(100) == b""
+        silent.close()
+    srv.check()
+
+
 def test_client_silent_in_the_middle_of_a_line_is_closed_without_update() -> None:
     with POP3Server(users={"alice": PASSWORD}, idle_timeout=0.3) as srv:
         srv.mailbox("alice").add(*MESSAGES)
