@@ -280,3 +280,19 @@ def test_plugin_fixture(pop3_server: POP3Server) -> None:
     assert c.stat()[0] == 1
     c.quit()
     pop3_server.journal.assert_command("STAT")
+
+
+def test_internal_error_has_no_code_without_resp_codes() -> None:
+    from pop3mock import LazyMessage, Message
+
+    def broken() -> Message:
+        raise ValueError("storage exploded")
+
+    with POP3Server(users={"alice": "pw"}, capabilities={"USER", "CAPA", "TOP"}) as srv:
+        srv.mailbox("alice").add(LazyMessage("u1", 10, broken))
+        c = connect(srv, password="pw")
+        with pytest.raises(poplib.error_proto) as info:
+            c.retr(1)
+        assert info.value.args[0] == b"-ERR Internal error."
+    with pytest.raises(ServerError):
+        srv.check()

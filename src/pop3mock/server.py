@@ -30,7 +30,7 @@ from .journal import CommandRecord, Journal, SessionRecord
 from .mailbox import Mailbox
 from .message import LazyMessage, MessageInput
 from .personality import server_default
-from .protocol import Response, Session
+from .protocol import Response, Session, system_error
 from .steps import Close, Hang, Paced, Reset, Send, Sleep, Step
 
 __all__ = ["POP3Server"]
@@ -297,11 +297,7 @@ class POP3Server:
         try:
             sock.settimeout(1.0)
             if not self.implicit_tls or sock.getsockname()[1] == self.port:
-                sock.sendall(
-                    b"-ERR [SYS/TEMP] "
-                    + self.config.text("too_many_connections").encode()
-                    + b"\r\n"
-                )
+                sock.sendall(system_error(self.config, "too_many_connections").encode())
         except OSError:
             pass
         finally:
@@ -439,9 +435,7 @@ class _Connection:
             self.ended_by = "server error"
             server._record_error(exc)
             with contextlib.suppress(OSError):
-                self.sock.sendall(
-                    b"-ERR [SYS/TEMP] " + server.config.text("internal").encode() + b"\r\n"
-                )
+                self.sock.sendall(system_error(server.config).encode())
         finally:
             if self.session is not None:
                 self.session.connection_lost()
@@ -450,7 +444,10 @@ class _Connection:
             with contextlib.suppress(OSError):
                 self.sock.close()
             if self.record is not None:
-                reason = self.ended_by or "closed"
+                # A fault's sleep is woken by stop() before abort() names the reason.
+                reason = self.ended_by or (
+                    "server stopped" if server._stopping.is_set() else "closed"
+                )
                 # QUIT ends with reason "quit" (connection_lost() above sets session.closed).
                 if reason in ("client closed", "client reset"):
                     server.journal.note(self.record, violation="connection closed without QUIT")
