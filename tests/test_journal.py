@@ -411,3 +411,18 @@ def test_subscribers_see_every_event_in_order(journal: Journal) -> None:
     assert repr(journal) == "<Journal 1 sessions, 2 commands>"
     journal.clear()
     assert journal.sessions == [] and journal.violations == []
+
+
+def test_a_password_after_a_tab_is_masked_too() -> None:
+    from helpers import RawClient
+
+    with POP3Server(users={"alice": "tab-secret"}) as server:
+        with RawClient(server.host, server.port) as raw:
+            raw.line()
+            raw.cmd("USER alice")
+            assert raw.cmd("PASS\ttab-secret").startswith(b"-ERR")
+            raw.cmd("QUIT")
+        server.journal.wait_for(sessions_ended=1)
+        printed = [repr(server.journal.commands), server.journal.sessions[0].transcript()]
+        printed += [str(c) for c in server.journal.commands]
+        assert all("tab-secret" not in text for text in printed)

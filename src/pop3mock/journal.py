@@ -27,6 +27,10 @@ Listener = Callable[[str, "SessionRecord", "CommandRecord | None"], None]
 
 def mask(verb: str, args: Sequence[str]) -> str:
     """Render a command with its secrets replaced by ***."""
+    head = verb.split(None, 1)[0] if verb.strip() else verb
+    if head != verb and head in ("PASS", "APOP", "AUTH"):
+        # "PASS\tsecret": not a valid command, but the password is on the line all the same.
+        return f"{head} ***"
     if verb == "PASS":
         return "PASS ***" if args else "PASS"
     if verb == "APOP" and args:
