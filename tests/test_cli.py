@@ -246,6 +246,19 @@ def test_pop3s_and_stls_with_the_printed_ca(tmp_path: Path) -> None:
 
 
 @needs_curl
+def test_gmail_personality_listens_on_pop3s_by_itself() -> None:
+    with Served("--personality", "gmail") as served:
+        served.port()
+        tls_port = served.port("pop3s")
+        lines = served.until("stop with")
+        ca = next(x.split(":", 1)[1].strip() for x in lines if x.startswith("CA certificate:"))
+        result = curl(f"pop3s://127.0.0.1:{tls_port}/1", "-u", "user:password", "--cacert", ca)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == next(iter(fake_messages(10, seed=0))).data
+        assert served.stop()[0] == 0
+
+
+@needs_curl
 def test_own_certificate(tmp_path: Path) -> None:
     certs = tls.write_files(str(tmp_path / "certs"))
     args = ["--cert", certs["cert"], "--key", certs["key"], "--ca", certs["ca"]]

@@ -34,7 +34,7 @@ from .errors import ConfigurationError, Pop3MockError, ServerError
 from .faults import Rule, parse_spec
 from .journal import CommandRecord, SessionRecord
 from .message import LazyMessage, Message
-from .personality import PERSONALITIES
+from .personality import PERSONALITIES, server_default
 from .server import POP3Server
 
 __all__ = ["build_parser", "main"]
@@ -339,6 +339,9 @@ def _settings(args: argparse.Namespace) -> _Settings:
             _Fault(spec, f"{user.source}.faults[{n}]", user.name)
             for n, spec in enumerate(user.faults, 1)
         ]
+    personality = values.get("personality") or "default"
+    if values.get("tls_port") is None and server_default(personality, "implicit_tls", None):
+        values["tls_port"] = 0  # e.g. gmail: POP3S only, on a free port unless one is given
     _check_tls(values)
     return _Settings(
         users=tuple(users.values()),
