@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
+import subprocess
+
+import pytest
 
 
 class RawClient:
@@ -59,3 +63,18 @@ class RawClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+CURL = shutil.which("curl")
+
+
+def curl(*args: str) -> subprocess.CompletedProcess[bytes]:
+    """Run curl (a real POP3 client) with a time limit; its exit code is in the result."""
+    if CURL is None:
+        pytest.fail("curl is not installed (apt-get install curl; .ci/run installs it)")
+    return subprocess.run(
+        [CURL, "--silent", "--show-error", "--max-time", "20", *args],
+        capture_output=True,
+        timeout=30,
+        check=False,
+    )

@@ -9,30 +9,16 @@ import hmac
 import json
 import poplib
 import re
-import shutil
-import subprocess
 from collections.abc import Iterator
 
 import pytest
 
-from helpers import RawClient
+from helpers import RawClient, curl
 from pop3mock import Mailbox, POP3Server
 
 MESSAGE = b"Subject: auth\r\n\r\nhello\r\n"
-CURL = shutil.which("curl")
-needs_curl = pytest.mark.skipif(CURL is None, reason="curl is not installed (.ci/run installs it)")
 CURLE_LOGIN_DENIED = 67
 TOKEN = "ya29.token-for-alice"
-
-
-def curl(*args: str) -> subprocess.CompletedProcess[bytes]:
-    assert CURL is not None
-    return subprocess.run(
-        [CURL, "--silent", "--show-error", "--max-time", "20", *args],
-        capture_output=True,
-        timeout=30,
-        check=False,
-    )
 
 
 def b64(data: bytes) -> str:
@@ -104,7 +90,6 @@ def test_apop_off_means_no_timestamp() -> None:
         assert raw.cmd("APOP alice 0123").startswith(b"-ERR")
 
 
-@needs_curl
 def test_curl_apop(server: POP3Server) -> None:
     result = curl(f"{server.url}/1", "-u", "alice:wonderland", "--login-options", "AUTH=+APOP")
     assert result.returncode == 0, result.stderr
@@ -315,7 +300,6 @@ CURL_LOGINS = {
 }
 
 
-@needs_curl
 @pytest.mark.parametrize("way", sorted(CURL_LOGINS))
 def test_curl_logs_in(server: POP3Server, way: str) -> None:
     result = curl(f"{server.url}/1", "-u", "alice:wonderland", *CURL_LOGINS[way])
@@ -330,7 +314,6 @@ def test_curl_logs_in(server: POP3Server, way: str) -> None:
         assert (len(first.args) == 2) == way.endswith("-IR")  # initial response on the line
 
 
-@needs_curl
 @pytest.mark.parametrize("way", sorted(CURL_LOGINS))
 def test_curl_wrong_password_is_login_denied(server: POP3Server, way: str) -> None:
     result = curl(f"{server.url}/1", "-u", "alice:not-it", *CURL_LOGINS[way])
@@ -339,7 +322,6 @@ def test_curl_wrong_password_is_login_denied(server: POP3Server, way: str) -> No
     assert failed and failed[-1].reply.startswith("[AUTH] ")
 
 
-@needs_curl
 def test_curl_user_pass_when_nothing_else_is_offered() -> None:
     with POP3Server(
         users={"alice": "wonderland"}, apop=False, capabilities={"CAPA", "USER", "UIDL"}
@@ -350,7 +332,6 @@ def test_curl_user_pass_when_nothing_else_is_offered() -> None:
         server.journal.assert_command("USER", "alice", count=2)
 
 
-@needs_curl
 @pytest.mark.parametrize("mechanism", ["XOAUTH2", "OAUTHBEARER"])
 def test_curl_bearer_token(mechanism: str) -> None:
     # Offered alone: curl 7.88 takes OAUTHBEARER whenever it is listed, even with AUTH=XOAUTH2.

@@ -9,7 +9,6 @@ import poplib
 import re
 import selectors
 import shlex
-import shutil
 import signal
 import socket
 import subprocess
@@ -19,13 +18,11 @@ from pathlib import Path
 
 import pytest
 
+from helpers import curl
 from pop3mock import __version__, tls
 from pop3mock.cli import build_parser
 from pop3mock.fake import fake_messages
 from pop3mock.faults import parse_spec
-
-CURL = shutil.which("curl")
-needs_curl = pytest.mark.skipif(CURL is None, reason="curl is not installed (.ci/run installs it)")
 
 LISTENING = re.compile(r"^listening on (pop3s?)://127\.0\.0\.1:(\d+)$")
 TIMEOUT = 20.0
@@ -127,16 +124,6 @@ def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
     )
 
 
-def curl(*args: str) -> subprocess.CompletedProcess[bytes]:
-    assert CURL is not None
-    return subprocess.run(
-        [CURL, "--silent", "--show-error", "--max-time", "20", *args],
-        capture_output=True,
-        timeout=30,
-        check=False,
-    )
-
-
 def read_journal(path: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
@@ -153,7 +140,6 @@ def maildir(tmp_path: Path) -> Path:
 # -- start-up output and the default maildrop -------------------------------------------------
 
 
-@needs_curl
 def test_default_user_and_printed_curl_command_work() -> None:
     with Served() as served:
         port = served.port()
@@ -210,7 +196,6 @@ def test_fake_and_seed() -> None:
 # -- TLS ---------------------------------------------------------------------------------------
 
 
-@needs_curl
 def test_pop3s_and_stls_with_the_printed_ca(tmp_path: Path) -> None:
     journal = tmp_path / "journal.jsonl"
     with Served("--tls-port", "0", "--stls", "--journal", str(journal)) as served:
@@ -245,7 +230,6 @@ def test_pop3s_and_stls_with_the_printed_ca(tmp_path: Path) -> None:
     assert [e["verb"] for e in read_journal(journal) if e.get("verb") == "STLS"] == ["STLS"]
 
 
-@needs_curl
 def test_gmail_personality_listens_on_pop3s_by_itself() -> None:
     with Served("--personality", "gmail") as served:
         served.port()
@@ -258,7 +242,6 @@ def test_gmail_personality_listens_on_pop3s_by_itself() -> None:
         assert served.stop()[0] == 0
 
 
-@needs_curl
 def test_own_certificate(tmp_path: Path) -> None:
     certs = tls.write_files(str(tmp_path / "certs"))
     args = ["--cert", certs["cert"], "--key", certs["key"], "--ca", certs["ca"]]

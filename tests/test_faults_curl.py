@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from collections.abc import Iterator
 
 import pytest
 
+from helpers import curl as run_curl
 from pop3mock import POP3Server
-
-CURL = shutil.which("curl")
-pytestmark = pytest.mark.skipif(CURL is None, reason="curl is not installed (.ci/run installs it)")
 
 PLAIN = b"Subject: plain\r\n\r\n" + b"".join(b"body line %d\r\n" % i for i in range(30))
 # curl exit codes (libcurl-errors(3))
@@ -22,13 +19,7 @@ RECV_ERROR = 56
 
 
 def curl(server: POP3Server, path: str = "/1") -> subprocess.CompletedProcess[bytes]:
-    assert CURL is not None
-    return subprocess.run(
-        [CURL, "-sS", "--max-time", "10", "--user", "alice:pw", f"{server.url}{path}"],
-        capture_output=True,
-        timeout=20,
-        check=False,
-    )
+    return run_curl("--user", "alice:pw", f"{server.url}{path}")
 
 
 @pytest.fixture

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import poplib
 import re
-import shutil
-import subprocess
 import zlib
 
 import pytest
 
-from helpers import RawClient
+from helpers import RawClient, curl
 from pop3mock import (
     PERSONALITIES,
     ConfigurationError,
@@ -26,18 +24,6 @@ MESSAGES = [
     b"Subject: two\r\n\r\n.dot line\r\n",
     b"Subject: three\r\n\r\nthird\r\n",
 ]
-CURL = shutil.which("curl")
-needs_curl = pytest.mark.skipif(CURL is None, reason="curl is not installed (.ci/run installs it)")
-
-
-def curl(*args: str) -> subprocess.CompletedProcess[bytes]:
-    assert CURL is not None
-    return subprocess.run(
-        [CURL, "--silent", "--show-error", "--max-time", "20", *args],
-        capture_output=True,
-        timeout=30,
-        check=False,
-    )
 
 
 def make(personality: str, **options: object) -> POP3Server:
@@ -86,7 +72,6 @@ def test_default_poplib() -> None:
     server.check()
 
 
-@needs_curl
 def test_default_curl() -> None:
     with make("default") as server:
         result = curl(f"{server.url}/2", "-u", "alice:wonderland")
@@ -117,7 +102,6 @@ def test_rfc1939_poplib() -> None:
     assert len(server.mailbox("alice")) == 2
 
 
-@needs_curl
 def test_rfc1939_curl_falls_back_to_user_pass() -> None:
     with make("rfc1939") as server:
         result = curl(f"{server.url}/", "-u", "alice:wonderland")
@@ -179,7 +163,6 @@ def test_dovecot_texts_and_limits() -> None:
             assert client.read_all() == b""
 
 
-@needs_curl
 def test_dovecot_curl() -> None:
     with make("dovecot") as server:
         result = curl(f"{server.url}/2", "-u", "alice:wonderland")
@@ -219,7 +202,6 @@ def test_gmail_poplib_over_implicit_tls() -> None:
     server.check()
 
 
-@needs_curl
 def test_gmail_curl() -> None:
     with make("gmail") as server:
         server.mailbox("alice").token = "gmail-token"

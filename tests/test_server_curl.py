@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import Iterator
 
 import pytest
 
+from helpers import curl
 from pop3mock import POP3Server
-
-CURL = shutil.which("curl")
-pytestmark = pytest.mark.skipif(CURL is None, reason="curl is not installed (.ci/run installs it)")
 
 DOTS = b"Subject: dots\r\n\r\n.leading\r\n.\r\n..two\r\n . space\r\n"
 PLAIN = b"Subject: plain\r\n\r\nhello\r\n"
-
-
-def curl(*args: str) -> subprocess.CompletedProcess[bytes]:
-    assert CURL is not None
-    return subprocess.run(
-        [CURL, "--silent", "--show-error", "--max-time", "20", *args],
-        capture_output=True,
-        timeout=30,
-        check=False,
-    )
 
 
 @pytest.fixture

@@ -3,34 +3,20 @@
 from __future__ import annotations
 
 import poplib
-import shutil
 import ssl
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from helpers import RawClient
+from helpers import RawClient, curl
 from pop3mock import ConfigurationError, POP3Server, tls
 
 MESSAGE = b"Subject: tls\r\n\r\nover TLS\r\n"
-CURL = shutil.which("curl")
-needs_curl = pytest.mark.skipif(CURL is None, reason="curl is not installed (.ci/run installs it)")
 
 CURLE_USE_SSL_FAILED = 64
 CURLE_LOGIN_DENIED = 67
 CURLE_PEER_FAILED_VERIFICATION = 60
-
-
-def curl(*args: str) -> subprocess.CompletedProcess[bytes]:
-    assert CURL is not None
-    return subprocess.run(
-        [CURL, "--silent", "--show-error", "--max-time", "20", *args],
-        capture_output=True,
-        timeout=30,
-        check=False,
-    )
 
 
 @pytest.fixture
@@ -89,7 +75,6 @@ def test_stls_on_the_implicit_port_is_refused(server: POP3Server) -> None:
         assert client.cmd("QUIT").startswith(b"+OK")
 
 
-@needs_curl
 def test_curl_pop3s_with_the_ca_file(server: POP3Server) -> None:
     assert server.tls_url == f"pop3s://127.0.0.1:{server.tls_port}"
     result = curl(f"{server.tls_url}/1", "--cacert", tls.ca_file(), "-u", "alice:wonderland")
@@ -119,7 +104,6 @@ def test_poplib_stls_then_login(server: POP3Server) -> None:
     assert session.end_reason == "quit"
 
 
-@needs_curl
 def test_curl_ssl_reqd_over_stls(server: POP3Server) -> None:
     result = curl(
         f"{server.url}/1", "--ssl-reqd", "--cacert", tls.ca_file(), "-u", "alice:wonderland"
@@ -131,7 +115,6 @@ def test_curl_ssl_reqd_over_stls(server: POP3Server) -> None:
     assert server.journal.sessions[-1].tls
 
 
-@needs_curl
 def test_curl_ssl_reqd_fails_when_stls_is_not_offered() -> None:
     with POP3Server(users={"alice": "wonderland"}) as server:
         result = curl(
@@ -230,7 +213,6 @@ def test_untrusting_client_on_implicit_port(server: POP3Server) -> None:
     assert server.errors == []
 
 
-@needs_curl
 def test_untrusting_curl_over_stls(server: POP3Server) -> None:
     result = curl(f"{server.url}/1", "--ssl-reqd", "-u", "alice:wonderland")
     assert result.returncode == CURLE_PEER_FAILED_VERIFICATION, result.stderr
@@ -284,7 +266,6 @@ def test_require_tls_with_poplib(strict_server: POP3Server) -> None:
     client.quit()
 
 
-@needs_curl
 def test_require_tls_with_curl(strict_server: POP3Server) -> None:
     server = strict_server
     plain = curl(f"{server.url}/1", "-u", "alice:wonderland")
