@@ -296,3 +296,26 @@ def test_internal_error_has_no_code_without_resp_codes() -> None:
         assert info.value.args[0] == b"-ERR Internal error."
     with pytest.raises(ServerError):
         srv.check()
+
+
+@pytest.mark.parametrize("way", ["implicit", "stls"])
+def test_idle_timeout_inside_tls_closes_without_update(way: str) -> None:
+    from pop3mock import tls
+
+    with POP3Server(users={"alice": "pw"}, stls=True, implicit_tls=True, idle_timeout=0.2) as srv:
+        srv.mailbox("alice").add(PLAIN)
+        if way == "implicit":
+            assert srv.tls_port is not None
+            c: poplib.POP3 = poplib.POP3_SSL(srv.host, srv.tls_port, context=tls.client_context())
+        else:
+            c = poplib.POP3(srv.host, srv.port, timeout=10)
+            c.stls(context=tls.client_context())
+        c.user("alice")
+        c.pass_("pw")
+        c.dele(1)
+        srv.journal.wait_for(sessions_ended=1)
+        assert srv.journal.sessions[0].end_reason == "idle timeout"
+        assert len(srv.mailbox("alice")) == 1
+        assert not srv.mailbox("alice").locked
+        c.close()
+    srv.check()
