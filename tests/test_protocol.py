@@ -453,3 +453,15 @@ def test_any_command_stream_gets_one_well_formed_response_each(lines: list[bytes
         s.connection_lost()
         assert len(box) == len(MESSAGES)
     assert not box.locked
+
+
+def test_trying_an_optional_command_without_capa_is_no_violation() -> None:
+    s = make(ServerConfig(capabilities={"USER"}, apop=False))
+    login(s)
+    for line in (b"UIDL", b"TOP 1 0"):
+        response = s.handle(line)
+        assert response.status == "-ERR"
+        assert response.violation is None
+    with_capa = make(ServerConfig(capabilities={"USER", "CAPA"}))
+    login(with_capa)
+    assert with_capa.handle(b"UIDL").violation == "UIDL sent but not advertised"

@@ -240,6 +240,10 @@ class Session:
         if capability is not None and not self.config.has(capability):
             if verb == "CAPA":
                 return self._err("capa_off")
+            if not self.config.has("CAPA"):
+                # Without CAPA a client cannot know what is offered: RFC 1939 lets it try
+                # an optional command and take -ERR as "not here", which is no violation.
+                return self._err("off", verb=verb)
             return self._bad(self._err("off", verb=verb), f"{verb} sent but not advertised")
         if verb == "LAST" and not self.config.last:
             return self._bad(self._unknown(verb), "LAST sent (removed from POP3 by RFC 1725)")
