@@ -319,3 +319,21 @@ def test_idle_timeout_inside_tls_closes_without_update(way: str) -> None:
         assert not srv.mailbox("alice").locked
         c.close()
     srv.check()
+
+
+def test_rfc2384_pop_urls() -> None:
+    from pop3mock import ConfigurationError
+
+    with POP3Server() as srv:
+        base = f"pop://127.0.0.1:{srv.port}"
+        assert srv.pop_url() == base
+        assert srv.pop_url("alice") == f"pop://alice@127.0.0.1:{srv.port}"
+        assert srv.pop_url("a@b") == f"pop://a%40b@127.0.0.1:{srv.port}"
+        assert srv.pop_url("x;y:z %") == f"pop://x%3By%3Az%20%25@127.0.0.1:{srv.port}"
+        assert srv.pop_url("alice", auth="+APOP") == f"pop://alice;AUTH=+APOP@127.0.0.1:{srv.port}"
+        assert srv.pop_url("alice", auth="*").endswith(f";AUTH=*@127.0.0.1:{srv.port}")
+        assert srv.pop_url("alice", auth="CRAM-MD5").startswith("pop://alice;AUTH=CRAM-MD5@")
+        with pytest.raises(ConfigurationError, match="only with a user"):
+            srv.pop_url(auth="PLAIN")
+    with POP3Server(host="::1") as v6:
+        assert v6.pop_url("bob") == f"pop://bob@[::1]:{v6.port}"

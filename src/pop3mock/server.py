@@ -18,6 +18,7 @@ import struct
 import threading
 import time
 import traceback
+import urllib.parse
 import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -186,6 +187,24 @@ class POP3Server:
             return None
         host = f"[{self._host}]" if ":" in self._host else self._host
         return f"pop3s://{host}:{self.tls_port}"
+
+    def pop_url(self, user: str | None = None, *, auth: str | None = None) -> str:
+        """An RFC 2384 POP URL for the plain port: `pop://[user[;AUTH=mech]@]host[:port]`.
+
+        `auth` is a SASL mechanism, `"+APOP"` or `"*"` (any). Unsafe characters are
+        percent-encoded; a password is never part of a POP URL.
+        """
+        if auth is not None and user is None:
+            raise ConfigurationError("an RFC 2384 URL names an AUTH mechanism only with a user")
+        host = f"[{self._host}]" if ":" in self._host else self._host
+        port = "" if self.port == 110 else f":{self.port}"
+        who = ""
+        if user is not None:
+            who = urllib.parse.quote(user, safe="!$&'()*+,=-._~")
+            if auth is not None:
+                who += ";AUTH=" + urllib.parse.quote(auth, safe="*+-_")
+            who += "@"
+        return f"pop://{who}{host}{port}"
 
     @property
     def running(self) -> bool:
