@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import gc
+import os
 import shutil
 import socket
 import subprocess
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -78,3 +83,35 @@ def curl(*args: str) -> subprocess.CompletedProcess[bytes]:
         timeout=30,
         check=False,
     )
+
+
+def open_sockets() -> set[str]:
+    """The sockets this process holds, as kernel identities ("socket:[inode]").
+
+    Identities, not a count: a socket that an earlier test dropped may be closed by the
+    garbage collector while a later test runs, which a count would take for a change.
+    """
+    found = set()
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{name}")
+        except OSError:  # the descriptor listdir itself used, already closed
+            continue
+        if target.startswith("socket:"):
+            found.add(target)
+    return found
+
+
+def server_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith("pop3mock-")}
+
+
+@contextmanager
+def nothing_left_behind() -> Iterator[None]:
+    """Fail if the block leaves a server thread running or a socket open that it opened."""
+    gc.collect()
+    sockets, threads = open_sockets(), server_threads()
+    yield
+    gc.collect()
+    assert server_threads() - threads == set()
+    assert open_sockets() - sockets == set()

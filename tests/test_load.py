@@ -6,9 +6,7 @@ The CI size (100 concurrent sessions) fits a 2-core machine in a couple of secon
 
 from __future__ import annotations
 
-import contextlib
 import gc
-import os
 import poplib
 import threading
 import tracemalloc
@@ -16,7 +14,7 @@ from collections import Counter
 
 import pytest
 
-from helpers import RawClient
+from helpers import RawClient, open_sockets, server_threads
 from pop3mock import POP3Server
 
 PASSWORD = "load-pass"
@@ -30,14 +28,6 @@ def messages_of(user: int) -> list[bytes]:
         % (user, n, user, n, ((b"%d.%d " % (user, n)).ljust(998, b"~") + b"\r\n") * (1 + n * 40))
         for n in range(PER_USER)
     ]
-
-
-def socket_fds() -> int:
-    count = 0
-    for name in os.listdir("/proc/self/fd"):
-        with contextlib.suppress(OSError):  # the descriptor listdir itself used
-            count += os.readlink(f"/proc/self/fd/{name}").startswith("socket:")
-    return count
 
 
 def fetch_and_delete(server: POP3Server, user: str, barrier: threading.Barrier) -> list[bytes]:
@@ -62,7 +52,7 @@ def test_concurrent_sessions_each_fetch_and_delete_their_own_mail(
     request: pytest.FixtureRequest,
 ) -> None:
     sessions = 500 if request.config.getoption("--pop3-full-load") else 100
-    threads_before, sockets_before = threading.active_count(), socket_fds()
+    threads_before, sockets_before = server_threads(), open_sockets()
     users = {f"user{i}": PASSWORD for i in range(sessions)}
     with POP3Server(users=users, idle_timeout=120) as server:
         expected = {}
@@ -100,8 +90,8 @@ def test_concurrent_sessions_each_fetch_and_delete_their_own_mail(
     ends = Counter(s.end_reason for s in server.journal.sessions)
     assert ends == {"quit": sessions}
     assert server.journal.count("RETR") == server.journal.count("DELE") == sessions * PER_USER
-    assert threading.active_count() == threads_before
-    assert socket_fds() == sockets_before
+    assert server_threads() - threads_before == set()
+    assert open_sockets() - sockets_before == set()
 
 
 def test_a_burst_of_connections_larger_than_a_small_listen_backlog() -> None:

@@ -7,47 +7,20 @@ test asserts how long stop() takes, only that it returns with every thread joine
 from __future__ import annotations
 
 import gc
-import os
 import socket
 import ssl
 import threading
 import tracemalloc
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from helpers import RawClient
+from helpers import RawClient, nothing_left_behind, open_sockets, server_threads
 from pop3mock import POP3Server
 from pop3mock.tls import client_context, write_files
 
 PASSWORD = "secret"
 SMALL = (b"Subject: one\r\n\r\nfirst\r\n", b"Subject: two\r\n\r\nsecond\r\n")
-
-
-def socket_fds() -> int:
-    """Open descriptors of this process that are sockets."""
-    count = 0
-    for name in os.listdir("/proc/self/fd"):
-        try:
-            if os.readlink(f"/proc/self/fd/{name}").startswith("socket:"):
-                count += 1
-        except OSError:  # the descriptor listdir itself used
-            pass
-    return count
-
-
-def server_threads() -> list[str]:
-    return [t.name for t in threading.enumerate() if t.name.startswith("pop3mock-")]
-
-
-@contextmanager
-def nothing_left_behind() -> Iterator[None]:
-    sockets, threads = socket_fds(), server_threads()
-    yield
-    assert server_threads() == threads
-    assert socket_fds() == sockets
 
 
 def login(server: POP3Server, port: int | None = None) -> RawClient:
@@ -269,7 +242,7 @@ def test_start_stop_cycles_leak_nothing(request: pytest.FixtureRequest) -> None:
     for i in range(20):  # warm up: the TLS certificate, imports, caches
         _one_cycle(i)
     gc.collect()
-    threads, fds, sockets = threading.active_count(), len(os.listdir("/proc/self/fd")), socket_fds()
+    threads, sockets = server_threads(), open_sockets()
     tracemalloc.start()
     try:
         before = tracemalloc.get_traced_memory()[0]
@@ -279,9 +252,8 @@ def test_start_stop_cycles_leak_nothing(request: pytest.FixtureRequest) -> None:
         grown = tracemalloc.get_traced_memory()[0] - before
     finally:
         tracemalloc.stop()
-    assert threading.active_count() == threads
-    assert len(os.listdir("/proc/self/fd")) == fds
-    assert socket_fds() == sockets
+    assert server_threads() - threads == set()
+    assert open_sockets() - sockets == set()
     # One leaked server (journal, mailbox, threads) costs kilobytes: a leak per cycle would
     # show as hundreds of kilobytes here.
     assert grown < 64 * 1024, f"{grown} octets more after {cycles} start/stop cycles"
