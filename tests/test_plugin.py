@@ -79,10 +79,17 @@ def test_a_server_error_fails_the_test_that_caused_it(suite: pytest.Pytester) ->
     result.stdout.fnmatch_lines(
         [
             "*ERROR at teardown of test_fetch*",
-            "E   *ServerError: the POP3 server failed:",
-            "*RuntimeError: maildrop backend is down",
+            '*raise RuntimeError("maildrop backend is down")',
+            "E       RuntimeError: maildrop backend is down",
+            "*direct cause of the following exception*",
+            "E   *ServerError: the POP3 server failed in session 1, answering 'RETR 1':"
+            " RuntimeError: maildrop backend is down",
+            "*(traceback of the first failure above)",
         ]
     )
+    # The traceback is printed once, as the cause, not again inside the message.
+    assert result.stdout.str().count("RuntimeError: maildrop backend is down") == 2
+    assert "Traceback (most recent call last)" not in result.stdout.str()
     assert "test_unchecked" not in "\n".join(
         line for line in result.outlines if line.startswith("ERROR")
     )

@@ -239,6 +239,36 @@ def test_server_exception_answers_err_and_check_raises() -> None:
     with pytest.raises(ServerError, match="storage exploded") as info:
         srv.check()
     assert isinstance(info.value.__cause__, ValueError)
+    assert str(info.value) == (
+        "the POP3 server failed in session 1, answering 'RETR 1': ValueError: storage exploded\n"
+        "(traceback of the first failure above)"
+    )
+
+
+def test_several_server_failures_are_each_named_with_their_session_and_command() -> None:
+    from pop3mock import LazyMessage, Message
+
+    calls = iter(range(1, 10))
+
+    def broken() -> Message:
+        raise OSError(f"disk {next(calls)} gone")
+
+    with POP3Server(users={"alice": "pw"}) as srv:
+        srv.mailbox("alice").add(PLAIN, LazyMessage("u1", 10, broken))
+        for command in ("retr", "top"):
+            c = connect(srv, password="pw")
+            with pytest.raises(poplib.error_proto, match=r"SYS/TEMP"):
+                c.retr(2) if command == "retr" else c.top(2, 0)
+            srv.journal.wait_for(sessions_ended=len(srv.journal.sessions))
+    with pytest.raises(ServerError) as info:
+        srv.check()
+    assert str(info.value) == (
+        "the POP3 server failed 2 times:\n"
+        "  session 1, answering 'RETR 2': OSError: disk 1 gone\n"
+        "  session 2, answering 'TOP 2 0': OSError: disk 2 gone\n"
+        "(traceback of the first failure above)"
+    )
+    assert info.value.__cause__ is srv.errors[0]
 
 
 def test_stop_with_open_sessions_joins_every_thread_and_closes_sockets() -> None:
@@ -337,3 +367,20 @@ def test_rfc2384_pop_urls() -> None:
             srv.pop_url(auth="PLAIN")
     with POP3Server(host="::1") as v6:
         assert v6.pop_url("bob") == f"pop://bob@[::1]:{v6.port}"
+
+
+def test_a_failing_journal_listener_is_a_server_failure_and_the_session_goes_on() -> None:
+    def listener(event: str, *_: object) -> None:
+        if event == "command":
+            raise OSError(28, "No space left on device")
+
+    with POP3Server(users={"alice": "pw"}) as srv:
+        srv.mailbox("alice").add(PLAIN)
+        srv.journal.subscribe(listener)
+        c = connect(srv, password="pw")
+        assert c.stat() == (1, len(PLAIN))
+        c.quit()
+    assert srv.journal.sessions[0].end_reason == "quit"
+    with pytest.raises(ServerError, match=r"failed 4 times:\n  journal listener .* on command"):
+        srv.check()
+    assert isinstance(srv.errors[0], OSError)

@@ -265,6 +265,8 @@ class Journal:
         self._violations: list[Violation] = []
         self._clock = clock
         self._listeners: list[Listener] = []
+        #: Called with (exception, where) when a listener raises; None lets it propagate.
+        self.on_listener_error: Callable[[BaseException, str], None] | None = None
         self.reply_cap = reply_cap
 
     def subscribe(self, listener: Listener) -> None:
@@ -278,7 +280,14 @@ class Journal:
 
     def _emit(self, event: str, session: SessionRecord, command: CommandRecord | None) -> None:
         for listener in self._listeners:
-            listener(event, session, command)
+            try:
+                listener(event, session, command)
+            except Exception as exc:
+                if self.on_listener_error is None:
+                    raise
+                self.on_listener_error(
+                    exc, f"journal listener {listener!r}, on {event} of session {session.id}"
+                )
 
     def __repr__(self) -> str:
         with self._cond:

@@ -27,7 +27,7 @@ from .config import ServerConfig
 from .errors import ClientViolationError, ConfigurationError, ServerError
 from .faults import FaultPlan, FaultPoint, FaultSet
 from .framing import Line, LineReader
-from .journal import CommandRecord, Journal, SessionRecord
+from .journal import CommandRecord, Journal, SessionRecord, mask
 from .mailbox import Mailbox
 from .message import LazyMessage, MessageInput
 from .personality import server_default
@@ -46,6 +46,18 @@ _thread_numbers = itertools.count(1)
 
 class _Stop(Exception):
     """The connection is over (closed by a fault, the client, or the server stopping)."""
+
+
+class _Failed(Exception):
+    """The maildrop or the protocol core raised `error`: a server failure, whatever its type.
+
+    The core does no I/O, so an OSError from it (a loader reading a file that is gone) must
+    not pass for a lost connection.
+    """
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(error)
+        self.error = error
 
 
 class POP3Server:
@@ -112,8 +124,11 @@ class POP3Server:
         self.strict = strict
         self.check_faults = check_faults
         self.journal = Journal()
+        # A failing journal listener (a --journal file on a full disk) is a server failure.
+        self.journal.on_listener_error = self._record_error
         self.faults = FaultSet(fault_seed)
         self.errors: list[BaseException] = []
+        self._error_places: dict[int, str] = {}  # id() of an `errors` item: where it happened
         self._host = host
         self._port = port
         self._tls_port_wanted = tls_port
@@ -263,7 +278,7 @@ class POP3Server:
             try:
                 self._serve(sock, peer, tls)
             except Exception as exc:  # pragma: no cover - defensive: never kill accept
-                self._record_error(exc)
+                self._record_error(exc, f"accepting a connection from {peer[0]}:{peer[1]}")
                 sock.close()
 
     def _serve(self, sock: socket.socket, peer: Any, tls: bool) -> None:
@@ -348,7 +363,7 @@ class POP3Server:
             self._threads = [t for t in self._threads if t.is_alive()]
         if stuck:
             error = ServerError(f"server threads did not stop within {_JOIN_TIMEOUT} s: {stuck}")
-            self._record_error(error)
+            self._record_error(error, "stop()")
             raise error
 
     def __enter__(self) -> POP3Server:
@@ -359,20 +374,28 @@ class POP3Server:
 
     # -- errors and checks ---------------------------------------------------------------
 
-    def _record_error(self, exc: BaseException) -> None:
+    def _record_error(self, exc: BaseException, place: str) -> None:
         with self._lock:
             self.errors.append(exc)
+            self._error_places[id(exc)] = place
 
     def check(self) -> None:
         """Raise what went wrong on the server side, in this order: an exception inside
         the server, client violations (strict mode), counted faults that did not fire."""
         with self._lock:
-            errors = list(self.errors)
+            errors = [(e, self._error_places.get(id(e), "the server")) for e in self.errors]
         if errors:
-            first = errors[0]
-            detail = "".join(traceback.format_exception(type(first), first, first.__traceback__))
-            more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-            raise ServerError(f"the POP3 server failed{more}:\n{detail}") from first
+            # One line per failure; the first one's traceback is printed once, as the cause.
+            lines = [
+                f"{place}: {''.join(traceback.format_exception_only(type(exc), exc)).strip()}"
+                for exc, place in errors
+            ]
+            if len(lines) == 1:
+                text = f"the POP3 server failed in {lines[0]}"
+            else:
+                listed = "\n".join(f"  {line}" for line in lines)
+                text = f"the POP3 server failed {len(lines)} times:\n{listed}"
+            raise ServerError(f"{text}\n(traceback of the first failure above)") from errors[0][0]
         if self.strict:
             report = self.journal.violation_report()
             if report:
@@ -434,10 +457,20 @@ class _Connection:
         self.record: SessionRecord | None = None
         self.session: Session | None = None
         self.ended_by: str | None = None
+        # The command being answered, for the report of an exception that interrupts it.
+        self.answering: tuple[str, tuple[str, ...]] | None = None
 
     def abort(self) -> None:
         self.ended_by = self.ended_by or "server stopped"
         _shutdown(self.sock)
+
+    def _place(self) -> str:
+        """Where this connection is, in words, for an error report."""
+        if self.record is None:
+            return f"the connection from {self.peer[0]}:{self.peer[1]}"
+        if self.answering is None:
+            return f"session {self.record.id}, before its first command"
+        return f"session {self.record.id}, answering {mask(*self.answering)!r}"
 
     # -- thread body ---------------------------------------------------------------------
 
@@ -447,14 +480,13 @@ class _Connection:
             self._run()
         except _Stop:
             pass
+        except _Failed as failed:
+            self._fail(failed.error)
         except (OSError, ssl.SSLError) as exc:
             if not server._stopping.is_set():
                 self.ended_by = self.ended_by or _describe_os_error(exc)
         except Exception as exc:
-            self.ended_by = "server error"
-            server._record_error(exc)
-            with contextlib.suppress(OSError):
-                self.sock.sendall(system_error(server.config).encode())
+            self._fail(exc)
         finally:
             if self.session is not None:
                 self.session.connection_lost()
@@ -472,6 +504,12 @@ class _Connection:
                     server.journal.note(self.record, violation="connection closed without QUIT")
                 server.journal.close_session(self.record, reason)
             server._forget(self)
+
+    def _fail(self, exc: Exception) -> None:
+        self.ended_by = "server error"
+        self.server._record_error(exc, self._place())
+        with contextlib.suppress(OSError):
+            self.sock.sendall(system_error(self.server.config).encode())
 
     def _run(self) -> None:
         server = self.server
@@ -546,6 +584,7 @@ class _Connection:
         else:
             verb, rest = Session.verb_of(line.data)
             args = tuple([rest] if verb == "PASS" and rest else rest.split())
+        self.answering = (verb, args)
         plan = None
         if not in_sasl and verb:
             plan = self._plan(
@@ -557,7 +596,10 @@ class _Connection:
             parts: tuple[bytes, ...] = (wire,)
             status, text = _split_status(wire)
         else:
-            response = session.handle(line.data, truncated=line.truncated, ending=line.ending)
+            try:
+                response = session.handle(line.data, truncated=line.truncated, ending=line.ending)
+            except Exception as exc:
+                raise _Failed(exc) from None
             parts = response.parts()
             wire = b""
             status, text = response.status, response.first_line[:-2].decode("utf-8", "replace")
