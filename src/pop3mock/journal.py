@@ -56,7 +56,8 @@ class CommandRecord:
 
     `raw` is the line exactly as received (line end included) and `response` the first
     octets of the reply (at most the journal's cap; `bytes_sent` is the full size). Both
-    keep credentials: they are data for assertions, and masked when printed.
+    keep credentials: they are data for assertions, and masked when printed. A line longer
+    than the server's `max_line` is kept as its first octets, up to the same cap.
     """
 
     session: int

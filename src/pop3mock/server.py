@@ -579,10 +579,15 @@ class _Connection:
         state = session.state.value
         in_sasl = session.in_sasl
         args: tuple[str, ...]
+        data = line.data
+        if line.truncated and len(data) > journal.reply_cap:
+            # The core only needs to know the line was cut; the journal keeps its start, so
+            # a client that sends endless lines cannot fill memory through the records.
+            data = data[: journal.reply_cap]
         if in_sasl:
-            verb, args = "", (line.data.decode("ascii", "replace"),)
+            verb, args = "", (data.decode("ascii", "replace"),)
         else:
-            verb, rest = Session.verb_of(line.data)
+            verb, rest = Session.verb_of(data)
             args = tuple([rest] if verb == "PASS" and rest else rest.split())
         self.answering = (verb, args)
         plan = None
@@ -612,7 +617,7 @@ class _Connection:
                 seq=len(record.commands) + 1,
                 time=journal.clock(),
                 state=state,
-                raw=line.data + line.ending,
+                raw=data + line.ending,
                 verb=verb,
                 args=args,
                 user=session.user or (session._user_given if verb == "USER" else None),
