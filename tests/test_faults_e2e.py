@@ -276,6 +276,25 @@ def test_quit_dropped_before_its_reply_does_not_commit(server: POP3Server) -> No
     assert_intact(server)
 
 
+@pytest.mark.parametrize("action", ["lie", "error"])
+def test_replaced_quit_commits_nothing_and_still_closes(action: str) -> None:
+    """A lying or failing QUIT: nothing is deleted, the server closes as after any QUIT, and
+    strict mode has nothing to say about the client."""
+    with POP3Server(users={"alice": "pw"}, strict=True) as server:
+        server.mailbox("alice").add(*MESSAGES)
+        getattr(server.faults.on("QUIT").once(), action)()
+        client = raw_login(server)
+        assert client.cmd("DELE 1").startswith(b"+OK")
+        reply = client.cmd("QUIT")
+        assert reply.startswith(b"+OK" if action == "lie" else b"-ERR [SYS/TEMP]")
+        assert client.read_all() == b""  # closed by the server
+        client.close()
+        server.journal.wait_for(sessions_ended=1)
+        assert server.journal.sessions[0].end_reason == "quit"
+        assert_intact(server)
+    server.check()  # no violation, the rule fired
+
+
 def test_reset_while_logged_in_releases_the_lock(server: POP3Server) -> None:
     """After an RST in TRANSACTION a new session logs in at once (no [IN-USE])."""
     server.faults.on("NOOP").reset()

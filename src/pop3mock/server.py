@@ -633,6 +633,11 @@ class _Connection:
             wire = b"".join(parts)
         self._reply(wire, parts, plan)
         if response is None:
+            if verb == "QUIT":
+                # The server closes after answering QUIT whatever it answered (RFC 1939
+                # section 6); a replaced reply only means that nothing was committed.
+                self.ended_by = "quit"
+                raise _Stop()
             return
         if response.start_tls:
             if self.reader.clear():
