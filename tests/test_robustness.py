@@ -337,7 +337,7 @@ def test_client_that_pipelines_and_never_reads_blocks_the_server_not_its_memory(
 
 
 def test_client_that_never_reads_is_dropped_by_the_idle_timeout() -> None:
-    with POP3Server(users={"alice": PASSWORD}, idle_timeout=0.3) as srv:
+    with POP3Server(users={"alice": PASSWORD}, idle_timeout=0.5) as srv:
         srv.mailbox("alice").add(BIG)
         client = login(srv)
         client.send(b"DELE 1\r\nRSET\r\n" + b"RETR 1\r\n" * 200)
@@ -349,7 +349,7 @@ def test_client_that_never_reads_is_dropped_by_the_idle_timeout() -> None:
 
 
 def test_silent_client_is_closed_by_the_idle_timeout() -> None:
-    with POP3Server(users={"alice": PASSWORD}, idle_timeout=0.3) as srv:
+    with POP3Server(users={"alice": PASSWORD}, idle_timeout=0.5) as srv:
         silent = RawClient(srv.host, srv.port)  # connects and never says a word
         srv.journal.wait_for(sessions_ended=1)
         assert srv.journal.sessions[0].end_reason == "idle timeout"
@@ -359,7 +359,7 @@ def test_silent_client_is_closed_by_the_idle_timeout() -> None:
 
 
 def test_silent_client_on_the_tls_port_is_closed_by_the_idle_timeout() -> None:
-    with POP3Server(users={"alice": PASSWORD}, implicit_tls=True, idle_timeout=0.3) as srv:
+    with POP3Server(users={"alice": PASSWORD}, implicit_tls=True, idle_timeout=0.5) as srv:
         assert srv.tls_port is not None
         silent = socket.create_connection((srv.host, srv.tls_port), timeout=10)
         srv.journal.wait_for(sessions_ended=1)
@@ -370,7 +370,7 @@ def test_silent_client_on_the_tls_port_is_closed_by_the_idle_timeout() -> None:
 
 
 def test_client_silent_in_the_middle_of_a_line_is_closed_without_update() -> None:
-    with POP3Server(users={"alice": PASSWORD}, idle_timeout=0.3) as srv:
+    with POP3Server(users={"alice": PASSWORD}, idle_timeout=0.5) as srv:
         srv.mailbox("alice").add(*MESSAGES)
         before = snapshot(srv.mailbox("alice"))
         client = login(srv)

@@ -6,7 +6,6 @@ import gc
 import poplib
 import socket
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
@@ -206,7 +205,7 @@ def test_over_long_line_gets_err_and_session_goes_on(server: POP3Server) -> None
 
 
 def test_idle_timeout_closes_silently_without_update() -> None:
-    with POP3Server(users={"alice": "pw"}, idle_timeout=0.2) as srv:
+    with POP3Server(users={"alice": "pw"}, idle_timeout=0.5) as srv:
         srv.mailbox("alice").add(PLAIN)
         with RawClient(srv.host, srv.port) as raw:
             raw.line()
@@ -276,9 +275,7 @@ def test_stop_with_open_sessions_joins_every_thread_and_closes_sockets() -> None
     sockets_before = open_sockets()
     srv = POP3Server(users={"alice": "pw"}).start()
     clients = [poplib.POP3(srv.host, srv.port, timeout=10) for _ in range(5)]
-    t0 = time.perf_counter()
-    srv.stop()
-    assert time.perf_counter() - t0 < 5
+    srv.stop()  # raises if a thread does not join
     assert not [t for t in threading.enumerate() if t.name.startswith("pop3mock-")]
     for c in clients:
         assert c.sock.recv(1) == b""  # the server side is closed
@@ -332,7 +329,7 @@ def test_internal_error_has_no_code_without_resp_codes() -> None:
 def test_idle_timeout_inside_tls_closes_without_update(way: str) -> None:
     from pop3mock import tls
 
-    with POP3Server(users={"alice": "pw"}, stls=True, implicit_tls=True, idle_timeout=0.2) as srv:
+    with POP3Server(users={"alice": "pw"}, stls=True, implicit_tls=True, idle_timeout=0.5) as srv:
         srv.mailbox("alice").add(PLAIN)
         if way == "implicit":
             assert srv.tls_port is not None
