@@ -85,8 +85,8 @@ def curl(*args: str) -> subprocess.CompletedProcess[bytes]:
     )
 
 
-def open_sockets() -> set[str]:
-    """The sockets this process holds, as kernel identities ("socket:[inode]").
+def open_descriptors() -> set[str]:
+    """The file descriptors this process holds, as "fd -> what it is" ("7 -> socket:[812]").
 
     Identities, not a count: a socket that an earlier test dropped may be closed by the
     garbage collector while a later test runs, which a count would take for a change.
@@ -97,9 +97,17 @@ def open_sockets() -> set[str]:
             target = os.readlink(f"/proc/self/fd/{name}")
         except OSError:  # the descriptor listdir itself used, already closed
             continue
-        if target.startswith("socket:"):
-            found.add(target)
+        found.add(f"{name} -> {target}")
     return found
+
+
+def open_sockets() -> set[str]:
+    """The sockets among `open_descriptors()`, by kernel identity ("socket:[inode]")."""
+    return {
+        target
+        for _, _, target in (d.partition(" -> ") for d in open_descriptors())
+        if target.startswith("socket:")
+    }
 
 
 def server_threads() -> set[threading.Thread]:
