@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import email.message
+import threading
 
 import pytest
 from hypothesis import given
@@ -97,6 +98,47 @@ def test_lazy_message_loads_once_and_checks_size() -> None:
     wrong = LazyMessage("uid2", 99, load)
     with pytest.raises(RuntimeError, match="announced 99 octets"):
         _ = wrong.message
+
+
+def test_lazy_message_loads_once_when_threads_race_for_it() -> None:
+    entered, release = threading.Event(), threading.Event()
+    calls = []
+
+    def load() -> Message:
+        calls.append(threading.current_thread().name)
+        entered.set()
+        assert release.wait(10)
+        return Message.of(b"abc\r\n")
+
+    lazy = LazyMessage("uid1", 5, load)
+    got: list[Message] = []
+    first = threading.Thread(target=lambda: got.append(lazy.message), name="first")
+    first.start()
+    assert entered.wait(10)  # the first thread is inside load()
+    others = [threading.Thread(target=lambda: got.append(lazy.message)) for _ in range(4)]
+    for thread in others:
+        thread.start()
+    release.set()
+    for thread in (first, *others):
+        thread.join(10)
+    assert calls == ["first"]
+    assert len(got) == 5 and all(m is got[0] for m in got)
+
+
+def test_lazy_message_whose_loader_failed_tries_again() -> None:
+    outcomes = iter([OSError("disk gone"), Message.of(b"abc\r\n")])
+
+    def load() -> Message:
+        outcome = next(outcomes)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    lazy = LazyMessage("uid1", 5, load)
+    with pytest.raises(OSError, match="disk gone"):
+        _ = lazy.message
+    assert not lazy.loaded
+    assert lazy.message.data == b"abc\r\n"
 
 
 @given(st.binary(max_size=300))

@@ -6,6 +6,7 @@ import email.message
 import email.policy
 import hashlib
 import re
+import threading
 from collections.abc import Callable
 from typing import Union
 
@@ -26,6 +27,10 @@ MessageInput = Union["Message", bytes, bytearray, memoryview, str, email.message
 
 _UID_RE = re.compile(rb"[\x21-\x7e]{1,70}")
 _LINE_END_RE = re.compile(rb"\r\n|\r|\n")
+# One lock for every LazyMessage: a loader runs once even when sessions of two users (or the
+# test itself) ask for the same message at the same moment. Building is CPU work under the GIL,
+# so one lock costs no throughput; it is reentrant for loaders that read other lazy messages.
+_LOADING = threading.RLock()
 
 
 def normalize_crlf(data: bytes) -> bytes:
@@ -189,7 +194,8 @@ class LazyMessage:
 
     Large generated maildrops use it so that STAT, LIST and UIDL answer without building every
     body. `load` must return a message of exactly `size` octets; a mismatch is a server error
-    rather than a silent lie on the wire.
+    rather than a silent lie on the wire. `load` runs once, even when several threads ask for
+    the message at the same moment; if it raises, the next access tries again.
     """
 
     uid: str
@@ -203,14 +209,17 @@ class LazyMessage:
         """The message, built on first access and then kept."""
         msg = self._message
         if msg is None:
-            built = self.load()
-            if built.size != self.size:
-                raise RuntimeError(
-                    f"lazy message {self.uid!r} announced {self.size} octets "
-                    f"but its loader made {built.size}"
-                )
-            msg = Message(built.data, self.uid, self.flags or built.flags)
-            self._message = msg
+            with _LOADING:
+                msg = self._message
+                if msg is None:
+                    built = self.load()
+                    if built.size != self.size:
+                        raise RuntimeError(
+                            f"lazy message {self.uid!r} announced {self.size} octets "
+                            f"but its loader made {built.size}"
+                        )
+                    msg = Message(built.data, self.uid, self.flags or built.flags)
+                    self._message = msg
         return msg
 
     @property
