@@ -391,32 +391,38 @@ class _UidBook:
         ] = weakref.WeakKeyDictionary()
 
     def render(self, form: str, mailbox: Mailbox, uids: Iterable[str]) -> list[str]:
+        uids = list(uids)
         with self._lock:
             forms = self._books.setdefault(mailbox, {})
             book, used = forms.setdefault(form, ({}, set()))
-            out = []
-            for uid in uids:
-                wire = book.get(uid)
-                if wire is None:
-                    wire = self._new(form, mailbox.user, uid, len(book) + 1, used)
-                    book[uid] = wire
-                    used.add(wire)
-                out.append(wire)
-            return out
+            new = [uid for uid in uids if uid not in book]
+            if new:
+                self._assign(form, mailbox.user, new, book, used)
+            return [book[uid] for uid in uids]
 
     @staticmethod
-    def _new(form: str, user: str, uid: str, sequence: int, used: set[str]) -> str:
+    def _assign(
+        form: str, user: str, uids: list[str], book: dict[str, str], used: set[str]
+    ) -> None:
+        first = len(book) + 1
         if form == "dovecot":
             # Lower-case hex, as observed from Dovecot 2.3 with its default format.
             validity = zlib.crc32(user.encode("utf-8")) or 1
-            return f"{sequence:08x}{validity:08x}"
-        attempt = 0
-        while True:
-            seed = f"{user}\0{uid}\0{attempt}".encode()
-            wire = "GmailId" + hashlib.blake2b(seed, digest_size=8).hexdigest()
-            if wire not in used:
-                return wire
-            attempt += 1
+            for sequence, uid in enumerate(dict.fromkeys(uids), first):
+                book[uid] = wire = f"{sequence:08x}{validity:08x}"
+                used.add(wire)
+            return
+        prefix = f"{user}\0".encode()
+        for uid in dict.fromkeys(uids):
+            attempt = 0
+            while True:
+                seed = prefix + f"{uid}\0{attempt}".encode()
+                wire = "GmailId" + hashlib.blake2b(seed, digest_size=8).hexdigest()
+                if wire not in used:
+                    break
+                attempt += 1
+            book[uid] = wire
+            used.add(wire)
 
 
 _UID_BOOK = _UidBook()
