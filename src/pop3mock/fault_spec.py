@@ -1,0 +1,140 @@
+"""The parser of the fault text syntax (docs/faults.md): `parse_spec` turns one line into a
+`Rule`, through the same `RuleBuilder` calls as the Python form.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from .errors import ConfigurationError
+from .fault_rules import _SIGNATURES, Rule, RuleBuilder, _builder, _Owner
+from .fault_syntax import (
+    _ACTION_WORDS,
+    _OPTION_RE,
+    _base_type,
+    _colon,
+    _text_value,
+    _tokens,
+    _tokens_until_text,
+    _value,
+)
+
+__all__ = ["parse_spec"]
+
+_MATCH_KEYS = ("user", "session", "state", "times", "nth", "p", "probability")
+
+
+def parse_spec(spec: str) -> Rule:
+    """Parse one rule written in the text syntax (docs/faults.md), without adding it.
+
+    >>> str(parse_spec("retr 2 : error [SYS/TEMP]  storage offline"))
+    'RETR 2: error [SYS/TEMP]  storage offline'
+    """
+    return _parse(spec, None)
+
+
+def _parse(spec: str, owner: _Owner | None) -> Rule:
+    if not isinstance(spec, str):
+        raise ConfigurationError(f"a fault spec is a str, not {spec!r}")
+    try:
+        colon = _colon(spec)
+        if colon < 0:
+            raise ConfigurationError("expected 'TARGET [match...]: ACTION [options...]'")
+        builder = _parse_match(spec[:colon], owner)
+        return _parse_action(spec[colon + 1 :], builder)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"fault spec {spec!r}: {exc}") from None
+
+
+def _parse_match(head: str, owner: _Owner | None) -> RuleBuilder:
+    tokens = [token for _, token in _tokens(head)]
+    if not tokens:
+        raise ConfigurationError("no target before ':'")
+    target, args = tokens[0], []
+    filters: dict[str, Any] = {}
+    counts: list[tuple[str, float | None]] = []
+    for token in tokens[1:]:
+        key, eq, raw = token.partition("=")
+        if token.startswith('"'):
+            args.append(_value(token, str))
+        elif token.startswith("#"):
+            counts.append(("nth", _value(token[1:], int)))
+        elif token in ("once", "always"):
+            counts.append((token, None))
+        elif not eq:
+            args.append(token)
+        elif key not in _MATCH_KEYS:
+            raise ConfigurationError(
+                f"unknown match option {key!r}: one of {', '.join(_MATCH_KEYS)}"
+            )
+        elif key in ("times", "nth"):
+            counts.append((key, _value(raw, int)))
+        elif key in ("p", "probability"):
+            counts.append(("probability", _value(raw, float)))
+        elif key in filters:
+            raise ConfigurationError(f"{key}= given twice")
+        else:
+            filters[key] = _value(raw, int if key == "session" else str)
+    builder = _builder(
+        owner,
+        target,
+        tuple(args),
+        filters.get("user"),
+        filters.get("session"),
+        filters.get("state"),
+    )
+    for name, value in counts:
+        method: Callable[..., RuleBuilder] = getattr(builder, name)
+        if value is None:
+            method()
+        else:
+            method(value)
+    return builder
+
+
+def _parse_action(text: str, builder: RuleBuilder) -> Rule:
+    tokens = _tokens_until_text(text)
+    if not tokens:
+        raise ConfigurationError("no action after ':'")
+    word = tokens[0][1]
+    signature = _SIGNATURES.get(word)
+    if signature is None:
+        raise ConfigurationError(f"unknown action {word!r}: one of {', '.join(_ACTION_WORDS)}")
+    args: list[Any] = []
+    keywords: dict[str, Any] = {}
+    i = 1
+    while True:
+        at_text = signature.text is not None and len(args) == signature.positional.index(
+            signature.text
+        )
+        rest = text[tokens[i][0] :].strip() if i < len(tokens) else ""
+        option = _OPTION_RE.match(rest)
+        if at_text and rest and not (option and option.group(1) in signature.hints):
+            name = signature.text or ""
+            if name in keywords:
+                raise ConfigurationError(f"{name}= given twice")
+            args.append(_text_value(rest, signature.hints[name]))
+            break
+        if i >= len(tokens):
+            break
+        token = tokens[i][1]
+        i += 1
+        key, eq, raw = token.partition("=")
+        if eq and not token.startswith('"') and key in signature.hints:
+            if key in keywords or key in signature.positional[: len(args)]:
+                raise ConfigurationError(f"{key}= given twice")
+            keywords[key] = _value(raw, _base_type(signature.hints[key]))
+        elif len(args) < len(signature.positional) and not at_text:
+            name = signature.positional[len(args)]
+            if name in keywords:
+                raise ConfigurationError(f"{name}= given twice")
+            args.append(_value(token, _base_type(signature.hints[name])))
+        else:
+            raise ConfigurationError(f"unexpected {token!r} in {word!r}")
+    given = len(args) + sum(1 for name in signature.positional[len(args) :] if name in keywords)
+    if given < signature.required:
+        missing = signature.positional[len(args) : signature.required]
+        raise ConfigurationError(f"{word!r} needs {', '.join(missing)}")
+    action: Callable[..., Rule] = getattr(builder, word)
+    return action(*args, **keywords)

@@ -1,0 +1,122 @@
+"""What a fault rule can match: the targets (each POP3 command, the greeting, the connection,
+`*`), the arguments each takes and how they compare, the session states, which replies are
+multi-line, and `FaultPoint`, where the server is when it asks for a plan.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from .errors import ConfigurationError
+
+__all__ = ["KNOWN_TARGETS", "FaultPoint"]
+
+# The arguments of each command by position: "n" a message number (1, 2...), "k" a line count
+# (0, 1...), "w" one word, "rest" the rest of the line (a password may hold spaces), "mech" a
+# SASL mechanism (compared case-insensitively). A rule may give a prefix of them.
+_ARGUMENTS: dict[str, tuple[str, ...]] = {
+    "connect": (),
+    "greeting": (),
+    "*": (),
+    "USER": ("w",),
+    "PASS": ("rest",),
+    "APOP": ("w", "w"),
+    "AUTH": ("mech", "w"),
+    "CAPA": (),
+    "STLS": (),
+    "UTF8": (),
+    "LANG": ("w",),
+    "QUIT": (),
+    "STAT": (),
+    "LIST": ("n",),
+    "RETR": ("n",),
+    "DELE": ("n",),
+    "NOOP": (),
+    "RSET": (),
+    "TOP": ("n", "k"),
+    "UIDL": ("n",),
+    "LAST": (),
+}
+KNOWN_TARGETS = frozenset(_ARGUMENTS)
+_COMMANDS = sorted(t for t in _ARGUMENTS if t.isupper())
+_STATES = ("AUTHORIZATION", "TRANSACTION")
+# +OK replies that are multi-line: always, or when the command has no argument.
+_MULTILINE_ALWAYS = frozenset({"RETR", "TOP", "CAPA"})
+_MULTILINE_BARE = frozenset({"LIST", "UIDL", "AUTH", "LANG"})
+
+
+def _number(text: str) -> int | None:
+    # As the protocol core parses numbers: ASCII digits, leading zeros allowed.
+    if not text.isascii() or not text.isdigit() or len(text) > 20:
+        return None
+    return int(text)
+
+
+@attrs.frozen
+class FaultPoint:
+    """Where the server is: what it is about to answer, for whom, in which session."""
+
+    target: str
+    args: tuple[str, ...] = ()
+    user: str | None = None
+    session: int = 1
+    state: str = "AUTHORIZATION"
+
+
+def _target(name: object) -> str:
+    if isinstance(name, str):
+        if name.lower() in ("connect", "greeting"):
+            return name.lower()
+        if name.upper() in _ARGUMENTS:
+            return name.upper()
+    raise ConfigurationError(
+        f"unknown fault target {name!r}: a POP3 command ({' '.join(_COMMANDS)}), "
+        "'greeting', 'connect' or '*'"
+    )
+
+
+def _arguments(target: str, args: tuple[object, ...]) -> tuple[str, ...]:
+    """The rule's arguments in canonical form; arguments no client can send are rejected."""
+    kinds = _ARGUMENTS[target]
+    if len(args) > len(kinds):
+        if not kinds:
+            raise ConfigurationError(f"{target!r} takes no arguments, so {args!r} never matches")
+        raise ConfigurationError(
+            f"{target} takes at most {len(kinds)} argument(s), so {args!r} never matches"
+        )
+    return tuple(_argument(target, kind, arg) for kind, arg in zip(kinds, args, strict=False))
+
+
+def _argument(target: str, kind: str, arg: object) -> str:
+    if isinstance(arg, bool) or not isinstance(arg, (str, int)):
+        raise ConfigurationError(f"{target} argument {arg!r}: give a str or an int")
+    text = str(arg)
+    if kind in ("n", "k"):
+        number = _number(text)
+        low = 1 if kind == "n" else 0
+        if number is None or number < low:
+            what = "a message number (1, 2, ...)" if kind == "n" else "a line count (0, 1, ...)"
+            raise ConfigurationError(
+                f"{target} {text}: the argument must be {what}, so this rule never matches"
+            )
+        return str(number)
+    spaced = any(c.isspace() for c in text) if kind != "rest" else "\r" in text or "\n" in text
+    if not text or spaced:
+        raise ConfigurationError(
+            f"{target} argument {text!r}: a client never sends that as one argument"
+        )
+    return text.upper() if kind == "mech" else text
+
+
+def _argument_matches(kind: str, want: str, got: str) -> bool:
+    if kind in ("n", "k"):
+        number = _number(got)
+        return number is not None and str(number) == want
+    if kind == "mech":
+        return got.upper() == want
+    return got == want
+
+
+def _multiline(target: str, args: tuple[str, ...]) -> bool:
+    """Whether the commands the rule matches can get a multi-line reply."""
+    return target == "*" or target in _MULTILINE_ALWAYS or (target in _MULTILINE_BARE and not args)
