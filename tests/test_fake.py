@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import email.message
 import email.policy
+import gc
 import hashlib
 import os
 import poplib
@@ -379,3 +380,43 @@ def test_count_and_index_must_not_be_negative() -> None:
         lazy_fake_messages(-5)
     with pytest.raises(ConfigurationError, match="index"):
         MessageFactory().message(-1)
+    with pytest.raises(ConfigurationError, match="start"):
+        MessageFactory().lazy(3, start=-1)
+
+
+def test_lazy_slices_across_plan_blocks_match_message_by_message() -> None:
+    factory = MessageFactory(seed=4, malformed=0.2)
+    for start, count in [(0, 0), (0, 1), (255, 2), (250, 600), (1_000, 256)]:
+        lazy = factory.lazy(count, start=start)
+        assert [(m.uid, m.size) for m in lazy] == [
+            (factory.uid(i), factory.size(i)) for i in range(start, start + count)
+        ]
+
+
+def test_lazy_generation_leaves_the_garbage_collector_as_it_found_it() -> None:
+    assert gc.isenabled()
+    lazy_fake_messages(300)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        lazy_fake_messages(300)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+LAZY_WITHOUT_FAKER = """
+import sys
+from pop3mock import lazy_fake_messages
+messages = lazy_fake_messages(1000, seed=3)
+print("faker" in sys.modules, sum(m.size for m in messages) > 0)
+messages[5].message
+print("faker" in sys.modules)
+"""
+
+
+def test_a_lazy_maildrop_does_not_load_faker_until_a_body_is_built() -> None:
+    out = subprocess.run(
+        [sys.executable, "-c", LAZY_WITHOUT_FAKER], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["False", "True", "True"]
