@@ -1,10 +1,15 @@
 #!/bin/sh
 # Installs the real POP3 clients the test suite drives (Debian packages): curl, fetchmail,
-# mpop and getmail6. Does nothing when they are all there already.
+# mpop, getmail6, and Perl's Net::POP3 with the modules it needs for STLS and SASL. Does
+# nothing when they are all there already.
 set -eu
 missing=""
-for pair in curl:curl fetchmail:fetchmail mpop:mpop getmail:getmail6; do
+for pair in curl:curl fetchmail:fetchmail mpop:mpop getmail:getmail6 perl:perl; do
     command -v "${pair%%:*}" >/dev/null 2>&1 || missing="$missing ${pair#*:}"
+done
+for pair in Net::POP3=perl IO::Socket::SSL=libio-socket-ssl-perl Authen::SASL=libauthen-sasl-perl \
+    Digest::HMAC_MD5=libdigest-hmac-perl; do
+    perl -M"${pair%%=*}" -e 1 >/dev/null 2>&1 || missing="$missing ${pair#*=}"
 done
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" -eq 0 ]; then

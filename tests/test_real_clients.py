@@ -1,4 +1,5 @@
-"""fetchmail, mpop and getmail (Debian's packages) against pop3mock, as users run them.
+"""fetchmail, mpop, getmail and Perl's Net::POP3 (Debian's packages) against pop3mock, as
+users run them.
 
 Each client is driven as a subprocess against an in-process server; the journal shows what
 it sent and the mailbox shows what it deleted.
@@ -22,7 +23,7 @@ PASSWORD = "s3cret-pw"
 def client(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        pytest.fail(f"{name} is not installed (apt-get install fetchmail mpop getmail6)")
+        pytest.fail(f"{name} is not installed (sh scripts/install-test-clients.sh installs it)")
     return path
 
 
@@ -191,3 +192,62 @@ def test_getmail_uidl_retrieval_and_delete(server: POP3Server, tmp_path: Path) -
     server.journal.assert_commands(["USER alice", "PASS", "UIDL", "LIST"])
     server.journal.assert_command("RETR", count=6)
     assert server.mailbox("alice").messages == ()
+
+
+# -- Perl's Net::POP3 -----------------------------------------------------------------------
+
+NET_POP3 = Path(__file__).parent / "clients" / "net_pop3.pl"
+
+
+def net_pop3(server: POP3Server, login: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return run(
+        client("perl"), str(NET_POP3), server.host, str(server.port), "alice", PASSWORD, login,
+        str(tls.ca_file()), cwd=cwd,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("login", "commands"),
+    [
+        ("user", ["USER", "PASS"]),
+        ("apop", ["APOP"]),
+        ("sasl:CRAM-MD5", ["CAPA", "AUTH", ""]),  # CAPA for the SASL list; "": the response
+        ("sasl:PLAIN", ["CAPA", "AUTH"]),
+        ("starttls", ["STLS", "USER", "PASS"]),
+    ],
+)
+def test_perl_net_pop3_lists_fetches_and_deletes(
+    server: POP3Server, tmp_path: Path, login: str, commands: list[str]
+) -> None:
+    before = server.mailbox("alice").messages
+    result = net_pop3(server, login, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[-1] == "done"
+    assert f"count {len(before)}" in lines
+    capa = next(line for line in lines if line.startswith("capa ")).split()[1].split(",")
+    assert {"TOP", "UIDL", "RESP-CODES", "PIPELINING"} <= set(capa)
+    assert [line for line in lines if line.startswith("message ")] == [
+        f"message {n} {m.size} {m.uid}" for n, m in enumerate(before, 1)
+    ]
+    # Net::POP3 hands back the body with dots unstuffed, and CRLF turned into LF except
+    # inside TLS, where it keeps the CRLF.
+    for n, message in enumerate(before, 1):
+        got = (tmp_path / f"msg.{n}").read_bytes().replace(b"\r\n", b"\n")
+        assert got == message.data.replace(b"\r\n", b"\n")
+    session = server.journal.sessions[0]
+    assert [c.verb for c in session.commands][: len(commands)] == commands
+    assert session.commands[len(commands) - 1].ok  # logged in
+    assert session.end_reason == "quit" and session.violations == []
+    assert server.mailbox("alice").messages == before[1:]
+    assert server.mailbox("alice").deleted == before[:1]
+
+
+def test_perl_net_pop3_wrong_password_is_refused(server: POP3Server, tmp_path: Path) -> None:
+    result = run(
+        client("perl"), str(NET_POP3), server.host, str(server.port), "alice", "wrong", "user",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "login failed" in result.stderr and "[AUTH]" in result.stderr
+    assert len(server.mailbox("alice")) == 6 and not server.mailbox("alice").locked
