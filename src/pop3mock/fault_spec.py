@@ -16,7 +16,6 @@ from .fault_syntax import (
     _colon,
     _text_value,
     _tokens,
-    _tokens_until_text,
     _value,
 )
 
@@ -94,7 +93,7 @@ def _parse_match(head: str, owner: _Owner | None) -> RuleBuilder:
 
 
 def _parse_action(text: str, builder: RuleBuilder) -> Rule:
-    tokens = _tokens_until_text(text)
+    tokens = _tokens(text, free_text=True)
     if not tokens:
         raise ConfigurationError("no action after ':'")
     word = tokens[0][1]

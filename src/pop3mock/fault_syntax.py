@@ -118,8 +118,12 @@ def _as_bytes(pieces: list[str | int]) -> bytes:
     return b"".join(bytes([p]) if isinstance(p, int) else p.encode("utf-8") for p in pieces)
 
 
-def _tokens(text: str) -> list[tuple[int, str]]:
-    """Whitespace-separated tokens and where each starts; quoted parts keep their spaces."""
+def _tokens(text: str, *, free_text: bool = False) -> list[tuple[int, str]]:
+    """Whitespace-separated tokens and where each starts; quoted parts keep their spaces.
+
+    With `free_text`, the tokens of an action: once the action word takes a free text (which
+    may hold a lone quote), the rest of the line is that text, not tokenised.
+    """
     out: list[tuple[int, str]] = []
     i = 0
     while True:
@@ -128,8 +132,14 @@ def _tokens(text: str) -> list[tuple[int, str]]:
         if i >= len(text):
             return out
         start = i
-        while i < len(text) and not text[i].isspace():
-            i = _read_quoted(text, i)[1] if text[i] == '"' else i + 1
+        try:
+            while i < len(text) and not text[i].isspace():
+                i = _read_quoted(text, i)[1] if text[i] == '"' else i + 1
+        except ConfigurationError:
+            if not free_text or not out or out[0][1] not in _TEXT_PARAMS:
+                raise
+            out.append((start, text[start:]))
+            return out
         out.append((start, text[start:i]))
 
 
@@ -209,27 +219,6 @@ def _colon(spec: str) -> int:
         else:
             i += 1
     return -1
-
-
-def _tokens_until_text(text: str) -> list[tuple[int, str]]:
-    """Tokens of an action; a free text (which may hold a lone quote) is not tokenised."""
-    out: list[tuple[int, str]] = []
-    i = 0
-    while True:
-        while i < len(text) and text[i].isspace():
-            i += 1
-        if i >= len(text):
-            return out
-        start = i
-        try:
-            while i < len(text) and not text[i].isspace():
-                i = _read_quoted(text, i)[1] if text[i] == '"' else i + 1
-        except ConfigurationError:
-            if not out or out[0][1] not in _TEXT_PARAMS:
-                raise
-            out.append((start, text[start:]))
-            return out
-        out.append((start, text[start:i]))
 
 
 def _text_value(rest: str, hint: Any) -> str | bytes:
