@@ -27,6 +27,7 @@ __all__ = [
     "check_apop",
     "cram_md5_digest",
     "new_exchange",
+    "password_ok",
 ]
 
 Lookup = Callable[[str], Mailbox | None]
@@ -73,7 +74,7 @@ def cram_md5_digest(challenge: bytes, secret: str) -> str:
     return hmac.new(secret.encode("utf-8"), challenge, hashlib.md5).hexdigest()
 
 
-def _password_ok(mailbox: Mailbox | None, password: str) -> bool:
+def password_ok(mailbox: Mailbox | None, password: str) -> bool:
     # Compare even for unknown users so that timing says nothing about which users exist.
     expected = mailbox.password if mailbox is not None else "\0unknown"
     return hmac.compare_digest(expected.encode("utf-8"), password.encode("utf-8"))
@@ -120,7 +121,7 @@ class _Plain:
         authzid, authcid, password = (t or "" for t in texts)
         if authzid and authzid != authcid:
             return Failure(f"PLAIN authzid {authzid!r} differs from authcid {authcid!r}")
-        if not _password_ok(self._lookup(authcid), password):
+        if not password_ok(self._lookup(authcid), password):
             return Failure(f"PLAIN: wrong password for {authcid!r}")
         return Success(authcid)
 
@@ -146,7 +147,7 @@ class _Login:
         if self._user is None:
             self._user = text
             return Challenge(b"Password:")
-        if not _password_ok(self._lookup(self._user), text):
+        if not password_ok(self._lookup(self._user), text):
             return Failure(f"LOGIN: wrong password for {self._user!r}")
         return Success(self._user)
 

@@ -12,8 +12,8 @@ from typing import Any, ClassVar
 import attrs
 
 from .errors import ConfigurationError
-from .fault_actions import Action, Call, _check_int, _check_then, _ending, _send, _then
-from .fault_targets import _multiline
+from .fault_actions import Action, Call, check_int, check_then, ending, send, then_keywords
+from .fault_targets import can_be_multiline
 from .steps import Step
 
 __all__ = ["CORRUPTIONS", "Corrupt"]
@@ -217,10 +217,10 @@ class Corrupt(Action):
         ):
             raise ConfigurationError(f"delta={self.delta!r}: a non-zero integer")
         if self.length is not None:
-            _check_int("length", self.length, 1)
+            check_int("length", self.length, 1)
         if self.data is not None and (not isinstance(self.data, bytes) or not self.data):
             raise ConfigurationError(f"data={self.data!r}: non-empty bytes")
-        _check_then(self.then)
+        check_then(self.then)
 
     def check(self, target: str, args: tuple[str, ...]) -> None:
         super().check(target, args)
@@ -230,7 +230,7 @@ class Corrupt(Action):
                 f"corrupt {self.kind!r} changes {' and '.join(sorted(kind.targets))} replies, "
                 f"not {target!r} ones"
             )
-        if kind.multiline and not _multiline(target, args):
+        if kind.multiline and not can_be_multiline(target, args):
             command = " ".join((target, *args))
             raise ConfigurationError(
                 f"corrupt {self.kind!r} changes multi-line replies, and {command!r} is "
@@ -242,7 +242,7 @@ class Corrupt(Action):
         return _KINDS[self.kind].apply(wire, self, session, draw)
 
     def compile(self, wire: bytes, *, session: int = 1, draw: float = 0.5) -> list[Step]:
-        return _send(self.apply(wire, session=session, draw=draw)) + _ending(self.then)
+        return send(self.apply(wire, session=session, draw=draw)) + ending(self.then)
 
     def builder_call(self) -> Call:
         keywords: dict[str, Any] = {
@@ -250,4 +250,4 @@ class Corrupt(Action):
             for name in ("delta", "length", "data")
             if getattr(self, name) is not None
         }
-        return "corrupt", (self.kind,), keywords | _then(self)
+        return "corrupt", (self.kind,), keywords | then_keywords(self)

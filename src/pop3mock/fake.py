@@ -24,11 +24,11 @@ from typing import Any
 import attrs
 
 from .errors import ConfigurationError
-from .fake_builder import _Builder
-from .fake_heads import _Heads
+from .fake_builder import Builder
+from .fake_heads import Heads
 from .fake_malformed import MALFORMED_KINDS
-from .fake_plan import PLANS_PER_BLOCK, Plan, _plan_block_of, _PlanTable, _stream
-from .fake_vocabulary import _OTHER_LOCALES
+from .fake_plan import PLANS_PER_BLOCK, Plan, PlanTable, plan_block_of, stream
+from .fake_vocabulary import OTHER_LOCALES
 from .message import LazyMessage, Message
 
 __all__ = [
@@ -119,7 +119,7 @@ def _locale(instance: Any, attribute: Any, value: str | tuple[str, ...]) -> None
             )
 
 
-_BUILT_IN_LOCALES = frozenset({"en_US", *_OTHER_LOCALES})
+_BUILT_IN_LOCALES = frozenset({"en_US", *OTHER_LOCALES})
 
 
 def _kinds(instance: Any, attribute: Any, value: tuple[str, ...]) -> None:
@@ -170,11 +170,11 @@ class MessageFactory:
         converter=_dates,
     )
     other_locales: tuple[str, ...] = attrs.field(
-        default=_OTHER_LOCALES, converter=tuple, validator=_locale
+        default=OTHER_LOCALES, converter=tuple, validator=_locale
     )
     recipient: str | None = None
-    _heads: _Heads = attrs.field(init=False, eq=False, hash=False, repr=False, alias="_heads")
-    _table: _PlanTable = attrs.field(init=False, eq=False, hash=False, repr=False, alias="_table")
+    _heads: Heads = attrs.field(init=False, eq=False, hash=False, repr=False, alias="_heads")
+    _table: PlanTable = attrs.field(init=False, eq=False, hash=False, repr=False, alias="_table")
     _plans: Callable[[int], tuple[Plan, ...]] = attrs.field(
         init=False, eq=False, hash=False, repr=False, alias="_plans"
     )
@@ -184,7 +184,7 @@ class MessageFactory:
             raise ConfigurationError(
                 f"recipient={self.recipient!r}: give an address, e.g. 'Alice <alice@example.org>'"
             )
-        heads = _Heads(
+        heads = Heads(
             self.seed,
             self.locale,
             self.replies,
@@ -194,7 +194,7 @@ class MessageFactory:
             self.recipient,
         )
         object.__setattr__(self, "_heads", heads)
-        table = _PlanTable.of(
+        table = PlanTable.of(
             self.shapes,
             self.text_size,
             self.attachment_size,
@@ -204,7 +204,7 @@ class MessageFactory:
         )
         object.__setattr__(self, "_table", table)
         seed = self.seed
-        plans = lru_cache(maxsize=16)(lambda block: table.block(_plan_block_of(seed, block)))
+        plans = lru_cache(maxsize=16)(lambda block: table.block(plan_block_of(seed, block)))
         object.__setattr__(self, "_plans", plans)
 
     # -- public --------------------------------------------------------------------------
@@ -215,8 +215,8 @@ class MessageFactory:
             raise ConfigurationError("message index must be >= 0")
         shape, size, uid, kind = self._plan(index)
         head = self._heads.head(index)
-        rng = _stream(self.seed, index, b"body")
-        data, flags = _Builder(self._heads, head, rng).build(shape, size, kind)
+        rng = stream(self.seed, index, b"body")
+        data, flags = Builder(self._heads, head, rng).build(shape, size, kind)
         if len(data) != size:  # the builder's own bookkeeping failed: never serve a wrong size
             raise AssertionError(f"message {index} is {len(data)} octets, planned {size}")
         return Message(data, uid, flags)
@@ -239,7 +239,7 @@ class MessageFactory:
                 block, first = divmod(index, PLANS_PER_BLOCK)
                 last = min(PLANS_PER_BLOCK, first + end - index)
                 # Not through the cache: a big maildrop would only push other blocks out.
-                plans = self._table.block(_plan_block_of(self.seed, block))[first:last]
+                plans = self._table.block(plan_block_of(self.seed, block))[first:last]
                 out.extend(
                     [
                         LazyMessage(uid, size, _Load(self, i))

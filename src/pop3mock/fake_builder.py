@@ -10,24 +10,25 @@ from random import Random
 
 import attrs
 
-from .fake_headers import _address_tokens, _date, _fold, _unstructured_tokens
-from .fake_heads import _Head, _Heads
-from .fake_malformed import _feasible
-from .fake_mime import _CRLF, _leaves, _Part, _render_body
-from .fake_parts import _PartMaker
-from .fake_plan import _spread
+from .fake_headers import address_tokens, date, fold, unstructured_tokens
+from .fake_heads import Head, Heads
+from .fake_malformed import feasible
+from .fake_mime import CRLF, Part, leaf_parts, render_body
+from .fake_parts import PartMaker
+from .fake_plan import spread
 
-__all__: list[str] = []  # used by pop3mock.fake and its fake_* modules only
+# Used by pop3mock.fake and its fake_* modules only.
+__all__ = ["Builder"]
 
 _FLEX_MIN = 160  # octets the filled text part always gets
 _ID_BASE = 12  # length of the Received id before it absorbs the remainder
 _ID_CHARS = bytes(b"0123456789ABCDEFGHJKLMNPQRSTUVWXYZ"[i % 34] for i in range(256))
 
 
-class _Builder(_PartMaker):
+class Builder(PartMaker):
     """Builds one message of an exact size from its head and its own random stream."""
 
-    def __init__(self, heads: _Heads, head: _Head, rng: Random) -> None:
+    def __init__(self, heads: Heads, head: Head, rng: Random) -> None:
         super().__init__(head, rng)
         self.heads = heads
         self.forward = False
@@ -41,19 +42,19 @@ class _Builder(_PartMaker):
         rng = self.rng
         self.long_lines = rng.random() < 0.3
         self.dot_lines = rng.random() < 0.15
-        text_target = _spread(600, 9_000, rng.getrandbits(8), rng.getrandbits(32))
+        text_target = spread(600, 9_000, rng.getrandbits(8), rng.getrandbits(32))
         self._received_parts()
         # Full headers first; trimmed ones (no Cc, one Received...) when the size is tight;
         # a plain message as the last resort.
         for trimmed, actual in ((False, shape), (True, shape), (True, "plain")):
-            self.kind = _feasible(kind, actual)
+            self.kind = feasible(kind, actual)
             self.long_lines = self.long_lines and self.kind != "bare-lf"
             root = self._tree(actual)
             head_lines = self._headers(root, trimmed)
             empty: list[bytes] = []
-            _render_body(root, empty)
+            render_body(root, empty)
             content = size - len(self._join_headers(head_lines, 0)) - sum(map(len, empty))
-            leaves = list(_leaves(root))
+            leaves = list(leaf_parts(root))
             self.flex_min = 1_500 if self.kind == "overlong-line" else _FLEX_MIN
             if content >= self.flex_min + sum(leaf.minimum for leaf in leaves if not leaf.flex):
                 break
@@ -76,11 +77,11 @@ class _Builder(_PartMaker):
         if not 0 <= gap < 900:
             raise AssertionError(f"fake message off its size by {gap} octets")
         out: list[bytes] = []
-        _render_body(root, out)
+        render_body(root, out)
         data = self._join_headers(head_lines, gap) + b"".join(out)
-        if self.kind == "overlong-line" and not any(len(line) > 998 for line in data.split(_CRLF)):
+        if self.kind == "overlong-line" and not any(len(line) > 998 for line in data.split(CRLF)):
             self.kind = None  # too small for the long line: an ordinary message
-        if self.kind == "bare-lf" and b"\n" not in data.replace(_CRLF, b""):
+        if self.kind == "bare-lf" and b"\n" not in data.replace(CRLF, b""):
             self.kind = None
         flags = {actual}
         if self.head.parent is not None:
@@ -89,7 +90,7 @@ class _Builder(_PartMaker):
             flags.update(("malformed", f"malformed:{self.kind}"))
         return data, frozenset(flags)
 
-    def _allocate(self, leaves: list[_Part], content: int, text_target: int) -> None:
+    def _allocate(self, leaves: list[Part], content: int, text_target: int) -> None:
         fixed = [leaf for leaf in leaves if not leaf.flex]
         spare = content - self.flex_min - sum(leaf.minimum for leaf in fixed)
         texts = [leaf for leaf in leaves if leaf.group == "text"]
@@ -117,14 +118,14 @@ class _Builder(_PartMaker):
         helo = f"mail-{kind}{rng.randint(1, 40)}.{sender_domain}"
         ip = f"{rng.choice(('192.0.2', '198.51.100', '203.0.113'))}.{rng.randint(1, 254)}"
         self.received_id = rng.randbytes(16)
-        when = _date(head.date + rng.randint(2, 90), 0)
+        when = date(head.date + rng.randint(2, 90), 0)
         self.received = (
             f"Received: from {helo} ({helo} [{ip}])\r\n"
             f"\tby mx{rng.randint(1, 9)}.{owner.rpartition('@')[2]} with ESMTPS id {{id}}\r\n"
             f"\tfor <{owner}>; {when}"
         )
 
-    def _headers(self, root: _Part, trimmed: bool) -> list[str]:
+    def _headers(self, root: Part, trimmed: bool) -> list[str]:
         rng = Random(self.rng.getrandbits(64))
         head = self.head
         language = self.pool.language
@@ -132,14 +133,12 @@ class _Builder(_PartMaker):
         if not trimmed:
             lines.append(
                 f"Received: by {head.sender[1].rpartition('@')[2]} with SMTP id "
-                f"{rng.getrandbits(48):012x}; {_date(head.date, head.tz)}"
+                f"{rng.getrandbits(48):012x}; {date(head.date, head.tz)}"
             )
-        lines.append(_fold("From", _address_tokens((head.sender,), language, rng)))
-        lines.append(
-            _fold("To", _address_tokens(head.to[:1] if trimmed else head.to, language, rng))
-        )
+        lines.append(fold("From", address_tokens((head.sender,), language, rng)))
+        lines.append(fold("To", address_tokens(head.to[:1] if trimmed else head.to, language, rng)))
         if head.cc and not trimmed:
-            lines.append(_fold("Cc", _address_tokens(head.cc, language, rng)))
+            lines.append(fold("Cc", address_tokens(head.cc, language, rng)))
         subject = head.subject
         if head.parent is not None:
             subject = "Re: " + subject
@@ -150,16 +149,16 @@ class _Builder(_PartMaker):
                 subject += " " + rng.choice(("Grüße", "café", "Привет", "日本", "\u2705"))
             lines.append("Subject: " + subject)  # raw UTF-8, no RFC 2047
         else:
-            lines.append(_fold("Subject", _unstructured_tokens(subject, language, rng)))
+            lines.append(fold("Subject", unstructured_tokens(subject, language, rng)))
         if self.kind != "missing-date":
-            lines.append("Date: " + _date(head.date, head.tz))
+            lines.append("Date: " + date(head.date, head.tz))
         lines.append(f"Message-ID: <{head.message_id}>")
         if head.parent is not None:
             lines.append(f"In-Reply-To: <{head.parent.message_id}>")
             refs = head.references
             if trimmed and len(refs) > 2:
                 refs = (refs[0], refs[-1])  # RFC 5322 3.6.4 allows dropping the middle
-            lines.append(_fold("References", [f"<{r}>" for r in refs]))
+            lines.append(fold("References", [f"<{r}>" for r in refs]))
         lines.append("MIME-Version: 1.0")
         lines.extend(root.headers)
         if head.agent and not trimmed:
@@ -168,7 +167,7 @@ class _Builder(_PartMaker):
 
     # -- shapes --------------------------------------------------------------------------
 
-    def _tree(self, shape: str) -> _Part:
+    def _tree(self, shape: str) -> Part:
         rng = self.rng
         self.forward = shape == "forward"
         if shape in ("plain", "html"):
@@ -197,7 +196,7 @@ class _Builder(_PartMaker):
         body = self._text("plain", flex=True)
         return self._multi("mixed", [body, self._attachment(large=True)])
 
-    def _forwarded(self) -> _Part:
+    def _forwarded(self) -> Part:
         rng = self.rng
         heads = self.heads
         inner_head = heads.root_head(self.pool, rng, to=self.head.sender)
@@ -205,14 +204,14 @@ class _Builder(_PartMaker):
         inner_rng = Random(rng.getrandbits(64))
         inner_shape = rng.choice(("plain", "plain", "html", "alternative"))
         # RFC 2046 5.2.1: a message/rfc822 part is never base64 or quoted-printable.
-        part = _Part(
+        part = Part(
             ["Content-Type: message/rfc822", "Content-Transfer-Encoding: 7bit"],
             group="attachment",
             minimum=1_900,
         )
 
         def fill(budget: int) -> bytes:
-            data, _ = _Builder(heads, inner_head, inner_rng).build(inner_shape, budget, None)
+            data, _ = Builder(heads, inner_head, inner_rng).build(inner_shape, budget, None)
             if not data.isascii():
                 part.headers[1] = "Content-Transfer-Encoding: 8bit"  # same length
             return data

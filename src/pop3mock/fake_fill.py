@@ -11,9 +11,10 @@ from random import Random
 
 import attrs
 
-from .fake_mime import _CRLF
+from .fake_mime import CRLF
 
-__all__: list[str] = []  # used by pop3mock.fake and its fake_* modules only
+# Used by pop3mock.fake and its fake_* modules only.
+__all__ = ["Encoder", "b64", "b64_fit", "fill_base64", "fill_lines"]
 
 
 def _b64_size(n: int) -> int:
@@ -22,7 +23,7 @@ def _b64_size(n: int) -> int:
     return chars + 2 * ((chars + 75) // 76)
 
 
-def _b64_fit(budget: int) -> int:
+def b64_fit(budget: int) -> int:
     """The most bytes whose base64 form fits in `budget` octets."""
     n = max(0, budget * 57 // 78)
     while n > 0 and _b64_size(n) > budget:
@@ -32,7 +33,7 @@ def _b64_fit(budget: int) -> int:
     return n
 
 
-def _b64(raw: bytes) -> bytes:
+def b64(raw: bytes) -> bytes:
     return base64.encodebytes(raw).replace(b"\n", b"\r\n")
 
 
@@ -52,9 +53,9 @@ def _pad_lines(gap: int, rng: Random) -> list[str]:
 
 
 @attrs.frozen
-class _Encoder:
+class Encoder:
     codec: str
-    cte: str  # 7bit, 8bit or quoted-printable (base64 is handled by _fill_base64)
+    cte: str  # 7bit, 8bit or quoted-printable (base64 is handled by fill_base64)
 
     def raw(self, text: str) -> bytes | None:
         try:
@@ -71,14 +72,14 @@ class _Encoder:
         if raw is None:
             return None
         if self.cte == "quoted-printable":
-            return binascii.b2a_qp(raw, istext=False).replace(b"\n", b"\r\n") + _CRLF
+            return binascii.b2a_qp(raw, istext=False).replace(b"\n", b"\r\n") + CRLF
         if len(raw) > limit:
             return None
-        return raw + _CRLF
+        return raw + CRLF
 
 
-def _fill_lines(
-    enc: _Encoder,
+def fill_lines(
+    enc: Encoder,
     prefix: list[str],
     content: Iterator[str],
     suffixes: list[list[str]],
@@ -135,7 +136,7 @@ def _fill_lines(
     return b"".join(out)
 
 
-def _fill_base64(
+def fill_base64(
     codec: str,
     prefix: list[str],
     content: Iterator[str],
@@ -148,7 +149,7 @@ def _fill_base64(
 
     def raw(text: str) -> bytes | None:
         try:
-            return text.encode(codec) + _CRLF
+            return text.encode(codec) + CRLF
         except UnicodeEncodeError:
             return None
 
@@ -177,10 +178,10 @@ def _fill_base64(
         out.append(line)
         used += len(line)
     if exact:
-        best = _b64_fit(target)
+        best = b64_fit(target)
         while best - used in (1, 2):
             best -= 1
         if best - used >= 3:
-            out.extend(t.encode("ascii") + _CRLF for t in _pad_lines(best - used, rng))
+            out.extend(t.encode("ascii") + CRLF for t in _pad_lines(best - used, rng))
     out.append(tail)
-    return _b64(b"".join(out))
+    return b64(b"".join(out))

@@ -11,14 +11,15 @@ import urllib.parse
 from datetime import datetime, timedelta, timezone
 from random import Random
 
-from .fake_vocabulary import _LEGACY, _encodes
+from .fake_vocabulary import LEGACY, encodes
 
-__all__: list[str] = []  # used by pop3mock.fake and its fake_* modules only
+# Used by pop3mock.fake and its fake_* modules only.
+__all__ = ["address_tokens", "date", "fold", "header_param", "params_header", "unstructured_tokens"]
 
 _SPECIALS = re.compile(r'[][\\()<>@,:;".]')
 
 
-def _date(when: int, tz_minutes: int) -> str:
+def date(when: int, tz_minutes: int) -> str:
     return email.utils.format_datetime(
         datetime.fromtimestamp(when, timezone(timedelta(minutes=tz_minutes)))
     )
@@ -56,7 +57,7 @@ def _encoded_words(text: str, charset: str, codec: str, rng: Random) -> list[str
     return words
 
 
-def _fold(name: str, tokens: list[str]) -> str:
+def fold(name: str, tokens: list[str]) -> str:
     """`Name: tokens...` folded before a token where a line would pass 78 characters."""
     out = [name + ":"]
     length = len(name) + 1
@@ -72,8 +73,8 @@ def _fold(name: str, tokens: list[str]) -> str:
 
 def _header_charset(text: str, language: str, rng: Random) -> tuple[str, str]:
     if rng.random() < 0.2:
-        for label in _LEGACY.get(language, ()):
-            if _encodes(text, label):
+        for label in LEGACY.get(language, ()):
+            if encodes(text, label):
                 return label.upper() if rng.random() < 0.5 else label, label
     return ("UTF-8" if rng.random() < 0.5 else "utf-8"), "utf-8"
 
@@ -89,7 +90,7 @@ def _phrase_tokens(text: str, language: str, rng: Random) -> list[str]:
     return _encoded_words(text, label, codec, rng)
 
 
-def _address_tokens(people: tuple[tuple[str, str], ...], language: str, rng: Random) -> list[str]:
+def address_tokens(people: tuple[tuple[str, str], ...], language: str, rng: Random) -> list[str]:
     tokens: list[str] = []
     for n, (name, address) in enumerate(people):
         part = _phrase_tokens(name, language, rng)
@@ -100,14 +101,14 @@ def _address_tokens(people: tuple[tuple[str, str], ...], language: str, rng: Ran
     return tokens
 
 
-def _unstructured_tokens(text: str, language: str, rng: Random) -> list[str]:
+def unstructured_tokens(text: str, language: str, rng: Random) -> list[str]:
     if text.isascii():
         return text.split()
     label, codec = _header_charset(text, language, rng)
     return _encoded_words(text, label, codec, rng)
 
 
-def _param(name: str, value: str) -> list[str]:
+def header_param(name: str, value: str) -> list[str]:
     """`name="value"`, or RFC 2231 `name*=utf-8''...` (with continuations) for non-ASCII."""
     if value.isascii() and '"' not in value and "\\" not in value:
         return [f'{name}="{value}"']
@@ -127,7 +128,7 @@ def _param(name: str, value: str) -> list[str]:
     ]
 
 
-def _params_header(name: str, value: str, params: list[str]) -> str:
+def params_header(name: str, value: str, params: list[str]) -> str:
     line = f"{name}: {value}"
     for param in params:
         if len(line) - line.rfind("\n") + len(param) + 2 > 78:

@@ -14,10 +14,11 @@ from random import Random
 
 import attrs
 
-from .fake_plan import _stream
-from .fake_vocabulary import _EMOJI, _Pool, _pool
+from .fake_plan import stream
+from .fake_vocabulary import EMOJI, Pool, pool_for
 
-__all__: list[str] = []  # used by pop3mock.fake and its fake_* modules only
+# Used by pop3mock.fake and its fake_* modules only.
+__all__ = ["Head", "Heads", "person"]
 
 _MAX_DEPTH = 8  # replies in one thread: keeps References short and parent lookups cheap
 _AGENTS = (
@@ -33,8 +34,8 @@ _TZ_MINUTES = (-480, -300, -240, 0, 0, 60, 60, 120, 180, 330, 540)
 
 
 @attrs.frozen(eq=False)
-class _Head:
-    pool: _Pool
+class Head:
+    pool: Pool
     sender: tuple[str, str]
     to: tuple[tuple[str, str], ...]
     cc: tuple[tuple[str, str], ...]
@@ -43,7 +44,7 @@ class _Head:
     tz: int
     message_id: str
     references: tuple[str, ...]
-    parent: _Head | None
+    parent: Head | None
     agent: str
 
     @property
@@ -51,13 +52,13 @@ class _Head:
         return len(self.references)
 
 
-def _person(pool: _Pool, rng: Random) -> tuple[str, str]:
+def person(pool: Pool, rng: Random) -> tuple[str, str]:
     name = rng.choice(pool.names) if rng.random() < 0.92 else ""
     domain = rng.choice(pool.free_domains if rng.random() < 0.4 else pool.domains)
     return name, f"{rng.choice(pool.users)}@{domain}"
 
 
-def _subject(pool: _Pool, rng: Random) -> str:
+def _subject(pool: Pool, rng: Random) -> str:
     words = rng.choices(pool.words, k=rng.randint(2, 7) if pool.spaced else rng.randint(2, 4))
     text = " ".join(words) if pool.spaced else "".join(words)
     text = text[:1].upper() + text[1:]
@@ -67,7 +68,7 @@ def _subject(pool: _Pool, rng: Random) -> str:
     elif roll < 0.22:
         text = f"{text} #{rng.randint(100, 99999)}"
     elif roll < 0.28:
-        text = f"{text} {rng.choice(_EMOJI)}"
+        text = f"{text} {rng.choice(EMOJI)}"
     return text[:70] if pool.spaced else text[:24]
 
 
@@ -82,7 +83,7 @@ def _message_id(address: str, rng: Random) -> str:
 
 
 @attrs.frozen(eq=False)
-class _Heads:
+class Heads:
     """The heads of one factory's messages; `head(index)` and `owner()` are cached."""
 
     seed: int
@@ -92,7 +93,7 @@ class _Heads:
     other_locales: tuple[str, ...]
     dates: tuple[datetime, datetime]
     recipient: str | None
-    head: Callable[[int], _Head] = attrs.field(init=False, repr=False)
+    head: Callable[[int], Head] = attrs.field(init=False, repr=False)
     owner: Callable[[], tuple[str, str]] = attrs.field(init=False, repr=False)
 
     def __attrs_post_init__(self) -> None:
@@ -103,7 +104,7 @@ class _Heads:
     def _find_owner(self) -> tuple[str, str]:
         if self.recipient is not None:
             return email.utils.parseaddr(self.recipient)
-        return _person(_pool(self.locale), Random(f"pop3mock-owner-{self.seed}"))
+        return person(pool_for(self.locale), Random(f"pop3mock-owner-{self.seed}"))
 
     def _thread(self, index: int) -> tuple[bool, int]:
         """Whether message `index` rolled "reply", and to which earlier message (cheap)."""
@@ -131,25 +132,25 @@ class _Heads:
             run, at = run + 1, earlier
         return None if run % (_MAX_DEPTH + 1) == 0 else parent
 
-    def _make_head(self, index: int) -> _Head:
-        rng = _stream(self.seed, index, b"head")
+    def _make_head(self, index: int) -> Head:
+        rng = stream(self.seed, index, b"head")
         parent = self._parent(index)
         if parent is not None:
             return self.reply_head(self.head(parent), rng)
         if self.other_locales and rng.random() < self.non_ascii:
-            pool = _pool(rng.choice(self.other_locales))
+            pool = pool_for(rng.choice(self.other_locales))
         else:
-            pool = _pool(self.locale)
+            pool = pool_for(self.locale)
         return self.root_head(pool, rng)
 
-    def root_head(self, pool: _Pool, rng: Random, *, to: tuple[str, str] | None = None) -> _Head:
-        sender = _person(pool, rng)
+    def root_head(self, pool: Pool, rng: Random, *, to: tuple[str, str] | None = None) -> Head:
+        sender = person(pool, rng)
         owner = to or self.owner()
-        others = tuple(_person(pool, rng) for _ in range(rng.choice((0, 0, 0, 1, 2))))
-        cc = tuple(_person(pool, rng) for _ in range(rng.choice((0, 0, 0, 0, 1, 2, 3))))
+        others = tuple(person(pool, rng) for _ in range(rng.choice((0, 0, 0, 1, 2))))
+        cc = tuple(person(pool, rng) for _ in range(rng.choice((0, 0, 0, 0, 1, 2, 3))))
         start = int(self.dates[0].timestamp())
         end = int(self.dates[1].timestamp())
-        return _Head(
+        return Head(
             pool=pool,
             sender=sender,
             to=(owner, *others),
@@ -163,13 +164,13 @@ class _Heads:
             agent=rng.choice(_AGENTS),
         )
 
-    def reply_head(self, parent: _Head, rng: Random) -> _Head:
+    def reply_head(self, parent: Head, rng: Random) -> Head:
         owner = self.owner()
         people = [p for p in (parent.sender, *parent.to, *parent.cc) if p[1] != owner[1]]
-        sender = rng.choice(people) if people else _person(parent.pool, rng)
+        sender = rng.choice(people) if people else person(parent.pool, rng)
         to = (owner,) if sender == parent.sender else (owner, parent.sender)
         cc = tuple(p for p in parent.cc if p != sender)
-        return _Head(
+        return Head(
             pool=parent.pool,
             sender=sender,
             to=to,

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .fake_mime import _CRLF
+from .fake_mime import CRLF
 
-__all__ = ["MALFORMED_KINDS"]
+__all__ = ["BAD_CHARSETS", "MALFORMED_KINDS", "feasible", "truncated"]
 
 #: Malformed-but-seen-in-the-wild variants, each labelled `malformed:<kind>` in the flags.
 MALFORMED_KINDS = (
@@ -20,10 +20,10 @@ MALFORMED_KINDS = (
     "unterminated-multipart",
     "bad-base64",
 )
-_BAD_CHARSETS = ("x-unknown", "unknown-8bit", "utf8mb4", "_iso-2022-jp$ESC", "default")
+BAD_CHARSETS = ("x-unknown", "unknown-8bit", "utf8mb4", "_iso-2022-jp$ESC", "default")
 
 
-def _feasible(kind: str | None, shape: str) -> str | None:
+def feasible(kind: str | None, shape: str) -> str | None:
     """The malformed kind a shape can carry (a plain message has no boundary to leave open)."""
     if kind == "unterminated-multipart" and shape in ("plain", "html"):
         return "missing-date"
@@ -32,7 +32,7 @@ def _feasible(kind: str | None, shape: str) -> str | None:
     return kind
 
 
-def _truncated(fill: Callable[[int], bytes], budget: int) -> bytes:
+def truncated(fill: Callable[[int], bytes], budget: int) -> bytes:
     # One character short: the base64 padding no longer adds up (a cut-off upload).
     encoded = fill(budget)
-    return encoded[:-3] + _CRLF if len(encoded) > 8 else encoded
+    return encoded[:-3] + CRLF if len(encoded) > 8 else encoded

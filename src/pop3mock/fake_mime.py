@@ -9,15 +9,16 @@ from random import Random
 
 import attrs
 
-__all__: list[str] = []  # used by pop3mock.fake and its fake_* modules only
+# Used by pop3mock.fake and its fake_* modules only.
+__all__ = ["CRLF", "Part", "leaf_parts", "new_boundary", "render_body"]
 
-_CRLF = b"\r\n"
+CRLF = b"\r\n"
 
 
 @attrs.define(eq=False)
-class _Part:
+class Part:
     headers: list[str]
-    parts: list[_Part] | None = None
+    parts: list[Part] | None = None
     boundary: str = ""
     preamble: bytes = b""
     terminated: bool = True
@@ -32,30 +33,30 @@ class _Part:
     flex: bool = False
 
 
-def _render_body(part: _Part, out: list[bytes]) -> None:
+def render_body(part: Part, out: list[bytes]) -> None:
     if part.parts is None:
         out.append(part.body)
         return
     delimiter = b"--" + part.boundary.encode("ascii")
     if part.preamble:
-        out.append(part.preamble + _CRLF)
+        out.append(part.preamble + CRLF)
     for n, child in enumerate(part.parts):
-        out.append((_CRLF if n else b"") + delimiter + _CRLF)
-        out.append("\r\n".join(child.headers).encode("utf-8") + _CRLF + _CRLF)
-        _render_body(child, out)
+        out.append((CRLF if n else b"") + delimiter + CRLF)
+        out.append("\r\n".join(child.headers).encode("utf-8") + CRLF + CRLF)
+        render_body(child, out)
     if part.terminated:
-        out.append(_CRLF + delimiter + b"--" + _CRLF)
+        out.append(CRLF + delimiter + b"--" + CRLF)
 
 
-def _leaves(part: _Part) -> Iterator[_Part]:
+def leaf_parts(part: Part) -> Iterator[Part]:
     if part.parts is None:
         yield part
     else:
         for child in part.parts:
-            yield from _leaves(child)
+            yield from leaf_parts(child)
 
 
-def _boundary(rng: Random) -> str:
+def new_boundary(rng: Random) -> str:
     style = rng.randrange(4)
     if style == 0:
         return f"----=_Part_{rng.randrange(10**6)}_{rng.getrandbits(31)}.{rng.getrandbits(40)}"

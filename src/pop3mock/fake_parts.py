@@ -9,14 +9,15 @@ from collections.abc import Callable, Iterator
 from functools import partial
 from random import Random
 
-from .fake_fill import _b64, _b64_fit, _Encoder, _fill_base64, _fill_lines
-from .fake_headers import _date, _param, _params_header
-from .fake_heads import _Head, _person
-from .fake_malformed import _BAD_CHARSETS, _truncated
-from .fake_mime import _boundary, _Part
-from .fake_vocabulary import _DOT_LINES, _GREETINGS, _LEGACY, _SIGNOFFS, _Pool
+from .fake_fill import Encoder, b64, b64_fit, fill_base64, fill_lines
+from .fake_headers import date, header_param, params_header
+from .fake_heads import Head, person
+from .fake_malformed import BAD_CHARSETS, truncated
+from .fake_mime import Part, new_boundary
+from .fake_vocabulary import DOT_LINES, GREETINGS, LEGACY, SIGNOFFS, Pool
 
-__all__: list[str] = []  # used by pop3mock.fake and its fake_* modules only
+# Used by pop3mock.fake and its fake_* modules only.
+__all__ = ["PartMaker"]
 
 # (extension, content type, leading bytes, trailing bytes)
 _BINARY = (
@@ -49,7 +50,7 @@ _LARGE = (
 _TEXTUAL = (("csv", "text/csv"), ("txt", "text/plain"), ("ics", "text/calendar"))
 
 
-def _filename(pool: _Pool, rng: Random, ext: str) -> str:
+def _filename(pool: Pool, rng: Random, ext: str) -> str:
     roll = rng.random()
     if roll < 0.25:
         stem = rng.choice(("IMG_", "scan", "DSC", "Invoice-", "doc")) + str(rng.randint(1, 9999))
@@ -60,10 +61,10 @@ def _filename(pool: _Pool, rng: Random, ext: str) -> str:
     return f"{stem}.{ext}"
 
 
-class _PartMaker:
+class PartMaker:
     """Makes the parts of one message from its head and its own random stream."""
 
-    def __init__(self, head: _Head, rng: Random) -> None:
+    def __init__(self, head: Head, rng: Random) -> None:
         self.head = head
         self.rng = rng
         self.pool = head.pool
@@ -72,14 +73,14 @@ class _PartMaker:
         self.dot_lines = False
 
     def _multi(
-        self, subtype: str, parts: list[_Part], *, preamble: bool = False, related: str = ""
-    ) -> _Part:
-        boundary = _boundary(self.rng)
+        self, subtype: str, parts: list[Part], *, preamble: bool = False, related: str = ""
+    ) -> Part:
+        boundary = new_boundary(self.rng)
         params = [f'boundary="{boundary}"']
         if related:
             params.insert(0, f'type="{related}"')
-        return _Part(
-            headers=[_params_header("Content-Type", f"multipart/{subtype}", params)],
+        return Part(
+            headers=[params_header("Content-Type", f"multipart/{subtype}", params)],
             parts=parts,
             boundary=boundary,
             preamble=b"This is a multi-part message in MIME format." if preamble else b"",
@@ -95,7 +96,7 @@ class _PartMaker:
             codec = rng.choice(("us-ascii", "utf-8", "utf-8", "iso-8859-1"))
             cte = rng.choices(("7bit", "quoted-printable", "base64"), (7, 2, 1))[0]
         else:
-            legacy = _LEGACY.get(language, ())
+            legacy = LEGACY.get(language, ())
             codec = rng.choice(legacy) if legacy and rng.random() < 0.4 else "utf-8"
             if codec == "iso-2022-jp":  # a 7-bit encoding by design
                 cte = "7bit" if rng.random() < 0.7 else "base64"
@@ -104,12 +105,12 @@ class _PartMaker:
         label = codec.upper() if rng.random() < 0.3 else codec
         return label, codec, cte
 
-    def _text(self, subtype: str, *, flex: bool, note: str = "") -> _Part:
+    def _text(self, subtype: str, *, flex: bool, note: str = "") -> Part:
         label, codec, cte = self._charset()
         kind = self.kind if flex else None
         if kind in ("bare-lf", "overlong-line", "bad-charset"):
             codec, cte = "utf-8", "8bit"
-            label = self.rng.choice(_BAD_CHARSETS) if kind == "bad-charset" else codec
+            label = self.rng.choice(BAD_CHARSETS) if kind == "bad-charset" else codec
         elif kind == "bad-base64":
             cte = "base64"
         pool = self.pool.encodable(codec)
@@ -125,10 +126,10 @@ class _PartMaker:
         limit = 100_000 if kind == "overlong-line" else 998
         fill = self._filler(codec, cte, prefix, content, suffixes, flex, pool, limit)
         if kind == "bad-base64":
-            fill = partial(_truncated, fill)
-        return _Part(headers=headers, fill=fill, flex=flex, weight=45)
+            fill = partial(truncated, fill)
+        return Part(headers=headers, fill=fill, flex=flex, weight=45)
 
-    def _html(self, weight: int, *, images: list[_Part] | None = None) -> _Part:
+    def _html(self, weight: int, *, images: list[Part] | None = None) -> Part:
         label, codec, cte = self._charset()
         pool = self.pool.encodable(codec)
         cids = [p.headers[-1].partition("<")[2].rstrip(">") for p in images or []]
@@ -138,7 +139,7 @@ class _PartMaker:
             f"Content-Transfer-Encoding: {cte}",
         ]
         fill = self._filler(codec, cte, prefix, content, suffixes, False, pool)
-        return _Part(headers=headers, fill=fill, weight=weight, minimum=600)
+        return Part(headers=headers, fill=fill, weight=weight, minimum=600)
 
     def _filler(
         self,
@@ -148,28 +149,28 @@ class _PartMaker:
         content: Iterator[str],
         suffixes: list[list[str]],
         exact: bool,
-        pool: _Pool,
+        pool: Pool,
         limit: int = 998,
     ) -> Callable[[int], bytes]:
         rng = Random(self.rng.getrandbits(64))
         if cte == "base64":
-            return partial(_fill_base64, codec, prefix, content, suffixes, exact=exact, rng=rng)
-        enc = _Encoder(codec, cte)
+            return partial(fill_base64, codec, prefix, content, suffixes, exact=exact, rng=rng)
+        enc = Encoder(codec, cte)
         short = pool.lines
 
         def fill(target: int) -> bytes:
-            return _fill_lines(enc, prefix, content, suffixes, target, exact, rng, short, limit)
+            return fill_lines(enc, prefix, content, suffixes, target, exact, rng, short, limit)
 
         return fill
 
     def _plain_text(
-        self, pool: _Pool, note: str, kind: str | None
+        self, pool: Pool, note: str, kind: str | None
     ) -> tuple[list[str], Iterator[str], list[list[str]]]:
         rng = Random(self.rng.getrandbits(64))
         head = self.head
         language = pool.language
         owner_first = head.to[0][0].split(" ")[0]
-        greeting = rng.choice(_GREETINGS.get(language, _GREETINGS["en"]))
+        greeting = rng.choice(GREETINGS.get(language, GREETINGS["en"]))
         prefix = [f"{greeting} {owner_first}," if owner_first else f"{greeting},", ""]
         if note == "forward":
             prefix += ["FYI, see the message below.", ""]
@@ -177,7 +178,7 @@ class _PartMaker:
             text = " ".join(rng.choices(pool.sentences, k=80))
             prefix += [text[: rng.randint(1_100, 1_300)], ""]
         sender_name = head.sender[0] or head.sender[1]
-        signature = ["", rng.choice(_SIGNOFFS.get(language, _SIGNOFFS["en"])), sender_name]
+        signature = ["", rng.choice(SIGNOFFS.get(language, SIGNOFFS["en"])), sender_name]
         if rng.random() < 0.3:
             signature += ["-- ", sender_name, f"{rng.choice(pool.words)} | {head.sender[1]}"]
         suffixes = [signature, []]
@@ -185,14 +186,14 @@ class _PartMaker:
         if parent is not None:
             quote = [
                 "",
-                f"On {_date(parent.date, parent.tz)}, {parent.sender[0] or parent.sender[1]} "
+                f"On {date(parent.date, parent.tz)}, {parent.sender[0] or parent.sender[1]} "
                 f"<{parent.sender[1]}> wrote:",
             ]
             quote += ["> " + line for line in rng.choices(pool.lines, k=rng.randint(2, 8))]
             suffixes.insert(0, signature + quote)
         return prefix, self._paragraphs(pool, rng, kind), suffixes
 
-    def _paragraphs(self, pool: _Pool, rng: Random, kind: str | None) -> Iterator[str]:
+    def _paragraphs(self, pool: Pool, rng: Random, kind: str | None) -> Iterator[str]:
         long_lines = self.long_lines
         dots = self.dot_lines
         joiner = " " if pool.spaced else ""
@@ -207,16 +208,16 @@ class _PartMaker:
             else:
                 yield from rng.choices(pool.lines, k=rng.randint(2, 7))
             if dots and rng.random() < 0.4:
-                yield rng.choice(_DOT_LINES)
+                yield rng.choice(DOT_LINES)
             yield ""
 
     def _html_text(
-        self, pool: _Pool, label: str, cids: list[str]
+        self, pool: Pool, label: str, cids: list[str]
     ) -> tuple[list[str], Iterator[str], list[list[str]]]:
         rng = Random(self.rng.getrandbits(64))
         head = self.head
         owner_first = head.to[0][0].split(" ")[0]
-        greeting = rng.choice(_GREETINGS.get(pool.language, _GREETINGS["en"]))
+        greeting = rng.choice(GREETINGS.get(pool.language, GREETINGS["en"]))
         prefix = [
             "<!DOCTYPE html>",
             "<html>",
@@ -228,7 +229,7 @@ class _PartMaker:
         ]
         prefix += [f'<p><img src="cid:{cid}" alt="image" width="480"></p>' for cid in cids]
         sender_name = head.sender[0] or head.sender[1]
-        signoff = rng.choice(_SIGNOFFS.get(pool.language, _SIGNOFFS["en"]))
+        signoff = rng.choice(SIGNOFFS.get(pool.language, SIGNOFFS["en"]))
         closing = ["</body>", "</html>"]
         suffixes = [
             [f"<p>{html.escape(signoff)}<br>{html.escape(sender_name)}</p>", *closing],
@@ -251,46 +252,46 @@ class _PartMaker:
 
     # -- attachments ---------------------------------------------------------------------
 
-    def _attachment(self, *, large: bool = False) -> _Part:
+    def _attachment(self, *, large: bool = False) -> Part:
         rng = self.rng
         if not large and rng.random() < 0.25:
             return self._text_attachment()
         ext, ctype, lead, trail = rng.choice(_LARGE if large else _BINARY)
         name = _filename(self.pool, rng, ext)
         headers = [
-            _params_header("Content-Type", ctype, _param("name", name)),
+            params_header("Content-Type", ctype, header_param("name", name)),
             "Content-Transfer-Encoding: base64",
-            _params_header("Content-Disposition", "attachment", _param("filename", name)),
+            params_header("Content-Disposition", "attachment", header_param("filename", name)),
         ]
         fill = self._binary_fill(lead, trail)
-        return _Part(headers, fill=fill, group="attachment", weight=rng.randint(1, 4), minimum=300)
+        return Part(headers, fill=fill, group="attachment", weight=rng.randint(1, 4), minimum=300)
 
-    def _image(self) -> _Part:
+    def _image(self) -> Part:
         rng = self.rng
         ext, ctype, lead, trail = rng.choice(_IMAGES)
         name = f"image{rng.randint(1, 20):03d}.{ext}"
         cid = f"{name}@{rng.getrandbits(32):08X}.{rng.getrandbits(32):08X}"
         headers = [
-            _params_header("Content-Type", ctype, _param("name", name)),
+            params_header("Content-Type", ctype, header_param("name", name)),
             "Content-Transfer-Encoding: base64",
-            _params_header("Content-Disposition", "inline", _param("filename", name)),
+            params_header("Content-Disposition", "inline", header_param("filename", name)),
             f"Content-ID: <{cid}>",
         ]
         fill = self._binary_fill(lead, trail)
-        return _Part(headers, fill=fill, group="attachment", weight=rng.randint(1, 3), minimum=300)
+        return Part(headers, fill=fill, group="attachment", weight=rng.randint(1, 3), minimum=300)
 
     def _binary_fill(self, lead: bytes, trail: bytes) -> Callable[[int], bytes]:
         rng = Random(self.rng.getrandbits(64))
 
         def fill(budget: int) -> bytes:
-            n = _b64_fit(budget)
+            n = b64_fit(budget)
             middle = n - len(lead) - len(trail)
             raw = lead + rng.randbytes(middle) + trail if middle >= 0 else rng.randbytes(n)
-            return _b64(raw)
+            return b64(raw)
 
         return fill
 
-    def _text_attachment(self) -> _Part:
+    def _text_attachment(self) -> Part:
         rng = self.rng
         ext, ctype = rng.choice(_TEXTUAL)
         name = _filename(self.pool, rng, ext)
@@ -301,9 +302,9 @@ class _PartMaker:
             cte = rng.choice(("quoted-printable", "base64"))
         params = ['charset="utf-8"'] + (['method="REQUEST"'] if ext == "ics" else [])
         headers = [
-            _params_header("Content-Type", ctype, params + _param("name", name)),
+            params_header("Content-Type", ctype, params + header_param("name", name)),
             f"Content-Transfer-Encoding: {cte}",
-            _params_header("Content-Disposition", "attachment", _param("filename", name)),
+            params_header("Content-Disposition", "attachment", header_param("filename", name)),
         ]
         local = Random(rng.getrandbits(64))
         prefix: list[str] = []
@@ -318,16 +319,16 @@ class _PartMaker:
         else:
             content = (local.choice(pool.lines) for _ in iter(int, 1))
         fill = self._filler("utf-8", cte, prefix, content, suffixes, False, pool)
-        return _Part(headers, fill=fill, group="attachment", weight=rng.randint(1, 3), minimum=200)
+        return Part(headers, fill=fill, group="attachment", weight=rng.randint(1, 3), minimum=200)
 
 
-def _csv_row(pool: _Pool, rng: Random) -> str:
-    name, address = _person(pool, rng)
+def _csv_row(pool: Pool, rng: Random) -> str:
+    name, address = person(pool, rng)
     day = f"2024-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}"
     return f'"{name}",{address},{rng.randint(1, 99999) // 100}.{rng.randint(0, 99):02d},{day}'
 
 
-def _ics_event(pool: _Pool, rng: Random) -> list[str]:
+def _ics_event(pool: Pool, rng: Random) -> list[str]:
     day = f"2024{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}"
     return [
         "BEGIN:VEVENT",

@@ -12,10 +12,11 @@ from random import Random
 
 import attrs
 
-__all__: list[str] = []  # used by pop3mock.fake and its fake_* modules only
+# Used by pop3mock.fake and its fake_* modules only.
+__all__ = ["PLANS_PER_BLOCK", "Plan", "PlanTable", "plan_block_of", "spread", "stream"]
 
 
-def _stream(seed: int, index: int, purpose: bytes) -> Random:
+def stream(seed: int, index: int, purpose: bytes) -> Random:
     digest = hashlib.blake2b(b"%d:%d:%s" % (seed, index, purpose), digest_size=16).digest()
     return Random(int.from_bytes(digest, "big"))
 
@@ -42,12 +43,12 @@ class _Spread:
         return self.lows[octave] + y % self.widths[octave]
 
 
-def _spread(lo: int, hi: int, x: int, y: int) -> int:
+def spread(lo: int, hi: int, x: int, y: int) -> int:
     return _Spread.of(lo, hi).pick(x, y)
 
 
 @attrs.frozen
-class _PlanTable:
+class PlanTable:
     thresholds: tuple[int, ...]  # cumulative shape weights scaled to 2**32
     shapes: tuple[str, ...]
     text: _Spread
@@ -65,7 +66,7 @@ class _PlanTable:
         large_size: tuple[int, int],
         malformed: float,
         kinds: tuple[str, ...],
-    ) -> _PlanTable:
+    ) -> PlanTable:
         total = sum(weight for _, weight in shapes)
         running = 0.0
         thresholds = []
@@ -122,7 +123,7 @@ _PLAN_FIELDS = struct.Struct(">IIIIBBBx10s2x")
 PLANS_PER_BLOCK = 256
 
 
-def _plan_block_of(seed: int, block: int) -> bytes:
+def plan_block_of(seed: int, block: int) -> bytes:
     """The plans of messages 256 * block to 256 * block + 255, 32 octets each."""
     # One SHAKE output covers 256 messages: a 100,000-message lazy maildrop costs
     # 391 hash calls, not 100,000.

@@ -12,14 +12,25 @@ from random import Random
 
 import attrs
 
-__all__: list[str] = []  # used by pop3mock.fake and its fake_* modules only
+# Used by pop3mock.fake and its fake_* modules only.
+__all__ = [
+    "DOT_LINES",
+    "EMOJI",
+    "GREETINGS",
+    "LEGACY",
+    "OTHER_LOCALES",
+    "SIGNOFFS",
+    "Pool",
+    "encodes",
+    "pool_for",
+]
 
-_OTHER_LOCALES = ("de_DE", "fr_FR", "es_ES", "pl_PL", "cs_CZ", "ru_RU", "ja_JP", "zh_CN")
+OTHER_LOCALES = ("de_DE", "fr_FR", "es_ES", "pl_PL", "cs_CZ", "ru_RU", "ja_JP", "zh_CN")
 _ATOM = re.compile(r"[a-z0-9]+(?:[._-][a-z0-9]+)*")
 _DOMAIN = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*(?:\.[a-z0-9]+(?:-[a-z0-9]+)*)+")
 
 # Legacy charsets a language is still mailed in; text is checked against them line by line.
-_LEGACY: dict[str, tuple[str, ...]] = {
+LEGACY: dict[str, tuple[str, ...]] = {
     "en": ("iso-8859-1",),
     "de": ("iso-8859-1", "iso-8859-15", "windows-1252"),
     "fr": ("iso-8859-1", "iso-8859-15", "windows-1252"),
@@ -30,7 +41,7 @@ _LEGACY: dict[str, tuple[str, ...]] = {
     "ja": ("iso-2022-jp",),
     "zh": ("gb2312",),
 }
-_GREETINGS: dict[str, tuple[str, ...]] = {
+GREETINGS: dict[str, tuple[str, ...]] = {
     "en": ("Hi", "Hello", "Dear"),
     "de": ("Hallo", "Liebe", "Guten Tag"),
     "fr": ("Bonjour", "Salut", "Chère"),
@@ -41,7 +52,7 @@ _GREETINGS: dict[str, tuple[str, ...]] = {
     "ja": ("こんにちは", "お疲れ様です"),
     "zh": ("你好", "您好"),
 }
-_SIGNOFFS: dict[str, tuple[str, ...]] = {
+SIGNOFFS: dict[str, tuple[str, ...]] = {
     "en": ("Best regards,", "Thanks,", "Cheers,", "Kind regards,"),
     "de": ("Viele Grüße,", "Mit freundlichen Grüßen,", "Beste Grüße,"),
     "fr": ("Cordialement,", "Bien à vous,", "À bientôt,"),
@@ -52,12 +63,12 @@ _SIGNOFFS: dict[str, tuple[str, ...]] = {
     "ja": ("よろしくお願いします。",),
     "zh": ("此致敬礼",),
 }
-_DOT_LINES = (".", "..", "...", ". indented after a dot", ".hidden-file", ".PHONY: all", "..two")
-_EMOJI = ("\U0001f389", "\U0001f4ce", "\u2705", "\U0001f680", "\u2615", "\U0001f4c5")
+DOT_LINES = (".", "..", "...", ". indented after a dot", ".hidden-file", ".PHONY: all", "..two")
+EMOJI = ("\U0001f389", "\U0001f4ce", "\u2705", "\U0001f680", "\u2615", "\U0001f4c5")
 
 
 @attrs.frozen(eq=False)
-class _Pool:
+class Pool:
     """Words, names and addresses of one locale, read from Faker once."""
 
     language: str
@@ -69,15 +80,15 @@ class _Pool:
     words: tuple[str, ...]
     sentences: tuple[str, ...]
     lines: tuple[str, ...]  # prose wrapped to at most 72 characters
-    _subsets: dict[str, _Pool] = attrs.field(factory=dict, alias="_subsets")
+    _subsets: dict[str, Pool] = attrs.field(factory=dict, alias="_subsets")
 
-    def encodable(self, codec: str) -> _Pool:
+    def encodable(self, codec: str) -> Pool:
         """The part of this vocabulary that `codec` can encode (cached)."""
         found = self._subsets.get(codec)
         if found is None:
 
             def keep(items: tuple[str, ...]) -> tuple[str, ...]:
-                kept = tuple(s for s in items if _encodes(s, codec))
+                kept = tuple(s for s in items if encodes(s, codec))
                 return kept or ("ok",)
 
             found = attrs.evolve(
@@ -92,7 +103,7 @@ class _Pool:
         return found
 
 
-def _encodes(text: str, codec: str) -> bool:
+def encodes(text: str, codec: str) -> bool:
     try:
         text.encode(codec)
     except UnicodeEncodeError:
@@ -100,11 +111,11 @@ def _encodes(text: str, codec: str) -> bool:
     return True
 
 
-_POOLS: dict[str, _Pool] = {}
+_POOLS: dict[str, Pool] = {}
 _POOLS_LOCK = threading.RLock()  # a pool may need the en_US one while it is built
 
 
-def _pool(locale: str) -> _Pool:
+def pool_for(locale: str) -> Pool:
     pool = _POOLS.get(locale)
     if pool is None:
         with _POOLS_LOCK:
@@ -120,7 +131,7 @@ def _unique(items: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(s for s in items if s))
 
 
-def _build_pool(locale: str) -> _Pool:
+def _build_pool(locale: str) -> Pool:
     from faker import Faker
 
     fake = Faker(locale)
@@ -137,7 +148,7 @@ def _build_pool(locale: str) -> _Pool:
     )
     words = _unique(w.strip() for w in fake.words(nb=600))
     if not (users and domains and free):
-        fallback = _pool("en_US")
+        fallback = pool_for("en_US")
         users = users or fallback.users
         domains = domains or fallback.domains
         free = free or fallback.free_domains
@@ -146,7 +157,7 @@ def _build_pool(locale: str) -> _Pool:
     rng = Random(f"pop3mock-vocabulary-{locale}")
     sentences = tuple(_sentence(words, spaced, rng) for _ in range(400))
     lines = _wrap(rng.choices(sentences, k=900), 72 if spaced else 36, spaced)
-    return _Pool(language, spaced, names, users, domains, free, words, sentences, lines)
+    return Pool(language, spaced, names, users, domains, free, words, sentences, lines)
 
 
 def _sentence(words: tuple[str, ...], spaced: bool, rng: Random) -> str:

@@ -18,6 +18,7 @@ from .errors import ConfigurationError
 from .steps import Step
 
 __all__ = [
+    "LEADING_CODE_RE",
     "Action",
     "Bandwidth",
     "Call",
@@ -29,18 +30,24 @@ __all__ = [
     "Ok",
     "ReplyRaw",
     "Reset",
+    "check_int",
+    "check_text",
+    "check_then",
+    "ending",
+    "send",
+    "then_keywords",
 ]
 
 # RFC 2449 section 8: resp-code = "[" resp-level *("/" resp-level) "]", rchar %x21-2E / %x30-5C
 # / %x5E-7F (no "/" or "]" inside a level).
 _LEVEL = r"[!-.0-\\^-~]+"
 _CODE_RE = re.compile(rf"{_LEVEL}(?:/{_LEVEL})*")
-_LEADING_CODE_RE = re.compile(rf"\[({_LEVEL}(?:/{_LEVEL})*)\](?: |$)")
+LEADING_CODE_RE = re.compile(rf"\[({_LEVEL}(?:/{_LEVEL})*)\](?: |$)")
 
 _ENDINGS = ("close", "reset", "hang")
 
 
-def _ending(then: str | None) -> list[Step]:
+def ending(then: str | None) -> list[Step]:
     if then == "close":
         return [io.Close()]
     if then == "reset":
@@ -50,16 +57,16 @@ def _ending(then: str | None) -> list[Step]:
     return []
 
 
-def _send(data: bytes) -> list[Step]:
+def send(data: bytes) -> list[Step]:
     return [io.Send(data)] if data else []
 
 
-def _check_then(then: object) -> None:
+def check_then(then: object) -> None:
     if then is not None and then not in _ENDINGS:
         raise ConfigurationError(f"then={then!r}: one of 'close', 'reset', 'hang'")
 
 
-def _check_int(name: str, value: object, low: int) -> None:
+def check_int(name: str, value: object, low: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < low:
         raise ConfigurationError(f"{name}={value!r}: an integer >= {low}")
 
@@ -77,7 +84,7 @@ def _optional_seconds(value: object) -> float | None:
     return None if value is None else _seconds(value)
 
 
-def _check_text(text: object) -> None:
+def check_text(text: object) -> None:
     if not isinstance(text, str):
         raise ConfigurationError(f"reply text {text!r}: give a str")
     if "\r" in text or "\n" in text:
@@ -133,14 +140,14 @@ class Error(Action):
     word: ClassVar[str] = "error"
 
     def __attrs_post_init__(self) -> None:
-        _check_text(self.text)
+        check_text(self.text)
         if self.code is not None and not (
             isinstance(self.code, str) and _CODE_RE.fullmatch(self.code)
         ):
             raise ConfigurationError(
                 f"response code {self.code!r}: like 'SYS/TEMP', 'IN-USE' (RFC 2449 syntax)"
             )
-        _check_then(self.then)
+        check_then(self.then)
 
     def replacement(self) -> bytes:
         line = "-ERR"
@@ -151,13 +158,13 @@ class Error(Action):
         return line.encode("utf-8") + b"\r\n"
 
     def compile(self, wire: bytes, *, session: int = 1, draw: float = 0.5) -> list[Step]:
-        return _send(self.replacement()) + _ending(self.then)
+        return send(self.replacement()) + ending(self.then)
 
     def builder_call(self) -> Call:
         text = self.text
         if self.code:
             text = f"[{self.code}] {text}" if text else f"[{self.code}]"
-        return "error", (text,), _then(self)
+        return "error", (text,), then_keywords(self)
 
 
 @attrs.frozen
@@ -169,17 +176,17 @@ class Ok(Action):
     word: ClassVar[str] = "ok"
 
     def __attrs_post_init__(self) -> None:
-        _check_text(self.text)
-        _check_then(self.then)
+        check_text(self.text)
+        check_then(self.then)
 
     def replacement(self) -> bytes:
         return (f"+OK {self.text}" if self.text else "+OK").encode("utf-8") + b"\r\n"
 
     def compile(self, wire: bytes, *, session: int = 1, draw: float = 0.5) -> list[Step]:
-        return _send(self.replacement()) + _ending(self.then)
+        return send(self.replacement()) + ending(self.then)
 
     def builder_call(self) -> Call:
-        return "ok", (self.text,) if self.text else (), _then(self)
+        return "ok", (self.text,) if self.text else (), then_keywords(self)
 
 
 @attrs.frozen
@@ -193,16 +200,16 @@ class ReplyRaw(Action):
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.data, bytes):
             raise ConfigurationError(f"reply_raw({self.data!r}): give bytes")
-        _check_then(self.then)
+        check_then(self.then)
 
     def replacement(self) -> bytes:
         return self.data
 
     def compile(self, wire: bytes, *, session: int = 1, draw: float = 0.5) -> list[Step]:
-        return _send(self.data) + _ending(self.then)
+        return send(self.data) + ending(self.then)
 
     def builder_call(self) -> Call:
-        return "reply_raw", (self.data,), _then(self)
+        return "reply_raw", (self.data,), then_keywords(self)
 
 
 @attrs.frozen
@@ -217,7 +224,7 @@ class Delay(Action):
     def __attrs_post_init__(self) -> None:
         if self.upto is not None and self.upto < self.seconds:
             raise ConfigurationError(f"delay({self.seconds}, {self.upto}): the range is empty")
-        _check_then(self.then)
+        check_then(self.then)
 
     def check(self, target: str, args: tuple[str, ...]) -> None:
         pass  # a delayed connection is fine: the greeting comes later
@@ -227,11 +234,11 @@ class Delay(Action):
         if self.upto is not None:
             seconds += (self.upto - self.seconds) * draw
         pause: list[Step] = [io.Sleep(seconds)] if seconds else []
-        return pause + _send(wire) + _ending(self.then)
+        return pause + send(wire) + ending(self.then)
 
     def builder_call(self) -> Call:
         args = (self.seconds,) if self.upto is None else (self.seconds, self.upto)
-        return "delay", args, _then(self)
+        return "delay", args, then_keywords(self)
 
 
 @attrs.frozen
@@ -245,16 +252,16 @@ class Bandwidth(Action):
     grain: ClassVar[float] = 0.05
 
     def __attrs_post_init__(self) -> None:
-        _check_int("bytes_per_second", self.bytes_per_second, 1)
-        _check_then(self.then)
+        check_int("bytes_per_second", self.bytes_per_second, 1)
+        check_then(self.then)
 
     def compile(self, wire: bytes, *, session: int = 1, draw: float = 0.5) -> list[Step]:
         rate = self.bytes_per_second
         chunk = max(1, int(rate * self.grain))
-        return [io.Paced(wire, chunk, chunk / rate), *_ending(self.then)]
+        return [io.Paced(wire, chunk, chunk / rate), *ending(self.then)]
 
     def builder_call(self) -> Call:
-        return "bandwidth", (self.bytes_per_second,), _then(self)
+        return "bandwidth", (self.bytes_per_second,), then_keywords(self)
 
 
 @attrs.frozen
@@ -267,14 +274,14 @@ class Dribble(Action):
     word: ClassVar[str] = "dribble"
 
     def __attrs_post_init__(self) -> None:
-        _check_int("chunk", self.chunk, 1)
-        _check_then(self.then)
+        check_int("chunk", self.chunk, 1)
+        check_then(self.then)
 
     def compile(self, wire: bytes, *, session: int = 1, draw: float = 0.5) -> list[Step]:
-        return [io.Paced(wire, self.chunk, self.interval), *_ending(self.then)]
+        return [io.Paced(wire, self.chunk, self.interval), *ending(self.then)]
 
     def builder_call(self) -> Call:
-        return "dribble", (self.chunk, self.interval), _then(self)
+        return "dribble", (self.chunk, self.interval), then_keywords(self)
 
 
 class _HasThen(typing.Protocol):
@@ -284,7 +291,7 @@ class _HasThen(typing.Protocol):
     def then(self) -> str | None: ...
 
 
-def _then(action: _HasThen) -> dict[str, Any]:
+def then_keywords(action: _HasThen) -> dict[str, Any]:
     return {"then": action.then} if action.then is not None else {}
 
 
@@ -311,7 +318,7 @@ class _Cut(Action):
         for name in ("after_bytes", "after_lines"):
             value = getattr(self, name)
             if value is not None:
-                _check_int(name, value, 0)
+                check_int(name, value, 0)
         if not isinstance(self.after_reply, bool):
             raise ConfigurationError(f"after_reply={self.after_reply!r}: True or False")
 
@@ -361,7 +368,7 @@ class Disconnect(_Cut):
     word: ClassVar[str] = "disconnect"
 
     def compile(self, wire: bytes, *, session: int = 1, draw: float = 0.5) -> list[Step]:
-        return [*_send(self._part(wire)), io.Close()]
+        return [*send(self._part(wire)), io.Close()]
 
     def builder_call(self) -> Call:
         return "disconnect", (), self._cut_keywords()
@@ -374,7 +381,7 @@ class Reset(_Cut):
     word: ClassVar[str] = "reset"
 
     def compile(self, wire: bytes, *, session: int = 1, draw: float = 0.5) -> list[Step]:
-        return [*_send(self._part(wire)), io.Reset()]
+        return [*send(self._part(wire)), io.Reset()]
 
     def builder_call(self) -> Call:
         return "reset", (), self._cut_keywords()
@@ -389,7 +396,7 @@ class Hang(_Cut):
     word: ClassVar[str] = "hang"
 
     def compile(self, wire: bytes, *, session: int = 1, draw: float = 0.5) -> list[Step]:
-        return [*_send(self._part(wire)), io.Hang(self.close_after)]
+        return [*send(self._part(wire)), io.Hang(self.close_after)]
 
     def builder_call(self) -> Call:
         args = () if self.close_after is None else (self.close_after,)

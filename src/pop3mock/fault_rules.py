@@ -15,7 +15,7 @@ import attrs
 from .corruptions import Corrupt
 from .errors import ConfigurationError
 from .fault_actions import (
-    _LEADING_CODE_RE,
+    LEADING_CODE_RE,
     Action,
     Bandwidth,
     Delay,
@@ -26,20 +26,20 @@ from .fault_actions import (
     Ok,
     ReplyRaw,
     Reset,
-    _check_int,
-    _check_text,
+    check_int,
+    check_text,
 )
-from .fault_syntax import _ACTION_WORDS, _TEXT_PARAMS, _render_text, _render_value, _Signature
+from .fault_syntax import ACTION_WORDS, TEXT_PARAMS, Signature, render_text, render_value
 from .fault_targets import (
-    _ARGUMENTS,
-    _STATES,
+    ARGUMENTS,
+    STATES,
     FaultPoint,
-    _argument_matches,
-    _arguments,
-    _target,
+    argument_matches,
+    arguments,
+    canonical_target,
 )
 
-__all__ = ["Rule", "RuleBuilder"]
+__all__ = ["SIGNATURES", "Owner", "Rule", "RuleBuilder", "make_builder"]
 
 
 @attrs.frozen(kw_only=True)
@@ -61,13 +61,13 @@ class Rule:
     probability: float = 1.0
 
     def __attrs_post_init__(self) -> None:
-        if self.target not in _ARGUMENTS:
+        if self.target not in ARGUMENTS:
             raise ConfigurationError(
-                f"fault target {self.target!r}: write it as {_target(self.target)!r}"
+                f"fault target {self.target!r}: write it as {canonical_target(self.target)!r}"
             )
         if not isinstance(self.action, Action):
             raise ConfigurationError(f"not a fault action: {self.action!r}")
-        _arguments(self.target, self.args)
+        arguments(self.target, self.args)
         early = self.target in ("connect", "greeting")
         if self.user is not None:
             if not isinstance(self.user, str) or not self.user or " " in self.user:
@@ -77,17 +77,17 @@ class Rule:
                     f"{self.target!r} comes before any login, so user={self.user!r} never matches"
                 )
         if self.session is not None:
-            _check_int("session", self.session, 1)
+            check_int("session", self.session, 1)
         if self.state is not None:
-            if self.state not in _STATES:
-                raise ConfigurationError(f"state={self.state!r}: one of {', '.join(_STATES)}")
+            if self.state not in STATES:
+                raise ConfigurationError(f"state={self.state!r}: one of {', '.join(STATES)}")
             if early and self.state != "AUTHORIZATION":
                 raise ConfigurationError(
                     f"{self.target!r} happens in AUTHORIZATION, so state={self.state} never matches"
                 )
-        _check_int("nth", self.nth, 1)
+        check_int("nth", self.nth, 1)
         if self.times is not None:
-            _check_int("times", self.times, 1)
+            check_int("times", self.times, 1)
         p = self.probability
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
             raise ConfigurationError(f"probability {p!r}: a number from 0 to 1")
@@ -116,9 +116,9 @@ class Rule:
             return False
         if len(point.args) < len(self.args):
             return False
-        kinds = _ARGUMENTS[self.target]
+        kinds = ARGUMENTS[self.target]
         for kind, want, got in zip(kinds, self.args, point.args, strict=False):
-            if not _argument_matches(kind, want, got):
+            if not argument_matches(kind, want, got):
                 return False
         return (
             (self.user is None or self.user == point.user)
@@ -138,7 +138,7 @@ class Rule:
         return self.spec()
 
 
-class _Owner(typing.Protocol):
+class Owner(typing.Protocol):
     """Where a rule goes once made: the `FaultSet` a `RuleBuilder` came from."""
 
     def add(self, rule: Rule) -> Rule: ...
@@ -150,7 +150,7 @@ class RuleBuilder:
 
     def __init__(
         self,
-        owner: _Owner | None,
+        owner: Owner | None,
         target: str,
         args: tuple[str, ...],
         user: str | None,
@@ -177,7 +177,7 @@ class RuleBuilder:
 
         server.faults.on("RETR").nth(3).error()  # the third RETR of the server
         """
-        _check_int("nth", n, 1)
+        check_int("nth", n, 1)
         self._nth = n
         if not self._counted:
             self._times = 1
@@ -185,7 +185,7 @@ class RuleBuilder:
 
     def times(self, n: int) -> RuleBuilder:
         """Fire `n` times.      server.faults.on("PASS").times(2).error("[IN-USE] locked")"""
-        _check_int("times", n, 1)
+        check_int("times", n, 1)
         self._times = n
         self._counted = True
         return self
@@ -231,8 +231,8 @@ class RuleBuilder:
     ) -> Rule:
         """Answer `-ERR` (a leading `[CODE]` in `text` is the response code); the command is
         not run.     server.faults.on("RETR", 2).error("[SYS/TEMP] storage offline")"""
-        _check_text(text)
-        found = _LEADING_CODE_RE.match(text)
+        check_text(text)
+        found = LEADING_CODE_RE.match(text)
         if found:
             if code is not None:
                 raise ConfigurationError(f"two response codes: code={code!r} and {text!r}")
@@ -317,37 +317,37 @@ class RuleBuilder:
         return self._add(Corrupt(kind, delta, length, data, then))
 
 
-def _builder(
-    owner: _Owner | None,
+def make_builder(
+    owner: Owner | None,
     target: str,
     args: tuple[object, ...],
     user: str | None,
     session: int | None,
     state: str | None,
 ) -> RuleBuilder:
-    name = _target(target)
+    name = canonical_target(target)
     if isinstance(state, str):
         state = state.upper()
-    return RuleBuilder(owner, name, _arguments(name, args), user, session, state)
+    return RuleBuilder(owner, name, arguments(name, args), user, session, state)
 
 
-def _signature(word: str) -> _Signature:
+def _signature(word: str) -> Signature:
     method = getattr(RuleBuilder, word)
     params = list(inspect.signature(method).parameters.values())[1:]
     hints = typing.get_type_hints(method)
-    return _Signature(
+    return Signature(
         tuple(p.name for p in params if p.kind is p.POSITIONAL_OR_KEYWORD),
         sum(1 for p in params if p.default is p.empty),
         {p.name: hints[p.name] for p in params},
-        _TEXT_PARAMS.get(word),
+        TEXT_PARAMS.get(word),
     )
 
 
-_SIGNATURES = {word: _signature(word) for word in _ACTION_WORDS}
+SIGNATURES = {word: _signature(word) for word in ACTION_WORDS}
 
 
 def _render(rule: Rule, separator: str = ": ") -> str:
-    parts = [rule.target, *(_render_value(a) for a in rule.args)]
+    parts = [rule.target, *(render_value(a) for a in rule.args)]
     if rule.nth != 1:
         parts.append(f"#{rule.nth}")
         if rule.times is None:
@@ -361,19 +361,19 @@ def _render(rule: Rule, separator: str = ": ") -> str:
     for key in ("user", "session", "state"):
         value = getattr(rule, key)
         if value is not None:
-            parts.append(f"{key}={_render_value(value)}")
+            parts.append(f"{key}={render_value(value)}")
     if rule.probability != 1:
         parts.append(f"p={float(rule.probability)!r}")
     word, args, keywords = rule.action.builder_call()
-    signature = _SIGNATURES[word]
+    signature = SIGNATURES[word]
     action = [word]
     text = None
     for name, value in zip(signature.positional, args, strict=False):
         if name == signature.text:
-            text = _render_text(value, signature)
+            text = render_text(value, signature)
         else:
-            action.append(_render_value(value))
-    action += [f"{key}={_render_value(value)}" for key, value in keywords.items()]
+            action.append(render_value(value))
+    action += [f"{key}={render_value(value)}" for key, value in keywords.items()]
     if text is not None:
         action.append(text)
     return f"{' '.join(parts)}{separator}{' '.join(action)}"

@@ -8,18 +8,18 @@ from collections.abc import Callable
 from typing import Any
 
 from .errors import ConfigurationError
-from .fault_rules import _SIGNATURES, Rule, RuleBuilder, _builder, _Owner
+from .fault_rules import SIGNATURES, Owner, Rule, RuleBuilder, make_builder
 from .fault_syntax import (
-    _ACTION_WORDS,
-    _OPTION_RE,
-    _base_type,
-    _colon,
-    _text_value,
-    _tokens,
-    _value,
+    ACTION_WORDS,
+    OPTION_RE,
+    base_type,
+    find_colon,
+    parse_value,
+    split_tokens,
+    text_value,
 )
 
-__all__ = ["parse_spec"]
+__all__ = ["parse", "parse_spec"]
 
 _MATCH_KEYS = ("user", "session", "state", "times", "nth", "p", "probability")
 
@@ -30,14 +30,14 @@ def parse_spec(spec: str) -> Rule:
     >>> str(parse_spec("retr 2 : error [SYS/TEMP]  storage offline"))
     'RETR 2: error [SYS/TEMP]  storage offline'
     """
-    return _parse(spec, None)
+    return parse(spec, None)
 
 
-def _parse(spec: str, owner: _Owner | None) -> Rule:
+def parse(spec: str, owner: Owner | None) -> Rule:
     if not isinstance(spec, str):
         raise ConfigurationError(f"a fault spec is a str, not {spec!r}")
     try:
-        colon = _colon(spec)
+        colon = find_colon(spec)
         if colon < 0:
             raise ConfigurationError("expected 'TARGET [match...]: ACTION [options...]'")
         builder = _parse_match(spec[:colon], owner)
@@ -46,8 +46,8 @@ def _parse(spec: str, owner: _Owner | None) -> Rule:
         raise ConfigurationError(f"fault spec {spec!r}: {exc}") from None
 
 
-def _parse_match(head: str, owner: _Owner | None) -> RuleBuilder:
-    tokens = [token for _, token in _tokens(head)]
+def _parse_match(head: str, owner: Owner | None) -> RuleBuilder:
+    tokens = [token for _, token in split_tokens(head)]
     if not tokens:
         raise ConfigurationError("no target before ':'")
     target, args = tokens[0], []
@@ -56,9 +56,9 @@ def _parse_match(head: str, owner: _Owner | None) -> RuleBuilder:
     for token in tokens[1:]:
         key, eq, raw = token.partition("=")
         if token.startswith('"'):
-            args.append(_value(token, str))
+            args.append(parse_value(token, str))
         elif token.startswith("#"):
-            counts.append(("nth", _value(token[1:], int)))
+            counts.append(("nth", parse_value(token[1:], int)))
         elif token in ("once", "always"):
             counts.append((token, None))
         elif not eq:
@@ -68,14 +68,14 @@ def _parse_match(head: str, owner: _Owner | None) -> RuleBuilder:
                 f"unknown match option {key!r}: one of {', '.join(_MATCH_KEYS)}"
             )
         elif key in ("times", "nth"):
-            counts.append((key, _value(raw, int)))
+            counts.append((key, parse_value(raw, int)))
         elif key in ("p", "probability"):
-            counts.append(("probability", _value(raw, float)))
+            counts.append(("probability", parse_value(raw, float)))
         elif key in filters:
             raise ConfigurationError(f"{key}= given twice")
         else:
-            filters[key] = _value(raw, int if key == "session" else str)
-    builder = _builder(
+            filters[key] = parse_value(raw, int if key == "session" else str)
+    builder = make_builder(
         owner,
         target,
         tuple(args),
@@ -93,13 +93,13 @@ def _parse_match(head: str, owner: _Owner | None) -> RuleBuilder:
 
 
 def _parse_action(text: str, builder: RuleBuilder) -> Rule:
-    tokens = _tokens(text, free_text=True)
+    tokens = split_tokens(text, free_text=True)
     if not tokens:
         raise ConfigurationError("no action after ':'")
     word = tokens[0][1]
-    signature = _SIGNATURES.get(word)
+    signature = SIGNATURES.get(word)
     if signature is None:
-        raise ConfigurationError(f"unknown action {word!r}: one of {', '.join(_ACTION_WORDS)}")
+        raise ConfigurationError(f"unknown action {word!r}: one of {', '.join(ACTION_WORDS)}")
     args: list[Any] = []
     keywords: dict[str, Any] = {}
     i = 1
@@ -108,12 +108,12 @@ def _parse_action(text: str, builder: RuleBuilder) -> Rule:
             signature.text
         )
         rest = text[tokens[i][0] :].strip() if i < len(tokens) else ""
-        option = _OPTION_RE.match(rest)
+        option = OPTION_RE.match(rest)
         if at_text and rest and not (option and option.group(1) in signature.hints):
             name = signature.text or ""
             if name in keywords:
                 raise ConfigurationError(f"{name}= given twice")
-            args.append(_text_value(rest, signature.hints[name]))
+            args.append(text_value(rest, signature.hints[name]))
             break
         if i >= len(tokens):
             break
@@ -123,12 +123,12 @@ def _parse_action(text: str, builder: RuleBuilder) -> Rule:
         if eq and not token.startswith('"') and key in signature.hints:
             if key in keywords or key in signature.positional[: len(args)]:
                 raise ConfigurationError(f"{key}= given twice")
-            keywords[key] = _value(raw, _base_type(signature.hints[key]))
+            keywords[key] = parse_value(raw, base_type(signature.hints[key]))
         elif len(args) < len(signature.positional) and not at_text:
             name = signature.positional[len(args)]
             if name in keywords:
                 raise ConfigurationError(f"{name}= given twice")
-            args.append(_value(token, _base_type(signature.hints[name])))
+            args.append(parse_value(token, base_type(signature.hints[name])))
         else:
             raise ConfigurationError(f"unexpected {token!r} in {word!r}")
     given = len(args) + sum(1 for name in signature.positional[len(args) :] if name in keywords)

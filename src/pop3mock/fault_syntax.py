@@ -14,7 +14,19 @@ import attrs
 
 from .errors import ConfigurationError
 
-__all__: list[str] = []
+__all__ = [
+    "ACTION_WORDS",
+    "OPTION_RE",
+    "TEXT_PARAMS",
+    "Signature",
+    "base_type",
+    "find_colon",
+    "parse_value",
+    "render_text",
+    "render_value",
+    "split_tokens",
+    "text_value",
+]
 
 # -- the text syntax -------------------------------------------------------------------------
 #
@@ -26,7 +38,7 @@ __all__: list[str] = []
 # A value is bare (no space, quote, ':' or '='), or "quoted" with \\ \" \r \n \t \xHH \uHHHH
 # escapes. TEXT (error, ok, reply_raw) is the rest of the line, or one quoted string.
 
-_ACTION_WORDS = (
+ACTION_WORDS = (
     "error",
     "ok",
     "lie",
@@ -39,17 +51,17 @@ _ACTION_WORDS = (
     "hang",
     "corrupt",
 )
-_TEXT_PARAMS = {"error": "text", "ok": "text", "reply_raw": "data"}
+TEXT_PARAMS = {"error": "text", "ok": "text", "reply_raw": "data"}
 _NAMED = {"\\": "\\\\", '"': '\\"', "\r": "\\r", "\n": "\\n", "\t": "\\t"}
 _UNNAMED = {"\\": "\\", '"': '"', "r": "\r", "n": "\n", "t": "\t"}
 _HEX_WIDTH = {"x": 2, "u": 4, "U": 8}
 _INT_RE = re.compile(r"[+-]?[0-9]+")
 _FLOAT_RE = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
-_OPTION_RE = re.compile(r"([a-z_]+)=")
+OPTION_RE = re.compile(r"([a-z_]+)=")
 
 
 @attrs.frozen
-class _Signature:
+class Signature:
     positional: tuple[str, ...]
     required: int
     hints: Mapping[str, Any]
@@ -118,7 +130,7 @@ def _as_bytes(pieces: list[str | int]) -> bytes:
     return b"".join(bytes([p]) if isinstance(p, int) else p.encode("utf-8") for p in pieces)
 
 
-def _tokens(text: str, *, free_text: bool = False) -> list[tuple[int, str]]:
+def split_tokens(text: str, *, free_text: bool = False) -> list[tuple[int, str]]:
     """Whitespace-separated tokens and where each starts; quoted parts keep their spaces.
 
     With `free_text`, the tokens of an action: once the action word takes a free text (which
@@ -136,14 +148,14 @@ def _tokens(text: str, *, free_text: bool = False) -> list[tuple[int, str]]:
             while i < len(text) and not text[i].isspace():
                 i = _read_quoted(text, i)[1] if text[i] == '"' else i + 1
         except ConfigurationError:
-            if not free_text or not out or out[0][1] not in _TEXT_PARAMS:
+            if not free_text or not out or out[0][1] not in TEXT_PARAMS:
                 raise
             out.append((start, text[start:]))
             return out
         out.append((start, text[start:i]))
 
 
-def _value(token: str, kind: Any) -> Any:
+def parse_value(token: str, kind: Any) -> Any:
     """A bare or quoted token as a value of type `kind`."""
     if token.startswith('"'):
         pieces, end = _read_quoted(token, 0)
@@ -171,7 +183,7 @@ def _value(token: str, kind: Any) -> Any:
     return float(token)
 
 
-def _base_type(hint: Any) -> Any:
+def base_type(hint: Any) -> Any:
     members = [a for a in typing.get_args(hint) if a is not type(None)]
     return members[0] if members else hint
 
@@ -185,7 +197,7 @@ def _bare(text: str) -> bool:
     )
 
 
-def _render_value(value: Any) -> str:
+def render_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
@@ -195,10 +207,10 @@ def _render_value(value: Any) -> str:
     return value if _bare(value) else _quote(value)
 
 
-def _render_text(value: str | bytes, signature: _Signature) -> str:
+def render_text(value: str | bytes, signature: Signature) -> str:
     if isinstance(value, bytes):
         return _quote_bytes(value)
-    option = _OPTION_RE.match(value)
+    option = OPTION_RE.match(value)
     plain = (
         value
         and value == value.strip()
@@ -209,7 +221,7 @@ def _render_text(value: str | bytes, signature: _Signature) -> str:
     return value if plain else _quote(value)
 
 
-def _colon(spec: str) -> int:
+def find_colon(spec: str) -> int:
     i = 0
     while i < len(spec):
         if spec[i] == '"':
@@ -221,8 +233,8 @@ def _colon(spec: str) -> int:
     return -1
 
 
-def _text_value(rest: str, hint: Any) -> str | bytes:
-    kind = _base_type(hint)
+def text_value(rest: str, hint: Any) -> str | bytes:
+    kind = base_type(hint)
     if rest.startswith('"'):
         pieces, end = _read_quoted(rest, 0)
         if end != len(rest):

@@ -9,12 +9,21 @@ import attrs
 
 from .errors import ConfigurationError
 
-__all__ = ["KNOWN_TARGETS", "FaultPoint"]
+__all__ = [
+    "ARGUMENTS",
+    "KNOWN_TARGETS",
+    "STATES",
+    "FaultPoint",
+    "argument_matches",
+    "arguments",
+    "can_be_multiline",
+    "canonical_target",
+]
 
 # The arguments of each command by position: "n" a message number (1, 2...), "k" a line count
 # (0, 1...), "w" one word, "rest" the rest of the line (a password may hold spaces), "mech" a
 # SASL mechanism (compared case-insensitively). A rule may give a prefix of them.
-_ARGUMENTS: dict[str, tuple[str, ...]] = {
+ARGUMENTS: dict[str, tuple[str, ...]] = {
     "connect": (),
     "greeting": (),
     "*": (),
@@ -37,9 +46,9 @@ _ARGUMENTS: dict[str, tuple[str, ...]] = {
     "UIDL": ("n",),
     "LAST": (),
 }
-KNOWN_TARGETS = frozenset(_ARGUMENTS)
-_COMMANDS = sorted(t for t in _ARGUMENTS if t.isupper())
-_STATES = ("AUTHORIZATION", "TRANSACTION")
+KNOWN_TARGETS = frozenset(ARGUMENTS)
+_COMMANDS = sorted(t for t in ARGUMENTS if t.isupper())
+STATES = ("AUTHORIZATION", "TRANSACTION")
 # +OK replies that are multi-line: always, or when the command has no argument.
 _MULTILINE_ALWAYS = frozenset({"RETR", "TOP", "CAPA"})
 _MULTILINE_BARE = frozenset({"LIST", "UIDL", "AUTH", "LANG"})
@@ -63,11 +72,11 @@ class FaultPoint:
     state: str = "AUTHORIZATION"
 
 
-def _target(name: object) -> str:
+def canonical_target(name: object) -> str:
     if isinstance(name, str):
         if name.lower() in ("connect", "greeting"):
             return name.lower()
-        if name.upper() in _ARGUMENTS:
+        if name.upper() in ARGUMENTS:
             return name.upper()
     raise ConfigurationError(
         f"unknown fault target {name!r}: a POP3 command ({' '.join(_COMMANDS)}), "
@@ -75,9 +84,9 @@ def _target(name: object) -> str:
     )
 
 
-def _arguments(target: str, args: tuple[object, ...]) -> tuple[str, ...]:
+def arguments(target: str, args: tuple[object, ...]) -> tuple[str, ...]:
     """The rule's arguments in canonical form; arguments no client can send are rejected."""
-    kinds = _ARGUMENTS[target]
+    kinds = ARGUMENTS[target]
     if len(args) > len(kinds):
         if not kinds:
             raise ConfigurationError(f"{target!r} takes no arguments, so {args!r} never matches")
@@ -108,7 +117,7 @@ def _argument(target: str, kind: str, arg: object) -> str:
     return text.upper() if kind == "mech" else text
 
 
-def _argument_matches(kind: str, want: str, got: str) -> bool:
+def argument_matches(kind: str, want: str, got: str) -> bool:
     if kind in ("n", "k"):
         number = _number(got)
         return number is not None and str(number) == want
@@ -117,6 +126,6 @@ def _argument_matches(kind: str, want: str, got: str) -> bool:
     return got == want
 
 
-def _multiline(target: str, args: tuple[str, ...]) -> bool:
+def can_be_multiline(target: str, args: tuple[str, ...]) -> bool:
     """Whether the commands the rule matches can get a multi-line reply."""
     return target == "*" or target in _MULTILINE_ALWAYS or (target in _MULTILINE_BARE and not args)

@@ -44,8 +44,8 @@ from .fault_actions import (
     ReplyRaw,
     Reset,
 )
-from .fault_rules import Rule, RuleBuilder, _builder
-from .fault_spec import _parse, parse_spec
+from .fault_rules import Rule, RuleBuilder, make_builder
+from .fault_spec import parse, parse_spec
 from .fault_targets import KNOWN_TARGETS, FaultPoint
 from .steps import Step
 
@@ -125,7 +125,7 @@ class FaultSet:
     ) -> RuleBuilder:
         """Start a rule for a command (`"RETR"`), `"greeting"`, `"connect"` or `"*"` (every
         command), optionally only with these leading arguments, user, session or state."""
-        return _builder(self, target, args, user, session, state)
+        return make_builder(self, target, args, user, session, state)
 
     def add(self, rule: Rule) -> Rule:
         """Add a rule made elsewhere (e.g. by `parse_spec`)."""
@@ -141,7 +141,7 @@ class FaultSet:
 
     def add_spec(self, spec: str) -> Rule:
         """Add a rule written in the text syntax: `"RETR 2: error [SYS/TEMP] offline"`."""
-        return _parse(spec, self)
+        return parse(spec, self)
 
     @property
     def rules(self) -> list[Rule]:

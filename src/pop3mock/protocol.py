@@ -318,7 +318,7 @@ class Session:
             )
         user, self._user_given = self._user_given, None
         mailbox = self.users.get(user)
-        if not auth._password_ok(mailbox, rest):
+        if not auth.password_ok(mailbox, rest):
             return self._err("auth_failed", "AUTH")
         return self._login(user, "USER")
 
