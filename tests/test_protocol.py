@@ -35,6 +35,17 @@ def login(session: Session) -> None:
     assert send(session, "PASS wonderland").startswith("+OK")
 
 
+def test_pending_user_is_the_user_name_waiting_for_its_password() -> None:
+    s = make()
+    assert s.pending_user is None
+    assert send(s, "USER alice").startswith("+OK")
+    assert s.pending_user == "alice" and s.user is None
+    assert send(s, "PASS wrong").startswith("-ERR")
+    assert s.pending_user is None  # a failed PASS needs a new USER
+    login(s)
+    assert s.pending_user is None and s.user == "alice"
+
+
 def test_greeting_has_apop_timestamp_last() -> None:
     greeting = make().greeting().encode()
     assert re.fullmatch(rb"\+OK .*<[^<>@\s]+@[^<>@\s]+>\r\n", greeting)

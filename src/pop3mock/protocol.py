@@ -141,6 +141,11 @@ class Session:
         return Response("+OK", text)
 
     @property
+    def pending_user(self) -> str | None:
+        """The name a USER command gave, while it waits for PASS; None otherwise."""
+        return self._user_given
+
+    @property
     def in_sasl(self) -> bool:
         """An AUTH exchange waits for the client's next base64 line (no length limit)."""
         return self._sasl is not None

@@ -593,7 +593,7 @@ class _Connection:
         plan = None
         if not in_sasl and verb:
             plan = self._plan(
-                FaultPoint(verb, args, session.user or session._user_given, record.id, state)
+                FaultPoint(verb, args, session.user or session.pending_user, record.id, state)
             )
         response: Response | None = None
         if plan is not None and plan.replace is not None:
@@ -620,7 +620,7 @@ class _Connection:
                 raw=data + line.ending,
                 verb=verb,
                 args=args,
-                user=session.user or (session._user_given if verb == "USER" else None),
+                user=session.user or (session.pending_user if verb == "USER" else None),
                 status=status,
                 reply=text,
                 bytes_sent=sum(len(p) for p in out),
