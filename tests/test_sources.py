@@ -358,6 +358,7 @@ def test_inspection_after_the_client_ran_and_reset(tmp_path: Path) -> None:
         client = login(server, "alice", "pw")
         client.dele(1)
         client.close()
+        server.journal.wait_for(sessions_ended=2)  # the server saw the drop, released the lock
         box.add(ONE)  # delivered after creation: reset keeps it too
         client = login(server, "alice", "pw")
         with pytest.raises(ConfigurationError, match="while a session holds it"):
