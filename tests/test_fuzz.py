@@ -30,7 +30,7 @@ from hypothesis.stateful import (
 )
 
 from helpers import RawClient
-from pop3mock import Mailbox, Message, POP3Server, ServerConfig, Session, State
+from pop3mock import LazyMaildrop, Mailbox, Message, POP3Server, ServerConfig, Session, State
 from pop3mock.tls import client_context
 
 PASSWORD = "fuzz pass"
@@ -70,7 +70,14 @@ class ProtocolCore(RuleBasedStateMachine):
     @initialize()
     def setup(self) -> None:
         self.config = ServerConfig(bad_command_limit=None)
-        self.mailbox = Mailbox("alice", PASSWORD, MESSAGES)
+        # The last messages are held as a LazyMaildrop (columns), the rest as objects: every
+        # rule runs over both forms, and over the slices that deletions leave of the columns.
+        lazy = [Message.of(m) for m in MESSAGES[3:]]
+        drop = LazyMaildrop(
+            [f"lazy-{i}" for i in range(len(lazy))], [m.size for m in lazy], lazy.__getitem__
+        )
+        self.mailbox = Mailbox("alice", PASSWORD, MESSAGES[:3])
+        self.mailbox.add(drop)
         self.users = {"alice": self.mailbox, "bob": Mailbox("bob", "other")}
         self.committed = list(self.mailbox.messages)  # the model of the maildrop
         self.delivered = 0

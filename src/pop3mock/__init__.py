@@ -6,6 +6,7 @@ messages, point any POP3 client at it, then assert on what the client did.
 
 from ._version import __version__
 from .config import ServerConfig
+from .entries import LazyMaildrop
 from .errors import (
     ClientViolationError,
     ConfigurationError,
@@ -30,6 +31,7 @@ __all__ = [
     "ConfigurationError",
     "FaultSet",
     "Journal",
+    "LazyMaildrop",
     "LazyMessage",
     "Mailbox",
     "Message",

@@ -11,14 +11,40 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from typing import Union
 
+from .entries import Entries, Entry, LazyMaildrop
 from .errors import ConfigurationError
 from .message import LazyMessage, Message, MessageInput
 
 __all__ = ["Entry", "Mailbox", "MaildropView"]
 
-Entry = Union[Message, LazyMessage]
+
+class _EntryLog:
+    """Entries in delivery order: an immutable head and a list that `add` appends to.
+
+    Appending is O(1), as with a list; a session's snapshot copies the tail once.
+    """
+
+    __slots__ = ("head", "tail")
+
+    def __init__(self) -> None:
+        self.head = Entries()
+        self.tail: list[Entry] = []
+
+    def __len__(self) -> int:
+        return len(self.head) + len(self.tail)
+
+    def now(self) -> Entries:
+        if not self.tail:
+            return self.head
+        return self.head + Entries([tuple(self.tail)])
+
+    def add_drop(self, drop: LazyMaildrop) -> None:
+        self.head = self.now() + Entries.of([drop])
+        self.tail = []
+
+    def replace(self, entries: Entries) -> None:
+        self.head, self.tail = entries, []
 
 
 class Mailbox:
@@ -31,7 +57,7 @@ class Mailbox:
         self,
         user: str,
         password: str,
-        messages: Iterable[MessageInput | LazyMessage] = (),
+        messages: Iterable[MessageInput | LazyMessage] | LazyMaildrop = (),
         *,
         token: str | None = None,
     ) -> None:
@@ -46,7 +72,7 @@ class Mailbox:
         #: Bearer token for XOAUTH2 / OAUTHBEARER; None means those mechanisms fail for this user.
         self.token = token
         self._lock = threading.Lock()
-        self._entries: list[Entry] = []
+        self._entries = _EntryLog()
         self._used_uids: set[str] = set()
         self._deleted: list[Entry] = []
         self._retrieved: Counter[str] = Counter()
@@ -54,16 +80,29 @@ class Mailbox:
         self._logins = 0
         self._last_login: float | None = None
         # Every message ever delivered, in order: what reset() puts back.
-        self._delivered: list[Entry] = []
-        self.add(*messages)
+        self._delivered = _EntryLog()
+        if isinstance(messages, LazyMaildrop):
+            self.add(messages)
+        else:
+            self.add(*messages)
 
     def __repr__(self) -> str:
         return f"<Mailbox {self.user!r}: {len(self._entries)} messages>"
 
     # -- content -------------------------------------------------------------------------
 
-    def add(self, *messages: MessageInput | LazyMessage) -> None:
-        """Deliver new mail. A session already open does not see it (RFC 1939 section 4)."""
+    def add(self, *messages: MessageInput | LazyMessage | LazyMaildrop) -> None:
+        """Deliver new mail. A session already open does not see it (RFC 1939 section 4).
+
+        A `LazyMaildrop` given as one argument is kept as its columns, not message by message.
+        """
+        for group in _groups(messages):
+            if isinstance(group, LazyMaildrop):
+                self._add_drop(group)
+            else:
+                self._add_entries(group)
+
+    def _add_entries(self, messages: Sequence[MessageInput | LazyMessage]) -> None:
         # No function call per ready-made entry: a generated maildrop has 100,000 of them.
         entries: list[Entry] = [
             m if isinstance(m, (Message, LazyMessage)) else Message.of(m) for m in messages
@@ -74,8 +113,19 @@ class Mailbox:
                 if entry.uid in used:
                     entries[i] = entry = self._renamed(entry)
                 used.add(entry.uid)
-            self._entries.extend(entries)
-            self._delivered.extend(entries)
+            self._entries.tail += entries
+            self._delivered.tail += entries
+
+    def _add_drop(self, drop: LazyMaildrop) -> None:
+        fresh = set(drop.uids)
+        with self._lock:
+            if len(fresh) == len(drop) and self._used_uids.isdisjoint(fresh):
+                self._used_uids |= fresh
+                self._entries.add_drop(drop)
+                self._delivered.add_drop(drop)
+                return
+        # A uid seen before (the same maildrop added twice): message by message, renamed.
+        self._add_entries(list(drop))
 
     def _renamed(self, entry: Entry) -> Entry:
         # A UID names one message and is never reused (RFC 1939 section 7, C-081, C-083):
@@ -100,7 +150,7 @@ class Mailbox:
                 raise ConfigurationError(
                     f"cannot reset mailbox {self.user!r} while a session holds it"
                 )
-            self._entries = list(self._delivered)
+            self._entries.replace(self._delivered.now())
             self._deleted.clear()
             self._retrieved.clear()
             self._logins = 0
@@ -110,14 +160,14 @@ class Mailbox:
     def messages(self) -> tuple[Message, ...]:
         """The messages in the maildrop now (committed state), in order."""
         with self._lock:
-            entries = tuple(self._entries)
+            entries = self._entries.now()
         return tuple(e.message for e in entries)
 
     @property
     def uids(self) -> tuple[str, ...]:
         """The unique-ids of the messages in the maildrop now."""
         with self._lock:
-            return tuple(e.uid for e in self._entries)
+            return tuple(self._entries.now().uids())
 
     @property
     def deleted(self) -> tuple[Message, ...]:
@@ -135,10 +185,12 @@ class Mailbox:
     def message(self, uid: str) -> Message:
         """The message with this unique-id, whether it is still there or was deleted."""
         with self._lock:
-            found = next((e for e in self._delivered if e.uid == uid), None)
-        if found is None:
-            raise KeyError(f"no message with uid {uid!r} in mailbox {self.user!r}")
-        return found.message
+            delivered = self._delivered.now()
+        try:
+            index = delivered.uids().index(uid)
+        except ValueError:
+            raise KeyError(f"no message with uid {uid!r} in mailbox {self.user!r}") from None
+        return delivered[index].message
 
     @property
     def retrieved(self) -> dict[str, int]:
@@ -171,7 +223,7 @@ class Mailbox:
         with self._lock:
             if self._session is not None:
                 return None
-            view = MaildropView(self, tuple(self._entries))
+            view = MaildropView(self, self._entries.now())
             self._session = view
             self._logins += 1
             if now is not None:
@@ -182,13 +234,13 @@ class Mailbox:
         with self._lock:
             self._retrieved[uid] += 1
 
-    def _commit(self, view: MaildropView, remove: Sequence[Entry]) -> None:
+    def _commit(self, view: MaildropView, indexes: Sequence[int]) -> None:
         with self._lock:
             if self._session is not view:
                 return
-            gone = {id(e) for e in remove}
-            self._entries = [e for e in self._entries if id(e) not in gone]
-            self._deleted.extend(remove)
+            # Mail delivered during the session was appended: the view's indexes still hold.
+            self._deleted += [view.entries[i] for i in indexes]
+            self._entries.replace(self._entries.now().without(indexes))
             self._session = None
 
     def _release(self, view: MaildropView) -> None:
@@ -200,12 +252,12 @@ class Mailbox:
 class MaildropView:
     """What one session sees: numbers fixed at login, deletion marks, cached listings."""
 
-    def __init__(self, mailbox: Mailbox, entries: tuple[Entry, ...]) -> None:
+    def __init__(self, mailbox: Mailbox, entries: Entries) -> None:
         self.mailbox = mailbox
         self.entries = entries
         self._deleted = bytearray(len(entries))
         self._count = len(entries)
-        self._octets = sum([e.size for e in entries])  # a list: twice as fast as a generator
+        self._octets = entries.total_size()
         self._list: bytes | None = None
         self._uidl: bytes | None = None
         self.highest_accessed = 0
@@ -241,7 +293,7 @@ class MaildropView:
         if self._count != len(self.entries):
             self._deleted = bytearray(len(self.entries))
             self._count = len(self.entries)
-            self._octets = sum(e.size for e in self.entries)
+            self._octets = self.entries.total_size()
             self._list = self._uidl = None
 
     def retrieved(self, number: int) -> Message:
@@ -258,8 +310,8 @@ class MaildropView:
             deleted = self._deleted
             self._list = b"".join(
                 [
-                    b"%d %d\r\n" % (i, e.size)
-                    for i, e in enumerate(self.entries, 1)
+                    b"%d %d\r\n" % (i, size)
+                    for i, size in enumerate(self.entries.sizes(), 1)
                     if not deleted[i - 1]
                 ]
             )
@@ -271,26 +323,42 @@ class MaildropView:
             deleted = self._deleted
             self._uidl = b"".join(
                 [
-                    b"%d %s\r\n" % (i, e.uid.encode("ascii"))
-                    for i, e in enumerate(self.entries, 1)
+                    b"%d %s\r\n" % (i, uid.encode("ascii"))
+                    for i, uid in enumerate(self.entries.uids(), 1)
                     if not deleted[i - 1]
                 ]
             )
         return self._uidl
 
     def marked(self) -> list[Entry]:
-        return [e for i, e in enumerate(self.entries) if self._deleted[i]]
+        return [self.entries[i] for i, flag in enumerate(self._deleted) if flag]
 
     def commit(self, extra: Iterable[int] = ()) -> int:
         """UPDATE state: remove marked messages (and `extra` numbers), release the lock."""
         remove = {i for i, flag in enumerate(self._deleted) if flag}
         remove.update(n - 1 for n in extra if self.exists(n))
-        entries = [self.entries[i] for i in sorted(remove)]
-        self.mailbox._commit(self, entries)
+        self.mailbox._commit(self, sorted(remove))
         self.closed = True
-        return len(entries)
+        return len(remove)
 
     def release(self) -> None:
         """End the session without UPDATE: nothing is removed, the lock is released."""
         self.mailbox._release(self)
         self.closed = True
+
+
+def _groups(
+    messages: Iterable[MessageInput | LazyMessage | LazyMaildrop],
+) -> Iterable[list[MessageInput | LazyMessage] | LazyMaildrop]:
+    """Runs of single messages, and each LazyMaildrop on its own, in order."""
+    run: list[MessageInput | LazyMessage] = []
+    for item in messages:
+        if isinstance(item, LazyMaildrop):
+            if run:
+                yield run
+                run = []
+            yield item
+        else:
+            run.append(item)
+    if run:
+        yield run

@@ -572,9 +572,7 @@ class Session:
             return Response("+OK", f"{number} {view.entries[number - 1].uid}")
         # A personality's UID form: rendered once per session, stable across sessions.
         if self._wire_uids is None:
-            self._wire_uids = self.config.render_uids(
-                view.mailbox, [entry.uid for entry in view.entries]
-            )
+            self._wire_uids = self.config.render_uids(view.mailbox, view.entries.uids())
         uids = self._wire_uids
         if not args:
             if self._wire_listing is None:
@@ -665,8 +663,9 @@ class Session:
             seen = self._seen_before
             self._last_before = 0
             if seen:
-                for number in range(len(view.entries), 0, -1):
-                    if view.entries[number - 1].uid in seen:
+                uids = view.entries.uids()
+                for number in range(len(uids), 0, -1):
+                    if uids[number - 1] in seen:
                         self._last_before = number
                         break
         return Response("+OK", str(max(self._highest, self._last_before)))
