@@ -87,7 +87,11 @@ def run_pop3mock(count: int) -> dict[str, Any]:
         stat = wire.ok()
         t3 = time.perf_counter()
         wire.quit()
-    expected = b"+OK %d %d" % (count, sum(m.size for m in messages))
+    # A LazyMaildrop knows its total; summing item by item would make 100,000 entries.
+    octets = getattr(messages, "total_size", None)
+    if octets is None:
+        octets = sum(m.size for m in messages)
+    expected = b"+OK %d %d" % (count, octets)
     if stat != expected:
         raise ReplyError(f"STAT answered {stat!r}, expected {expected!r}")
     return {

@@ -14,22 +14,21 @@ part is filled to its budget and a few octets of remainder go into the id of a R
 from __future__ import annotations
 
 import email.utils
-import gc
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
 from datetime import datetime, timezone
 from functools import lru_cache
 from typing import Any
 
 import attrs
 
+from .entries import LazyMaildrop
 from .errors import ConfigurationError
 from .fake_builder import Builder
 from .fake_heads import Heads
 from .fake_malformed import MALFORMED_KINDS
 from .fake_plan import PLANS_PER_BLOCK, Plan, PlanTable, plan_block_of, stream
 from .fake_vocabulary import OTHER_LOCALES
-from .message import LazyMessage, Message
+from .message import Message
 
 __all__ = [
     "DEFAULT_SHAPES",
@@ -136,7 +135,7 @@ class MessageFactory:
 
     >>> factory = MessageFactory(seed=7, shapes={"plain": 3, "attachment": 1}, malformed=0.05)
     >>> first = factory.message(0)          # any index, on its own
-    >>> drop = factory.lazy(100_000)        # LazyMessage entries: uid and size known, no bytes
+    >>> drop = factory.lazy(100_000)        # a LazyMaildrop: uids and sizes known, no bytes
 
     Knobs: `shapes` (weights, see SHAPES), `text_size`, `attachment_size` and `large_size`
     (octet ranges), `replies` (share of messages answering an earlier one), `non_ascii`
@@ -227,27 +226,27 @@ class MessageFactory:
         for index in range(start, start + count):
             yield self.message(index)
 
-    def lazy(self, count: int, *, start: int = 0) -> list[LazyMessage]:
-        """The same messages as `messages`, as LazyMessage entries: uid and size up front."""
+    def lazy(self, count: int, *, start: int = 0) -> LazyMaildrop:
+        """The same messages as `messages`, lazily: uids and sizes now, bytes on first use.
+
+        A `LazyMaildrop` holds them as two columns; item n is message `start + n` as a
+        `LazyMessage`.
+        """
         _check_count(count)
         if start < 0:
             raise ConfigurationError("start must be >= 0")
-        out: list[LazyMessage] = []
-        with _collector_paused():
-            index, end = start, start + count
-            while index < end:
-                block, first = divmod(index, PLANS_PER_BLOCK)
-                last = min(PLANS_PER_BLOCK, first + end - index)
-                # Not through the cache: a big maildrop would only push other blocks out.
-                plans = self._table.block(plan_block_of(self.seed, block))[first:last]
-                out.extend(
-                    [
-                        LazyMessage(uid, size, _Load(self, i))
-                        for i, (_, size, uid, _) in enumerate(plans, index)
-                    ]
-                )
-                index += last - first
-        return out
+        uids: list[str] = []
+        sizes: list[int] = []
+        index, end = start, start + count
+        while index < end:
+            block, first = divmod(index, PLANS_PER_BLOCK)
+            last = min(PLANS_PER_BLOCK, first + end - index)
+            # Not through the cache: a big maildrop would only push other blocks out.
+            plans = self._table.block(plan_block_of(self.seed, block))[first:last]
+            uids += [uid for _, _, uid, _ in plans]
+            sizes += [size for _, size, _, _ in plans]
+            index += last - first
+        return LazyMaildrop(uids, sizes, _Make(self, start))
 
     def size(self, index: int) -> int:
         """The exact size of message `index`, known without making it."""
@@ -262,24 +261,6 @@ class MessageFactory:
     def _plan(self, index: int) -> tuple[str, int, str, str | None]:
         """Shape, exact size, uid and malformed kind of message `index`: no Faker, no body."""
         return self._plans(index // PLANS_PER_BLOCK)[index % PLANS_PER_BLOCK]
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Keep the cyclic garbage collector out of a bulk build of objects that form no cycle.
-
-    A 100,000-message lazy maildrop is 200,000 new objects; while they are made the collector
-    would walk them, and everything older, again and again: a third of the time. Nothing made
-    here forms a cycle, so there is nothing for it to find.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 def _check_count(count: int) -> None:
@@ -298,21 +279,21 @@ def fake_messages(
     return MessageFactory(seed=seed, locale=locale, **options).messages(count)
 
 
-class _Load:
-    """`factory.message(index)` for a LazyMessage: half the memory of a functools.partial."""
+class _Make:
+    """`factory.message(start + position)`: how a LazyMaildrop of a factory makes a message."""
 
-    __slots__ = ("factory", "index")
+    __slots__ = ("factory", "start")
 
-    def __init__(self, factory: MessageFactory, index: int) -> None:
+    def __init__(self, factory: MessageFactory, start: int) -> None:
         self.factory = factory
-        self.index = index
+        self.start = start
 
-    def __call__(self) -> Message:
-        return self.factory.message(self.index)
+    def __call__(self, position: int) -> Message:
+        return self.factory.message(self.start + position)
 
 
 def lazy_fake_messages(
     count: int, *, seed: int = 0, locale: str = "en_US", **options: Any
-) -> list[LazyMessage]:
+) -> LazyMaildrop:
     """The messages of `fake_messages`, lazily: uid and size now, bytes on first RETR/TOP."""
     return MessageFactory(seed=seed, locale=locale, **options).lazy(count)
