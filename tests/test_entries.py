@@ -167,3 +167,19 @@ def test_the_same_lazy_maildrop_added_twice_gets_new_uids_the_second_time() -> N
     assert len(box) == 8 and len(set(box.uids)) == 8
     assert box.uids[:4] == drop.uids
     assert [m.data for m in box.messages] == [Message.of(b).data for b in BODIES[:4]] * 2
+
+
+def test_the_pop3_marker_keeps_a_lazy_maildrop_whole() -> None:
+    from pop3mock.plugin import build_server
+
+    drop, made = drop_of(BODIES)
+    server, _ = build_server({"messages": drop, "users": {"alice": "pw", "bob": "pw"}})
+    with server:
+        for user in ("alice", "bob"):
+            assert server.mailbox(user).uids == drop.uids
+        assert drop._made == {}  # no LazyMessage made: the mailboxes hold the columns
+        client = login(server)
+        assert client.stat() == (12, drop.total_size)
+        client.quit()
+    server.check()
+    assert made == []

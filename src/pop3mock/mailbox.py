@@ -57,7 +57,7 @@ class Mailbox:
         self,
         user: str,
         password: str,
-        messages: Iterable[MessageInput | LazyMessage] | LazyMaildrop = (),
+        messages: Iterable[MessageInput | LazyMessage | LazyMaildrop] = (),
         *,
         token: str | None = None,
     ) -> None:

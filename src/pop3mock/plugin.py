@@ -16,6 +16,7 @@ from typing import Any, Union
 
 import pytest
 
+from .entries import LazyMaildrop
 from .errors import ConfigurationError, Pop3MockError
 from .faults import FaultSet
 from .mailbox import Mailbox
@@ -44,7 +45,7 @@ _TLS_MODES: Mapping[str, tuple[bool, bool]] = {  # mode -> (implicit_tls, stls)
 _defaults_key = pytest.StashKey[dict[str, Any]]()
 
 FaultSpec = Union[str, Callable[[FaultSet], object]]
-Messages = Sequence[Union[MessageInput, LazyMessage]]
+Messages = Union[Sequence[Union[MessageInput, LazyMessage]], LazyMaildrop]
 
 
 # -- options -------------------------------------------------------------------------------
@@ -140,11 +141,13 @@ def _run_defaults(config: pytest.Config) -> dict[str, Any]:
 
 def _messages_for(
     user: str, messages: Messages | Mapping[str, Messages] | str | os.PathLike[str]
-) -> list[MessageInput | LazyMessage]:
+) -> list[MessageInput | LazyMessage | LazyMaildrop]:
     if isinstance(messages, (str, os.PathLike)):
         return list(load_messages(messages))
     if isinstance(messages, Mapping):
-        return list(messages.get(user, ()))
+        messages = messages.get(user, ())
+    if isinstance(messages, LazyMaildrop):
+        return [messages]  # kept whole: the mailbox holds its columns
     return list(messages)
 
 
@@ -194,7 +197,7 @@ def build_server(options: Mapping[str, Any]) -> tuple[POP3Server, bool]:
             f"the users are {sorted(users)}"
         )
     server = POP3Server(users={k: v for k, v in users.items() if isinstance(v, Mailbox)}, **opts)
-    generated: list[MessageInput | LazyMessage] = []
+    generated: list[MessageInput | LazyMessage | LazyMaildrop] = []
     if fake:
         from .fake import fake_messages  # Faker is imported only when a test asks for it
 

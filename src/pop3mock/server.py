@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from .config import ServerConfig
+from .entries import LazyMaildrop
 from .errors import ClientViolationError, ConfigurationError, ServerError
 from .faults import FaultPlan, FaultPoint, FaultSet
 from .framing import Line, LineReader
@@ -157,11 +158,14 @@ class POP3Server:
         self,
         name: str,
         password: str,
-        messages: Iterable[MessageInput | LazyMessage] = (),
+        messages: Iterable[MessageInput | LazyMessage | LazyMaildrop] = (),
         *,
         token: str | None = None,
     ) -> Mailbox:
-        """Create a user with a maildrop and return its `Mailbox`."""
+        """Create a user with a maildrop and return its `Mailbox`.
+
+        `messages` may be a `LazyMaildrop`, or hold some: the mailbox keeps their columns.
+        """
         if name in self._users:
             raise ConfigurationError(f"user {name!r} already exists")
         mailbox = Mailbox(name, password, messages, token=token)
