@@ -19,7 +19,7 @@ import attrs
 from .errors import ConfigurationError
 from .message import LazyMessage, Message
 
-__all__ = ["Entries", "Entry", "LazyMaildrop", "Segment"]
+__all__ = ["Entries", "Entry", "LazyMaildrop"]
 
 Entry = Union[Message, LazyMessage]
 
@@ -64,7 +64,9 @@ class LazyMaildrop(Sequence[LazyMessage]):
         position = range(len(self.uids))[index]  # negative indexes, and IndexError
         entry = self._made.get(position)
         if entry is None:
-            made = LazyMessage(self.uids[position], self.sizes[position], _Load(self, position))
+            made = LazyMessage(
+                self.uids[position], self.sizes[position], _Load(self._make, position)
+            )
             # setdefault is atomic: two threads asking at once get the same object.
             entry = self._made.setdefault(position, made)
         return entry
@@ -76,21 +78,18 @@ class LazyMaildrop(Sequence[LazyMessage]):
     def __repr__(self) -> str:
         return f"<LazyMaildrop {len(self)} messages, {self.total_size} octets>"
 
-    def _build(self, position: int) -> Message:
-        return self._make(position)
-
 
 class _Load:
-    """`drop._build(position)`, the loader of one LazyMessage of a LazyMaildrop."""
+    """`make(position)`, the loader of one LazyMessage of a LazyMaildrop."""
 
-    __slots__ = ("drop", "position")
+    __slots__ = ("make", "position")
 
-    def __init__(self, drop: LazyMaildrop, position: int) -> None:
-        self.drop = drop
+    def __init__(self, make: Callable[[int], Message], position: int) -> None:
+        self.make = make
         self.position = position
 
     def __call__(self) -> Message:
-        return self.drop._build(self.position)
+        return self.make(self.position)
 
 
 @attrs.frozen
@@ -133,10 +132,6 @@ class Entries(Sequence[Entry]):
                 run.append(item)
         segments.append(tuple(run))
         return cls(segments)
-
-    @property
-    def segments(self) -> tuple[Segment, ...]:
-        return self._segments
 
     def __len__(self) -> int:
         return self._ends[-1] if self._ends else 0
