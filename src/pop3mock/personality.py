@@ -17,10 +17,12 @@ A test picks one to check that its client copes with that server:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .config import ServerConfig
 from .errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from .config import ServerConfig
 
 __all__ = ["PERSONALITIES", "SERVER_DEFAULTS", "personality_config", "server_default"]
 
@@ -150,6 +152,10 @@ def server_default(personality: str, option: str, value: Any) -> Any:
 
 def personality_config(name: str = "default", **overrides: Any) -> ServerConfig:
     """A `ServerConfig` for personality `name`, with `overrides` applied on top."""
+    # Imported here so that the pytest plugin can list the personalities at start without
+    # loading the protocol core.
+    from .config import ServerConfig
+
     try:
         preset = PERSONALITIES[name]
     except KeyError:

@@ -10,20 +10,23 @@ only; it never reads or writes environment variables.
 from __future__ import annotations
 
 import os
-import ssl
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, Union
+from typing import TYPE_CHECKING, Any, Union
 
 import pytest
 
-from .entries import LazyMaildrop
 from .errors import ConfigurationError, Pop3MockError
-from .faults import FaultSet
-from .mailbox import Mailbox
-from .message import LazyMessage, MessageInput
 from .personality import PERSONALITIES
-from .server import POP3Server
-from .sources import load_messages
+
+# pytest loads this module at every start, in every suite: the server and everything
+# behind it are imported by the first fixture that builds a server, not here.
+if TYPE_CHECKING:
+    import ssl
+
+    from .entries import LazyMaildrop
+    from .faults import FaultSet
+    from .message import LazyMessage, MessageInput
+    from .server import POP3Server
 
 __all__ = [
     "MARKER",
@@ -44,8 +47,8 @@ _TLS_MODES: Mapping[str, tuple[bool, bool]] = {  # mode -> (implicit_tls, stls)
 }
 _defaults_key = pytest.StashKey[dict[str, Any]]()
 
-FaultSpec = Union[str, Callable[[FaultSet], object]]
-Messages = Union[Sequence[Union[MessageInput, LazyMessage]], LazyMaildrop]
+FaultSpec = Union[str, Callable[["FaultSet"], object]]
+Messages = Union[Sequence[Union["MessageInput", "LazyMessage"]], "LazyMaildrop"]
 
 
 # -- options -------------------------------------------------------------------------------
@@ -142,6 +145,9 @@ def _run_defaults(config: pytest.Config) -> dict[str, Any]:
 def _messages_for(
     user: str, messages: Messages | Mapping[str, Messages] | str | os.PathLike[str]
 ) -> list[MessageInput | LazyMessage | LazyMaildrop]:
+    from .entries import LazyMaildrop
+    from .sources import load_messages
+
     if isinstance(messages, (str, os.PathLike)):
         return list(load_messages(messages))
     if isinstance(messages, Mapping):
@@ -174,6 +180,9 @@ def build_server(options: Mapping[str, Any]) -> tuple[POP3Server, bool]:
     messages for every user), `faults` (spec strings or callables taking the FaultSet),
     `tls` ('implicit', 'stls' or 'both') and `check` (check the server at teardown).
     """
+    from .mailbox import Mailbox
+    from .server import POP3Server
+
     opts = dict(options)
     check = bool(opts.pop("check", True))
     users = opts.pop("users", None)
