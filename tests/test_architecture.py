@@ -30,6 +30,22 @@ IO_MODULES = {
 OUTER_LAYERS = {"server", "tls", "plugin", "cli", "__main__", "configfile", "journal", "faults"}
 
 
+# The layers of docs/architecture.md, from the inside out: a module imports only from its
+# own layer or an inner one.
+LAYERS: list[set[str]] = [
+    {"errors", "_version", "steps"},
+    {"message", "entries", "mailbox"},
+    {"framing", "auth", "config", "personality", "protocol"},
+    {"sources", "fake", "fake_builder", "fake_fill", "fake_headers", "fake_heads",
+     "fake_malformed", "fake_mime", "fake_parts", "fake_plan", "fake_vocabulary"},
+    {"fault_targets", "fault_syntax", "fault_spec", "fault_actions", "corruptions",
+     "fault_rules", "faults"},
+    {"journal"},
+    {"tls", "server"},
+    {"plugin", "cli", "configfile", "__main__", "__init__"},
+]  # fmt: skip
+
+
 def _is_type_checking_block(node: ast.stmt) -> bool:
     return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
 
@@ -90,6 +106,20 @@ def test_the_core_imports_no_io_and_no_outer_layer(root: str) -> None:
     for name in sorted(core):
         io = GRAPH[name][1] & IO_MODULES
         assert not io, f"{name} (part of the core through {root}) imports {sorted(io)}"
+
+
+def test_every_module_has_a_layer_and_imports_only_inward() -> None:
+    layer_of = {name: n for n, layer in enumerate(LAYERS) for name in layer}
+    assert set(GRAPH) == set(layer_of), (
+        "a module is missing from LAYERS (or LAYERS names a gone one)"
+    )
+    outward = sorted(
+        f"{name} -> {target}"
+        for name, (ours, _) in GRAPH.items()
+        for target in ours
+        if layer_of[target] > layer_of[name]
+    )
+    assert outward == []
 
 
 def test_no_module_depends_on_itself() -> None:
