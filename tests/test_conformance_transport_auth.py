@@ -252,12 +252,13 @@ def test_c020_each_login_mechanism_alone(options: dict[str, Any], works: str) ->
     with POP3Server(users={"alice": PASSWORD}, **options) as server, connect(server) as client:
         greeting = client.greeting  # type: ignore[attr-defined]
         assert (b"<" in greeting) == (works == "APOP")  # C-021, C-023
+        # USER last: PASS counts only right after it (C-034).
         replies = {
-            "USER": client.cmd("USER alice"),
             "APOP": client.cmd(
                 f"APOP alice {apop(greeting, PASSWORD) if works == 'APOP' else '0' * 32}"
             ),
             "AUTH": client.cmd("AUTH PLAIN " + b64(b"\0alice\0" + PASSWORD.encode())),
+            "USER": client.cmd("USER alice"),
         }
         assert replies.pop(works) in (b"+OK Logged in.\r\n", b"+OK Send PASS.\r\n")
         if works == "USER":

@@ -409,8 +409,8 @@ def test_last_off() -> None:
 )
 def test_obsolete_and_unknown_commands(server: POP3Server, command: str) -> None:
     with connect(server) as client:
-        client.cmd("USER alice")
         assert client.cmd(command).startswith(b"-ERR")  # C-176, C-177, C-178
+        assert client.cmd("USER alice").startswith(b"+OK")
         assert client.cmd("PASS wonderland").startswith(b"+OK")
         assert client.cmd(command).startswith(b"-ERR")
         assert client.cmd("NOOP") == b"+OK\r\n"

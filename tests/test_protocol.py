@@ -97,6 +97,22 @@ def test_pass_needs_user_and_failed_pass_needs_new_user() -> None:
     assert s.state is State.TRANSACTION
 
 
+@pytest.mark.parametrize(
+    "between",
+    ["USER", "USER alice extra", "APOP alice 0123", "AUTH PLAIN AGFsaWNlAGJhZA==", "CAPA",
+     "NOOP", "STAT", "X" * 300],
+)  # fmt: skip
+def test_pass_counts_only_right_after_a_successful_user(between: str) -> None:
+    """C-034: any line between USER and PASS, accepted or refused, forgets the name."""
+    s = make()
+    assert send(s, "USER alice").startswith("+OK")
+    send(s, between)
+    assert s.pending_user is None
+    assert send(s, "PASS wonderland") == "-ERR No user name given (send USER first).\r\n"
+    assert s.state is State.AUTHORIZATION
+    login(s)  # and USER then PASS still works after it
+
+
 def test_password_with_spaces() -> None:
     s = make(alice=Mailbox("alice", "a b c"))
     send(s, "USER alice")
@@ -247,6 +263,23 @@ def test_capa_per_state() -> None:
     after = send(s, "CAPA")
     assert "USER\r\n" in after and "SASL " in after
     assert "APOP" not in after
+
+
+def test_stls_is_listed_only_while_it_would_be_accepted() -> None:
+    """C-122: STLS leaves CAPA once TLS is active, after UTF8 and after login."""
+    stls = ServerConfig(stls_available=True)
+    s = make(stls)
+    assert "\r\nSTLS\r\n" in send(s, "CAPA")
+    assert send(s, "UTF8").startswith("+OK")
+    assert "STLS" not in send(s, "CAPA")
+    assert send(s, "STLS") == "-ERR STLS is not allowed after UTF8.\r\n"
+    s = make(stls)
+    assert send(s, "STLS").startswith("+OK")
+    s.tls_started()
+    assert "STLS" not in send(s, "CAPA")
+    s = make(stls)
+    login(s)
+    assert "STLS" not in send(s, "CAPA")
 
 
 def test_capabilities_switched_off_answer_err() -> None:

@@ -158,6 +158,7 @@ class Session:
             return self._sasl_step(line, truncated)
         length = len(line) + len(ending)
         if truncated or (length > self.config.max_command_length and not self._is_auth(line)):
+            self._user_given = None
             return self._bad(self._err("too_long"), "command line longer than allowed")
         response = self._dispatch(line)
         if ending != b"\r\n" and response.violation is None:
@@ -240,6 +241,10 @@ class Session:
 
     def _dispatch(self, line: bytes) -> Response:
         verb, rest = self.verb_of(line)
+        if verb != "PASS":
+            # PASS is taken only right after a successful USER (RFC 1939 section 7, C-034):
+            # any other line in between, refused or not, forgets the name.
+            self._user_given = None
         args = rest.split() if verb not in ("PASS", "AUTH") else [rest] if rest else []
         capability = self._OPTIONAL.get(verb)
         if capability is not None and not self.config.has(capability):
@@ -336,7 +341,6 @@ class Session:
             return self._bad(
                 self._err("plaintext", "AUTH"), "APOP before STLS where TLS is required"
             )
-        self._user_given = None
         user, digest = args
         mailbox = self.users.get(user)
         secret = mailbox.password if mailbox is not None else "\0unknown"
@@ -509,7 +513,7 @@ class Session:
     def capabilities(self) -> list[str]:
         """The CAPA lines for the current state (RFC 2449 section 5), in the configured order.
 
-        What is listed is exactly what works now: STLS only before TLS and before login
+        What is listed is exactly what works now: STLS only before TLS, UTF8 and login
         (RFC 2595 section 4), USER and SASL only while a login is allowed (SASL stays listed
         after login, RFC 5034 section 3), per-user LOGIN-DELAY / EXPIRE as RFC 2449 section 6
         says. CAPA itself is listed only by a personality that puts it in `capa_order`.
@@ -519,7 +523,12 @@ class Session:
             tag: tag for tag in ("CAPA", "TOP", "UIDL", "RESP-CODES", "AUTH-RESP-CODE")
         }
         lines["PIPELINING"] = "PIPELINING"
-        if config.stls_available and not self.tls and self.state is State.AUTHORIZATION:
+        if (
+            config.stls_available
+            and not self.tls
+            and not self.utf8  # STLS is refused after UTF8 (RFC 6856 section 2)
+            and self.state is State.AUTHORIZATION
+        ):
             lines["STLS"] = "STLS"
         if not self._plaintext_refused():
             lines["USER"] = "USER"
