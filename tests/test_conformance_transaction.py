@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 
 from helpers import RawClient
-from pop3mock import POP3Server
+from pop3mock import ConfigurationError, POP3Server
 
 ONE = b"Subject: one\r\n\r\nfirst\r\n"
 TWO = b"Subject: two\r\n\r\nsecond\r\n"
@@ -212,13 +212,21 @@ def test_c092_each_command_restarts_the_autologout_timer() -> None:
     srv.check()
 
 
-def test_c098_stuffing_applies_to_multiline_replies_that_are_not_messages() -> None:
-    languages = [("en", "English"), (".x", "a tag starting with a dot")]
+@pytest.mark.parametrize("tag", [".x", "[AUTH]", "en US", "", "*", "toolongtag", "en-", "é"])
+def test_c098_c116_a_language_tag_can_start_no_line_with_a_dot_or_a_bracket(tag: str) -> None:
+    """C-098, C-116: LANG lines start with the tag, so tags are RFC 5646 subtags only."""
+    with pytest.raises(ConfigurationError, match="invalid language tag"):
+        POP3Server(users={"alice": "pw"}, languages=[("en", "English"), (tag, "x")])
+
+
+def test_c098_the_language_listing_is_tag_space_description() -> None:
+    languages = [("en", "English"), ("de-CH", "Deutsch (Schweiz)"), ("i-default", "...")]
     srv = POP3Server(users={"alice": "pw"}, languages=languages)
     with srv, RawClient(srv.host, srv.port) as client:
         client.line()
         assert multi(client, "LANG") == (
-            b"+OK Languages follow.\r\nen English\r\n..x a tag starting with a dot\r\n.\r\n"
+            b"+OK Languages follow.\r\nen English\r\nde-CH Deutsch (Schweiz)\r\n"
+            b"i-default ...\r\n.\r\n"
         )
         client.cmd("QUIT")
     srv.check()

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pop3mock import Mailbox, ServerConfig, Session, State
+from pop3mock import Mailbox, Response, ServerConfig, Session, State
 from pop3mock.auth import apop_digest, cram_md5_digest
 
 TS = "<1896.697170952@dbc.mtview.ca.us>"
@@ -346,6 +346,56 @@ def test_auth_login_and_cram_md5() -> None:
 def test_cram_md5_rfc_vector() -> None:
     challenge = b"<1896.697170952@postoffice.reston.mci.net>"
     assert cram_md5_digest(challenge, "tanstaaftanstaaf") == "b913a602c7eda7a495b4e6e7334d3890"
+
+
+def test_a_long_cram_md5_challenge_is_sent_whole() -> None:
+    """C-151: a SASL challenge is outside the 512-octet line limit (RFC 5034 section 4)."""
+    host = "h" * 253
+    users = {"alice": Mailbox("alice", "wonderland")}
+    s = Session(ServerConfig(hostname=host), users, timestamp=f"<1.2.3@{host}>")
+    challenge = send(s, "AUTH CRAM-MD5")
+    assert challenge.startswith("+ ") and challenge.endswith("\r\n")
+    raw = base64.b64decode(challenge[2:])
+    assert raw.endswith(b"@" + b"h" * 253 + b">")
+    answer = b64(f"alice {cram_md5_digest(raw, 'wonderland')}".encode())
+    assert send(s, answer) == "+OK Logged in.\r\n"
+    # Longer than a status line may be, and still sent whole.
+    assert Response("+", "A" * 600).encode() == b"+ " + b"A" * 600 + b"\r\n"
+    assert len(Response("-ERR", "A" * 600).encode()) == 512
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "problem"),
+    [
+        ({"texts": {"greeting": "x" * 600}}, "the greeting text is 600 octets"),
+        ({"hostname": "h" * 254}, "at most 253 characters"),
+        ({"hostname": "mail host"}, "invalid hostname"),
+        ({"hostname": "m\u00e4il"}, "invalid hostname"),
+        ({"languages": [("[AUTH]", "x")]}, "invalid language tag"),
+    ],
+)
+def test_configuration_that_would_break_a_line_limit_is_refused(
+    kwargs: dict[str, object], problem: str
+) -> None:
+    """C-010, C-021, C-116: the greeting keeps its timestamp; tags read as no code."""
+    from pop3mock import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match=re.escape(problem)):
+        ServerConfig(**kwargs)  # type: ignore[arg-type]
+
+
+def test_the_longest_greeting_allowed_keeps_its_timestamp() -> None:
+    from pop3mock import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match=r"at most (\d+) octets") as refused:
+        ServerConfig(texts={"greeting": "x" * 600})
+    limit = int(re.search(r"at most (\d+) octets", str(refused.value)).group(1))  # type: ignore[union-attr]
+    config = ServerConfig(texts={"greeting": "x" * limit})
+    s = Session(config, {}, timestamp=f"<{'9' * 7}.{'9' * 20}.{'9' * 11}@{config.hostname}>")
+    line = s.greeting().encode()
+    assert len(line) == 512 and line.endswith(b"@pop3mock.localhost>\r\n")
+    # Without APOP there is no timestamp to keep.
+    assert ServerConfig(texts={"greeting": "x" * 600}, apop=False).apop is False
 
 
 def test_xoauth2_and_oauthbearer() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
 import weakref
 import zlib
@@ -221,12 +222,20 @@ def _user_login_delay(value: object) -> Mapping[str, int]:
     return out
 
 
+_LANGUAGE_TAG = re.compile(r"[A-Za-z0-9]{1,8}(?:-[A-Za-z0-9]{1,8})*")
+# The longest APOP timestamp the server makes, host name aside: "<pid.count.clock@" and ">"
+# with a 7-digit pid (Linux's largest), a 20-digit counter and an 11-digit clock.
+_TIMESTAMP_OVERHEAD = 1 + 7 + 1 + 20 + 1 + 11 + 1 + 1
+
+
 def _languages(value: object) -> tuple[tuple[str, str], ...]:
     out = []
     for item in value:  # type: ignore[attr-defined]
         tag, name = (item, "") if isinstance(item, str) else item
         tag, name = str(tag), str(name)
-        if not tag or tag == "*" or any(c.isspace() for c in tag) or not tag.isascii():
+        # RFC 5646 subtags: this also keeps a tag from starting with "[", which the
+        # "+OK tag ..." reply would turn into something read as a response code.
+        if not _LANGUAGE_TAG.fullmatch(tag):
             raise ConfigurationError(f"invalid language tag {tag!r} (RFC 5646, e.g. 'en', 'de-CH')")
         if "\r" in name or "\n" in name:
             raise ConfigurationError(f"the description of language {tag!r} contains a line end")
@@ -303,8 +312,19 @@ class ServerConfig:
             raise ConfigurationError(
                 "implementation must be one line of at most 400 characters (RFC 2449 section 4)"
             )
-        if any(c in self.hostname for c in "<>@ \r\n") or not self.hostname:
-            raise ConfigurationError(f"invalid hostname {self.hostname!r} for APOP timestamps")
+        if (
+            not self.hostname
+            or len(self.hostname) > 253  # DNS's limit; it also bounds the greeting line
+            or any(c in self.hostname for c in "<>@")
+            or not all("!" <= c <= "~" for c in self.hostname)
+        ):
+            raise ConfigurationError(
+                f"invalid hostname {self.hostname!r} for APOP timestamps and CRAM-MD5 "
+                "challenges: printable ASCII without spaces, '<', '>' or '@', at most 253 "
+                "characters"
+            )
+        if self.apop:
+            self._check_greeting_fits()
         if "LANG" in caps and not self.languages:
             raise ConfigurationError("LANG is enabled but languages is empty")
         if self.utf8_required and "UTF8" not in caps:
@@ -321,6 +341,19 @@ class ServerConfig:
         if not can_login:
             raise ConfigurationError(
                 "no way to log in: enable USER, APOP or SASL with at least one mechanism"
+            )
+
+    def _check_greeting_fits(self) -> None:
+        # RFC 1939 section 3 caps the greeting at 512 octets; the server cuts longer lines,
+        # which would cut off the timestamp and leave APOP offered but impossible.
+        text = self.text("greeting").encode("utf-8")
+        longest = len(b"+OK ") + len(text) + 1 + _TIMESTAMP_OVERHEAD + len(self.hostname) + 2
+        if longest > 512:
+            raise ConfigurationError(
+                f"the greeting text is {len(text)} octets: with APOP on, the greeting line "
+                f"(text and timestamp) could reach {longest} octets, over the 512 RFC 1939 "
+                f"allows; keep the text to at most {len(text) - (longest - 512)} octets or set "
+                "apop=False"
             )
 
     def has(self, capability: str) -> bool:

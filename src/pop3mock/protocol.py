@@ -65,13 +65,19 @@ class Response:
 
     @property
     def first_line(self) -> bytes:
-        """The status line with its CRLF, cut to 512 octets (RFC 1939 section 3)."""
+        """The status line with its CRLF, cut to 512 octets (RFC 1939 section 3).
+
+        A SASL challenge ("+ base64") is never cut: RFC 5034 section 4 puts it outside any
+        line-length limit.
+        """
         parts = [self.status]
         if self.code:
             parts.append(f"[{self.code}]")
         if self.text or self.status == "+":
             parts.append(self.text)
         line = " ".join(parts).encode("utf-8", "replace")
+        if self.status == "+":
+            return line + b"\r\n"
         return line[: _MAX_FIRST_LINE - 2] + b"\r\n"
 
     def parts(self) -> tuple[bytes, ...]:
