@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from helpers import RawClient, curl
-from pop3mock import ConfigurationError, POP3Server, tls
+from pop3mock import ConfigurationError, LazyMessage, POP3Server, ServerError, tls
 
 MESSAGE = b"Subject: tls\r\n\r\nover TLS\r\n"
 
@@ -193,6 +193,47 @@ def test_quit_ends_tls_with_close_notify(server: POP3Server) -> None:
         client.cmd("PASS wonderland")
         client.send(b"QUIT\r\n")
         assert client.read_all().startswith(b"+OK")
+
+
+def test_autologout_ends_tls_with_close_notify() -> None:
+    """C-146: the idle timeout closes TLS cleanly too (an SSLEOFError here otherwise)."""
+    with POP3Server(users={"alice": "wonderland"}, implicit_tls=True, idle_timeout=0.5) as srv:
+        with tls_client(srv) as client:
+            assert client.line().startswith(b"+OK")
+            assert client.read_all() == b""
+        srv.journal.wait_for(sessions_ended=1)
+        assert srv.journal.sessions[0].end_reason == "idle timeout"
+
+
+def test_a_server_failure_ends_tls_with_close_notify() -> None:
+    """C-146: after -ERR [SYS/TEMP] for its own failure, the server closes TLS cleanly."""
+
+    def broken() -> bytes:
+        raise RuntimeError("storage is down")
+
+    srv = POP3Server(users={"alice": "wonderland"}, implicit_tls=True)
+    srv.mailbox("alice").add(LazyMessage("m1", 10, broken))
+    with srv, tls_client(srv) as client:
+        client.line()
+        client.cmd("USER alice")
+        client.cmd("PASS wonderland")
+        client.send(b"RETR 1\r\n")
+        assert client.read_all() == b"-ERR [SYS/TEMP] Internal error.\r\n"
+    with pytest.raises(ServerError, match="storage is down"):
+        srv.check()
+
+
+def test_a_disconnect_fault_over_tls_is_abrupt() -> None:
+    """A disconnect fault imitates a lost link: no close_notify, the client sees a bad EOF."""
+    with POP3Server(users={"alice": "wonderland"}, implicit_tls=True) as srv:
+        srv.faults.on("NOOP").disconnect()
+        with tls_client(srv) as client:
+            client.line()
+            client.cmd("USER alice")
+            client.cmd("PASS wonderland")
+            client.send(b"NOOP\r\n")
+            with pytest.raises(ssl.SSLEOFError):
+                client.read_all()
 
 
 # -- clients that do not trust the certificate ------------------------------------------------

@@ -494,7 +494,7 @@ class _Connection:
         finally:
             if self.session is not None:
                 self.session.connection_lost()
-            if self.ended_by in ("quit", "closed by server"):
+            if self.ended_by in _CLEAN_TLS_ENDS:
                 self._close_notify()
             with contextlib.suppress(OSError):
                 self.sock.close()
@@ -749,6 +749,11 @@ class _Connection:
             with contextlib.suppress(OSError, ValueError):
                 sock.settimeout(0)
                 sock.unwrap()
+
+
+# Endings where the server closes on purpose, and so ends TLS with close_notify (RFC 8314
+# section 3.4, C-146). A "close" or "reset" fault stays abrupt: it imitates a lost link.
+_CLEAN_TLS_ENDS = frozenset({"quit", "closed by server", "idle timeout", "server error"})
 
 
 def _outgoing(wire: bytes, parts: tuple[bytes, ...], plan: FaultPlan | None) -> list[bytes]:
