@@ -318,6 +318,15 @@ def test_retr_round_trip_gives_the_same_bytes() -> None:
     server.check()
 
 
+@pytest.mark.parametrize("seed", [0, 9, 2**40])
+def test_generated_columns_pass_the_checks_they_skip(seed: int) -> None:
+    # The generator's maildrops are made without LazyMaildrop's checks: they must pass them.
+    drop = lazy_fake_messages(3_000, seed=seed)
+    checked = LazyMaildrop(drop.uids, drop.sizes, lambda n: drop[n].message)
+    assert checked.uids == drop.uids and checked.total_size == drop.total_size
+    assert len(set(drop.uids)) == len(drop.uids)
+
+
 def test_lazy_maildrop_of_100000_answers_without_building_bodies() -> None:
     messages = lazy_fake_messages(100_000, seed=9)
     assert isinstance(messages, LazyMaildrop) and len(messages) == 100_000

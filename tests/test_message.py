@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import email.message
 import threading
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pop3mock import ConfigurationError, LazyMessage, Message
+from pop3mock import ConfigurationError, LazyMaildrop, LazyMessage, Message
 from pop3mock.message import normalize_crlf, stuff
 
 
@@ -81,6 +82,39 @@ def test_top_lines() -> None:
 def test_top_without_blank_line_sends_whole_message_as_headers() -> None:
     msg = Message.of(b"H: 1\r\nH2: 2\r\n")
     assert msg.top(0) == msg.wire
+
+
+def test_top_of_a_message_without_header_fields() -> None:
+    """C-068, C-069: the first line is the blank line; the body lines follow it."""
+    msg = Message.of(b"\r\nbody 1\r\nbody 2\r\n")
+    assert msg.top(0) == b"\r\n"
+    assert msg.top(1) == b"\r\nbody 1\r\n"
+    assert msg.top(5) == msg.wire
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda uid: Message(b"x\r\n", uid),
+        lambda uid: LazyMessage(uid, 3, lambda: Message.of(b"x\r\n")),
+        lambda uid: LazyMaildrop(["fine", uid], [3, 3], lambda n: Message.of(b"x\r\n")),
+    ],
+    ids=["Message", "LazyMessage", "LazyMaildrop"],
+)
+@pytest.mark.parametrize("uid", ["has space", "", "x" * 71, "caf\u00e9", "a\nb", "tab\there"])
+def test_every_way_to_make_a_message_refuses_an_invalid_uid(
+    make: Callable[[str], object], uid: str
+) -> None:
+    """C-078: a unique-id is 1 to 70 characters in 0x21-0x7E, however it is given."""
+    with pytest.raises(ConfigurationError, match="invalid uid"):
+        make(uid)
+
+
+def test_lazy_sizes_are_whole_numbers() -> None:
+    with pytest.raises(ConfigurationError, match="invalid size -1"):
+        LazyMessage("u", -1, lambda: Message.of(b""))
+    with pytest.raises(ConfigurationError, match=r"invalid size 1\.5"):
+        LazyMaildrop(["a", "b"], [1, 1.5], lambda n: Message.of(b""))  # type: ignore[list-item]
 
 
 def test_lazy_message_loads_once_and_checks_size() -> None:

@@ -11,17 +11,41 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import re
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import Union, overload
 
 import attrs
 
 from .errors import ConfigurationError
-from .message import LazyMessage, Message
+from .message import LazyMessage, Message, validate_uid
 
-__all__ = ["Entries", "Entry", "LazyMaildrop"]
+__all__ = ["Entries", "Entry", "LazyMaildrop", "prechecked_maildrop"]
 
 Entry = Union[Message, LazyMessage]
+
+
+# Every uid valid (RFC 1939 section 7) in one regex pass over them all: a per-uid call
+# would cost more than the rest of building a 100,000-message maildrop.
+_UIDS_RE = re.compile(r"[\x21-\x7e]{1,70}(?:\n[\x21-\x7e]{1,70})*")
+
+
+def _check_uids(uids: tuple[str, ...]) -> None:
+    if not uids:
+        return
+    joined = "\n".join(uids)
+    # The count catches a uid holding "\n", which the pattern would read as two.
+    if _UIDS_RE.fullmatch(joined) is None or joined.count("\n") != len(uids) - 1:
+        for uid in uids:
+            validate_uid(uid)  # raises, naming the first bad one
+
+
+def _check_sizes(sizes: tuple[int, ...]) -> None:
+    for size in sizes:
+        if type(size) is not int or size < 0:
+            raise ConfigurationError(
+                f"invalid size {size!r} in a lazy maildrop: a message size is a whole number >= 0"
+            )
 
 
 class LazyMaildrop(Sequence[LazyMessage]):
@@ -38,14 +62,22 @@ class LazyMaildrop(Sequence[LazyMessage]):
     def __init__(
         self, uids: Iterable[str], sizes: Iterable[int], make: Callable[[int], Message]
     ) -> None:
-        self.uids = tuple(uids)
-        self.sizes = tuple(sizes)
-        if len(self.uids) != len(self.sizes):
+        columns = tuple(uids), tuple(sizes)
+        if len(columns[0]) != len(columns[1]):
             raise ConfigurationError(
-                f"a lazy maildrop needs one size per uid: {len(self.uids)} uids, "
-                f"{len(self.sizes)} sizes"
+                f"a lazy maildrop needs one size per uid: {len(columns[0])} uids, "
+                f"{len(columns[1])} sizes"
             )
-        self.total_size = sum(self.sizes)
+        _check_uids(columns[0])
+        _check_sizes(columns[1])
+        self._fill(*columns, make)
+
+    def _fill(
+        self, uids: tuple[str, ...], sizes: tuple[int, ...], make: Callable[[int], Message]
+    ) -> None:
+        self.uids = uids
+        self.sizes = sizes
+        self.total_size = sum(sizes)
         self._make = make
         self._made: dict[int, LazyMessage] = {}
 
@@ -77,6 +109,20 @@ class LazyMaildrop(Sequence[LazyMessage]):
 
     def __repr__(self) -> str:
         return f"<LazyMaildrop {len(self)} messages, {self.total_size} octets>"
+
+
+def prechecked_maildrop(
+    uids: tuple[str, ...], sizes: tuple[int, ...], make: Callable[[int], Message]
+) -> LazyMaildrop:
+    """A `LazyMaildrop` from columns known to be valid, without checking them again.
+
+    For pop3mock's own generator, whose uids are hex digests and whose sizes are exact by
+    construction: the checks cost about 14 ms per 100,000 messages, a fifth of generating
+    them. Anything else goes through `LazyMaildrop(...)`, which checks every uid and size.
+    """
+    drop = LazyMaildrop.__new__(LazyMaildrop)
+    drop._fill(uids, sizes, make)
+    return drop
 
 
 class _Load:

@@ -21,7 +21,7 @@ from typing import Any
 
 import attrs
 
-from .entries import LazyMaildrop
+from .entries import LazyMaildrop, prechecked_maildrop
 from .errors import ConfigurationError
 from .fake_builder import Builder
 from .fake_heads import Heads
@@ -246,7 +246,7 @@ class MessageFactory:
             uids += [uid for _, _, uid, _ in plans]
             sizes += [size for _, size, _, _ in plans]
             index += last - first
-        return LazyMaildrop(uids, sizes, _Make(self, start))
+        return prechecked_maildrop(tuple(uids), tuple(sizes), _Make(self, start))
 
     def size(self, index: int) -> int:
         """The exact size of message `index`, known without making it."""

@@ -81,6 +81,15 @@ def validate_uid(uid: str) -> str:
     return uid
 
 
+def _check_uid(_instance: object, _attribute: object, uid: str) -> None:
+    validate_uid(uid)
+
+
+def _check_size(_instance: object, _attribute: object, size: int) -> None:
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise ConfigurationError(f"invalid size {size!r}: a message size is a whole number >= 0")
+
+
 def _content_uid(data: bytes) -> str:
     # Letters and digits only, so that clients rewriting '/' (getmail) never see collisions.
     return hashlib.sha256(data).hexdigest()[:32]
@@ -115,7 +124,7 @@ class Message:
     """
 
     data: bytes
-    uid: str
+    uid: str = attrs.field(validator=_check_uid)
     flags: frozenset[str] = frozenset()
     wire: bytes = attrs.field(init=False)
     #: Octets as RFC 1939 counts them: CRLF line ends, no stuffing, no terminator. Stored,
@@ -126,9 +135,13 @@ class Message:
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "wire", stuff(self.data))
         object.__setattr__(self, "size", len(self.data))
-        end = self.data.find(b"\r\n\r\n")
-        # No blank line: the whole message counts as headers for TOP (C-074).
-        object.__setattr__(self, "_header_end", len(self.data) if end < 0 else end + 4)
+        if self.data.startswith(b"\r\n"):
+            end = 2  # no header fields: the first line is the blank line
+        else:
+            found = self.data.find(b"\r\n\r\n")
+            # No blank line: the whole message counts as headers for TOP (C-074).
+            end = len(self.data) if found < 0 else found + 4
+        object.__setattr__(self, "_header_end", end)
 
     @classmethod
     def of(
@@ -198,8 +211,8 @@ class LazyMessage:
     the message at the same moment; if it raises, the next access tries again.
     """
 
-    uid: str
-    size: int
+    uid: str = attrs.field(validator=_check_uid)
+    size: int = attrs.field(validator=_check_size)
     load: Callable[[], Message]
     flags: frozenset[str] = frozenset()
     _message: Message | None = attrs.field(default=None, init=False, alias="_message")
