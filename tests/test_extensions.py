@@ -274,6 +274,20 @@ def test_texts_cannot_start_with_a_bracket() -> None:
         POP3Server(texts={"auth_failed": "[nope] text"})  # C-116
 
 
+@pytest.mark.parametrize("key", ["stat", "last"])
+def test_stat_and_last_have_no_text_to_configure(key: str) -> None:
+    with pytest.raises(ConfigurationError, match="STAT and LAST replies have no free text"):
+        POP3Server(texts={key: "anything"})
+    with pytest.raises(ConfigurationError, match="unknown reply text keys"):
+        POP3Server(texts={"nonsense": "x"})
+
+
+def test_top_without_its_line_count_says_what_is_missing(server: POP3Server) -> None:
+    with connect(server) as client:
+        login(client)
+        assert client.cmd("TOP 1") == b"-ERR TOP needs a message number and a line count.\r\n"
+
+
 # -- UTF8 and LANG (RFC 6856) -----------------------------------------------------------------
 
 

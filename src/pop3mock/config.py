@@ -80,6 +80,7 @@ DEFAULT_TEXTS: Mapping[str, str] = {
     "bad_state_trans": "{verb} is not allowed after login.",
     "no_args": "{verb} takes no arguments.",
     "need_msg": "{verb} needs a message number.",
+    "top_args": "TOP needs a message number and a line count.",
     "bad_number": "Invalid message number.",
     "no_such": "There is no message {n}.",
     "deleted": "Message {n} is deleted.",
@@ -93,7 +94,6 @@ DEFAULT_TEXTS: Mapping[str, str] = {
     "plaintext": "Plaintext authentication is disabled: use STLS first.",
     "quit": "Logging out.",
     "quit_update": "Logging out, {deleted} messages deleted.",
-    "stat": "{count} {size}",
     "list": "{count} messages ({size} octets)",
     "retr": "{size} octets",
     "top": "Top of message follows.",
@@ -123,7 +123,6 @@ DEFAULT_TEXTS: Mapping[str, str] = {
     "lang": "Language changed.",
     "lang_list": "Languages follow.",
     "lang_bad": "Unsupported language.",
-    "last": "{n}",
     "too_many_bad": "Too many invalid commands.",
     "too_many_connections": "Too many connections, try later.",
     "internal": "Internal error.",
@@ -157,6 +156,12 @@ def _check_mechanisms(instance: object, attribute: object, value: tuple[str, ...
 
 def _check_texts(instance: object, attribute: object, value: Mapping[str, str]) -> None:
     unknown = set(value) - set(DEFAULT_TEXTS)
+    fixed = unknown & {"stat", "last"}
+    if fixed:
+        raise ConfigurationError(
+            f"reply text keys {sorted(fixed)}: the STAT and LAST replies have no free text "
+            "(RFC 1939 and RFC 1460 fix them as numbers, and clients parse them)"
+        )
     if unknown:
         raise ConfigurationError(
             f"unknown reply text keys {sorted(unknown)}: choose from {sorted(DEFAULT_TEXTS)}"

@@ -625,9 +625,7 @@ class Session:
 
     def _cmd_TOP(self, args: list[str], rest: str) -> Response:
         if len(args) != 2:
-            return self._bad(
-                self._err("need_msg", verb="TOP"), "TOP without message and line count"
-            )
+            return self._bad(self._err("top_args"), "TOP without message and line count")
         lines = _parse_number(args[1])
         if lines is None:
             return self._bad(self._err("bad_number"), "TOP with an invalid line count")
