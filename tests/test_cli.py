@@ -449,6 +449,29 @@ faults = ["RETR 1: error [SYS/TEMP] bob's storage offline"]
         assert served.stop()[0] == 0
 
 
+def test_config_file_user_with_apop_only(tmp_path: Path) -> None:
+    config = tmp_path / "pop3mock.toml"
+    config.write_text(
+        '[[users]]\nname = "alice"\npassword = "secret"\napop_only = true\n\n'
+        '[[users]]\nname = "bob"\npassword = "hunter2"\n',
+        encoding="utf-8",
+    )
+    with Served("--config", str(config)) as served:
+        port = served.port()
+        served.until("stop with")
+        alice = poplib.POP3("127.0.0.1", port, timeout=TIMEOUT)
+        alice.user("alice")
+        with pytest.raises(poplib.error_proto, match="APOP only"):
+            alice.pass_("secret")
+        assert alice.apop("alice", "secret").startswith(b"+OK")
+        alice.quit()
+        bob = poplib.POP3("127.0.0.1", port, timeout=TIMEOUT)
+        bob.user("bob")
+        assert bob.pass_("hunter2").startswith(b"+OK")
+        bob.quit()
+        assert served.stop()[0] == 0
+
+
 def test_flags_override_the_config_file(tmp_path: Path) -> None:
     config = tmp_path / "pop3mock.toml"
     config.write_text(

@@ -108,6 +108,14 @@ def test_booleans_are_not_integers() -> None:
         parse_config({"idle_timeout": False}, "c.toml")
 
 
+def test_apop_only_is_a_boolean_of_a_user() -> None:
+    users = [{"name": "a", "password": "p", "apop_only": True}, {"name": "b", "password": "p"}]
+    parsed = parse_config({"users": users}, "c.toml")
+    assert [u.apop_only for u in parsed.users] == [True, False]
+    with pytest.raises(ConfigurationError, match=r"users\[1\]\.apop_only"):
+        parse_config({"users": [{"name": "a", "password": "p", "apop_only": "yes"}]}, "c.toml")
+
+
 KNOWN = set(FILE_KEYS) | set(OPTION_KEYS) | {"users"}
 
 

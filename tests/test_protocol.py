@@ -113,6 +113,36 @@ def test_pass_counts_only_right_after_a_successful_user(between: str) -> None:
     login(s)  # and USER then PASS still works after it
 
 
+def test_apop_only_users_cannot_send_their_password_in_the_clear() -> None:
+    """C-045: per user, PASS and AUTH PLAIN / LOGIN are refused; APOP and CRAM-MD5 work."""
+    config = ServerConfig(apop_only_users={"alice"})
+    users = {"alice": Mailbox("alice", "wonderland"), "bob": Mailbox("bob", "pw")}
+    refused = "-ERR [AUTH] This mailbox takes APOP only.\r\n"
+
+    def fresh() -> Session:
+        return Session(config, users, timestamp=TS)
+
+    s = fresh()
+    send(s, "USER alice")
+    assert send(s, "PASS wrong") == "-ERR [AUTH] Authentication failed.\r\n"
+    send(s, "USER alice")
+    assert send(s, "PASS wonderland") == refused
+    assert send(s, "AUTH PLAIN " + b64(b"\0alice\0wonderland")) == refused
+    assert send(s, "AUTH LOGIN " + b64(b"alice")).startswith("+ ")
+    assert send(s, b64(b"wonderland")) == refused
+    assert s.state is State.AUTHORIZATION
+    assert send(s, f"APOP alice {apop_digest(TS, 'wonderland')}") == "+OK Logged in.\r\n"
+    send(s, "QUIT")  # releases the maildrop for the next session
+    s = fresh()
+    challenge = base64.b64decode(send(s, "AUTH CRAM-MD5")[2:])
+    assert send(s, b64(f"alice {cram_md5_digest(challenge, 'wonderland')}".encode())).startswith(
+        "+OK"
+    )
+    s = fresh()  # everybody else keeps every way in
+    send(s, "USER bob")
+    assert send(s, "PASS pw") == "+OK Logged in.\r\n"
+
+
 def test_password_with_spaces() -> None:
     s = make(alice=Mailbox("alice", "a b c"))
     send(s, "USER alice")

@@ -404,6 +404,9 @@ def _tls(settings: _Settings, stack: contextlib.ExitStack) -> tuple[ssl.SSLConte
 
 def _server(settings: _Settings, context: ssl.SSLContext | None, console: _Console) -> POP3Server:
     kwargs: dict[str, Any] = dict(settings.options)
+    apop_only = [user.name for user in settings.users if user.apop_only]
+    if apop_only:
+        kwargs["apop_only_users"] = apop_only
     if settings.personality is not None:
         kwargs["personality"] = settings.personality
     if settings.idle_timeout is not None:

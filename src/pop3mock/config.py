@@ -92,6 +92,7 @@ DEFAULT_TEXTS: Mapping[str, str] = {
     "in_use": "Mailbox is locked by another POP3 session.",
     "login_delay": "Logged in too soon: try later.",
     "plaintext": "Plaintext authentication is disabled: use STLS first.",
+    "apop_only": "This mailbox takes APOP only.",
     "quit": "Logging out.",
     "quit_update": "Logging out, {deleted} messages deleted.",
     "list": "{count} messages ({size} octets)",
@@ -227,6 +228,19 @@ def _user_login_delay(value: object) -> Mapping[str, int]:
     return out
 
 
+def _user_names(value: object) -> frozenset[str]:
+    if isinstance(value, (str, bytes)):
+        raise ConfigurationError(
+            f"apop_only_users must be a collection of user names, not the string {value!r}"
+        )
+    try:
+        return frozenset(str(user) for user in value)  # type: ignore[attr-defined]
+    except TypeError:
+        raise ConfigurationError(
+            f"apop_only_users must be a collection of user names, not {value!r}"
+        ) from None
+
+
 _LANGUAGE_TAG = re.compile(r"[A-Za-z0-9]{1,8}(?:-[A-Za-z0-9]{1,8})*")
 # The longest APOP timestamp the server makes, host name aside: "<pid.count.clock@" and ">"
 # with a 7-digit pid (Linux's largest), a 20-digit counter and an 11-digit clock.
@@ -277,6 +291,9 @@ class ServerConfig:
     stls_available: bool = False
     #: Refuse every login (USER/PASS, APOP, AUTH) until TLS is active.
     require_tls: bool = False
+    #: Users whose password may not travel in the clear: USER/PASS and AUTH PLAIN / LOGIN
+    #: are refused for them, APOP and the other mechanisms work (RFC 1939 section 13).
+    apop_only_users: frozenset[str] = attrs.field(factory=frozenset, converter=_user_names)
     #: LOGIN-DELAY seconds advertised; enforced when `enforce_login_delay`.
     login_delay: int | None = None
     #: Per-user LOGIN-DELAY seconds (CAPA then shows "LOGIN-DELAY <max> USER" before login).
@@ -341,6 +358,11 @@ class ServerConfig:
                 "STLS is on but the capabilities lack "
                 + " and ".join(sorted({"STLS", "CAPA"} - caps))
                 + " (RFC 2595 section 4: a server offering STLS lists it in CAPA)"
+            )
+        if self.apop_only_users and not self.apop:
+            raise ConfigurationError(
+                f"apop_only_users {sorted(self.apop_only_users)} need apop=True: with APOP off "
+                "those users could not log in with their password at all"
             )
         can_login = "USER" in caps or self.apop or ("SASL" in caps and self.mechanisms)
         if not can_login:

@@ -53,6 +53,8 @@ class UserEntry:
     seed: int | None = None
     token: str | None = None
     faults: tuple[str, ...] = ()
+    #: Refuse this user's USER/PASS and AUTH PLAIN / LOGIN: APOP and the others only.
+    apop_only: bool = False
 
 
 @attrs.frozen
@@ -223,6 +225,7 @@ USER_KEYS: Mapping[str, Check] = {
     "seed": _integer(),
     "token": _nonempty,
     "faults": _strings,
+    "apop_only": _boolean,
 }
 
 

@@ -90,6 +90,10 @@ class Response:
         return b"".join(self.parts())
 
 
+# The logins that carry the password itself, refused for `apop_only_users`.
+_CLEARTEXT_MECHANISMS = frozenset({"USER", "PLAIN", "LOGIN"})
+
+
 def _parse_number(token: str) -> int | None:
     # RFC 1939: decimal without sign; leading zeros are accepted (C-008). Huge numbers
     # simply name no message.
@@ -360,6 +364,9 @@ class Session:
             # The stand-in secret compared for unknown users can be typed ("PASS \0unknown",
             # a CRAM-MD5 digest keyed with it): an unknown user never logs in, whatever matched.
             return self._err("auth_failed", "AUTH")
+        if mechanism in _CLEARTEXT_MECHANISMS and user in self.config.apop_only_users:
+            # Refused only once the password matched: a wrong one gets the usual failure.
+            return self._err("apop_only", "AUTH")
         now = self._clock() if self._clock is not None else None
         delay = self.config.login_delay_for(user)
         if (
