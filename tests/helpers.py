@@ -20,6 +20,18 @@ class RawClient:
     def __init__(self, host: str, port: int, timeout: float = 10.0) -> None:
         self.sock = socket.create_connection((host, port), timeout=timeout)
         self.buf = b""
+        #: The greeting line, once `greet()` read it.
+        self.greeting = b""
+
+    def greet(self) -> RawClient:
+        """Read the greeting line into `greeting`; returns the client, for chaining."""
+        self.greeting = self.line()
+        return self
+
+    def login(self, user: str = "alice", password: str = "wonderland") -> None:
+        """USER and PASS, each answered exactly as pop3mock's default texts say."""
+        assert self.cmd(f"USER {user}") == b"+OK Send PASS.\r\n"
+        assert self.cmd(f"PASS {password}") == b"+OK Logged in.\r\n"
 
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)

@@ -34,14 +34,11 @@ def server() -> Iterator[POP3Server]:
 
 
 def connect(server: POP3Server) -> RawClient:
-    client = RawClient(server.host, server.port)
-    client.greeting = client.line()  # type: ignore[attr-defined]
-    return client
+    return RawClient(server.host, server.port).greet()
 
 
 def login(client: RawClient) -> None:
-    assert client.cmd("USER alice") == b"+OK Send PASS.\r\n"
-    assert client.cmd("PASS wonderland") == b"+OK Logged in.\r\n"
+    client.login()
 
 
 def capa(client: RawClient) -> list[bytes]:
@@ -288,7 +285,7 @@ def test_quirks_greeting_timestamp_as_every_client_parses_it(server: POP3Server)
     """poplib (first '<' to last '>'), curl 7.88 ('>' last, '@' inside), fetchmail and mpop
     (an RFC 822 msg-id with '@') and Thunderbird find the same APOP timestamp."""
     with connect(server) as client:
-        greeting = client.greeting  # type: ignore[attr-defined]
+        greeting = client.greeting
     line = greeting.removesuffix(b"\r\n")
     poplib_ts = re.match(rb"\+OK.[^<]*(<.*>)", line)
     thunderbird_ts = THUNDERBIRD_TIMESTAMP.search(line)
