@@ -235,6 +235,8 @@ def test_perl_net_pop3_lists_fetches_and_deletes(
     for n, message in enumerate(before, 1):
         got = (tmp_path / f"msg.{n}").read_bytes().replace(b"\r\n", b"\n")
         assert got == message.data.replace(b"\r\n", b"\n")
+    # The client exits on the QUIT reply; the server records the session's end just after.
+    server.journal.wait_for(sessions_ended=1)
     session = server.journal.sessions[0]
     assert [c.verb for c in session.commands][: len(commands)] == commands
     assert session.commands[len(commands) - 1].ok  # logged in
