@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable, Sequence
 
 import attrs
 
+from .protocol import mask_verb
+
 __all__ = ["CommandRecord", "Journal", "SessionRecord", "Violation", "mask"]
 
 #: Octets of each server reply a journal keeps by default: enough for every status line and
@@ -27,10 +29,10 @@ Listener = Callable[[str, "SessionRecord", "CommandRecord | None"], None]
 
 def mask(verb: str, args: Sequence[str]) -> str:
     """Render a command with its secrets replaced by ***."""
-    head = verb.split(None, 1)[0] if verb.strip() else verb
-    if head != verb and head in ("PASS", "APOP", "AUTH"):
+    shown = mask_verb(verb)
+    if shown != verb or shown.endswith("***"):
         # "PASS\tsecret": not a valid command, but the password is on the line all the same.
-        return f"{head} ***"
+        return f"{shown[:4]} ***"
     if verb == "PASS":
         return "PASS ***" if args else "PASS"
     if verb == "APOP" and args:

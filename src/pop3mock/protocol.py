@@ -20,7 +20,7 @@ from .config import DEFAULT_CAPA_ORDER, ServerConfig
 from .mailbox import Mailbox, MaildropView
 from .message import stuff
 
-__all__ = ["Response", "Session", "State", "is_secret", "system_error"]
+__all__ = ["Response", "Session", "State", "is_secret", "mask_verb", "system_error"]
 
 _MAX_FIRST_LINE = 512  # RFC 1939 section 3 / RFC 2449 section 4, CRLF included
 _SECRET_VERBS = frozenset({"PASS", "APOP", "AUTH"})
@@ -92,6 +92,19 @@ class Response:
 
 # The logins that carry the password itself, refused for `apop_only_users`.
 _CLEARTEXT_MECHANISMS = frozenset({"USER", "PLAIN", "LOGIN"})
+
+
+def mask_verb(verb: str) -> str:
+    """`verb` fit to print.
+
+    A garbled PASS, APOP or AUTH ("PASS\tsecret", "PASS\0secret", "PASSsecret": no space
+    after the verb) carries the credential in what reads as the verb, so only the first
+    four letters are kept.
+    """
+    upper = verb.upper()
+    if upper[:4] in _SECRET_VERBS and upper not in _SECRET_VERBS:
+        return upper[:4] + "***"
+    return verb
 
 
 def _parse_number(token: str) -> int | None:
@@ -277,7 +290,8 @@ class Session:
             return self._bad(self._err("bad_state_trans", verb=verb), f"{verb} sent after login")
         handler = getattr(self, "_cmd_" + verb, None) if verb.isalnum() else None
         if handler is None:
-            return self._bad(self._unknown(verb), f"unknown command {verb[:20]!r}")
+            shown = mask_verb(verb)
+            return self._bad(self._unknown(shown), f"unknown command {shown[:20]!r}")
         result: Response = handler(args, rest)
         return result
 

@@ -32,7 +32,7 @@ from .journal import CommandRecord, Journal, SessionRecord, mask
 from .mailbox import Mailbox
 from .message import LazyMessage, MessageInput
 from .personality import server_default
-from .protocol import Response, Session, system_error
+from .protocol import Response, Session, mask_verb, system_error
 from .steps import Close, Hang, Paced, Reset, Send, Sleep, Step
 
 __all__ = ["POP3Server"]
@@ -593,6 +593,10 @@ class _Connection:
         else:
             verb, rest = Session.verb_of(data)
             args = tuple([rest] if verb == "PASS" and rest else rest.split())
+            if mask_verb(verb) != verb:
+                # A garbled PASS/APOP/AUTH: the credential is in the "verb" and its arguments;
+                # the record keeps neither (raw still holds the exact line).
+                verb, args = mask_verb(verb), ()
         self.answering = (verb, args)
         plan = None
         if not in_sasl and verb:
