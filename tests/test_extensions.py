@@ -476,6 +476,22 @@ def test_configuration_errors(kwargs: dict[str, object]) -> None:
         ServerConfig(**kwargs)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("kwargs", "problem"),
+    [
+        ({"max_line": 0}, "max_line must be a whole number of octets >= 1, not 0"),
+        ({"max_line": "big"}, "max_line must be a whole number of octets >= 1, not 'big'"),
+        ({"users": ["alice"]}, "users must map names to passwords"),
+        ({"users": {"alice": 123}}, "the name and the password must be strings"),
+    ],
+)
+def test_server_options_of_the_wrong_kind_are_named(
+    kwargs: dict[str, object], problem: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=re.escape(problem)):
+        POP3Server(**kwargs)  # type: ignore[arg-type]
+
+
 def test_capa_is_listed_only_where_the_order_names_it() -> None:
     config = ServerConfig(capa_order=["CAPA", "USER"])
     session = Session(config, {"alice": Mailbox("alice", "pw")})

@@ -61,6 +61,11 @@ class Mailbox:
         *,
         token: str | None = None,
     ) -> None:
+        if not isinstance(user, str) or not isinstance(password, str):
+            raise ConfigurationError(
+                f"user {user!r}: the name and the password must be strings, not "
+                f"{type(user).__name__} and {type(password).__name__}"
+            )
         if not user or any(c in user for c in " \r\n\t\0"):
             raise ConfigurationError(
                 f"invalid user name {user!r}: it must be non-empty, without spaces or line ends"

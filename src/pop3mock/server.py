@@ -116,6 +116,14 @@ class POP3Server:
             raise ConfigurationError("idle_timeout must be a positive number of seconds or None")
         if max_connections is not None and max_connections < 1:
             raise ConfigurationError("max_connections must be at least 1")
+        if isinstance(max_line, bool) or not isinstance(max_line, int) or max_line < 1:
+            raise ConfigurationError(
+                f"max_line must be a whole number of octets >= 1, not {max_line!r}"
+            )
+        if users is not None and not isinstance(users, Mapping):
+            raise ConfigurationError(
+                f"users must map names to passwords (or Mailbox objects), not {users!r}"
+            )
         self.config = config
         self.ssl_context = ssl_context
         self.implicit_tls = implicit_tls
