@@ -87,6 +87,13 @@ def test_config_file_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert f"{missing}: cannot read the config file: No such file or directory" in err
 
 
+def test_config_file_that_is_not_utf8(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = tmp_path / "latin1.toml"
+    config.write_bytes(b"port = 1110\n\xff\xfe = 1\n")
+    err = serve_error(capsys, "--config", str(config))
+    assert err == f"pop3mock: error: {config}: not UTF-8 text: byte 0xff at offset 12\n"
+
+
 def test_fault_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert "--fault: fault spec 'FETCH 1: error': unknown fault target" in serve_error(
         capsys, "--fault", "FETCH 1: error"

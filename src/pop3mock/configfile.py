@@ -237,6 +237,12 @@ def load_config(path: str | os.PathLike[str]) -> FileConfig:
             data = tomllib.load(handle)
     except OSError as exc:
         raise ConfigurationError(f"{path}: cannot read the config file: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        # TOML is UTF-8 by definition; tomllib decodes the whole file, so `start` is the
+        # offset in the file.
+        raise ConfigurationError(
+            f"{path}: not UTF-8 text: byte {exc.object[exc.start]:#04x} at offset {exc.start}"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"{path}: invalid TOML: {exc}") from None
     return parse_config(data, path)
