@@ -163,6 +163,39 @@ def test_dovecot_texts_and_limits() -> None:
             assert client.read_all() == b""
 
 
+def test_dovecot_errors_after_login_keep_the_session_up_to_its_limit() -> None:
+    with make("dovecot") as server, RawClient(server.host, server.port) as client:
+        client.line()
+        assert client.cmd("FOO") == b"-ERR Unknown command.\r\n"  # one before login
+        client.cmd("USER alice")
+        assert client.cmd("PASS wonderland") == b"+OK Logged in.\r\n"
+        # Counted afresh from the login: 20 errors are answered, the 21st closes.
+        for n in range(20):
+            assert client.cmd(f"RETR {90 + n}") == b"-ERR There's no message %d.\r\n" % (90 + n)
+        assert client.cmd("STAT").startswith(b"+OK")
+        assert client.cmd("BAR") == b"-ERR Too many bad commands.\r\n"
+        assert client.read_all() == b""
+
+
+def test_bad_command_limits_before_and_after_login_are_separate() -> None:
+    with pytest.raises(ConfigurationError, match="bad_command_limit_after_login"):
+        POP3Server(bad_command_limit_after_login=0)
+    options = {"bad_command_limit": 2, "bad_command_limit_after_login": None}
+    with POP3Server(users={"alice": "pw"}, **options) as server:  # type: ignore[arg-type]
+        with RawClient(server.host, server.port) as client:
+            client.line()
+            client.cmd("FOO")
+            client.cmd("USER alice")
+            assert client.cmd("PASS pw").startswith(b"+OK")
+            for _ in range(30):  # no limit once logged in
+                assert client.cmd("RETR 9").startswith(b"-ERR There is no message")
+        with RawClient(server.host, server.port) as client:
+            client.line()
+            client.cmd("FOO")
+            assert client.cmd("BAR") == b"-ERR Too many invalid commands.\r\n"
+            assert client.read_all() == b""
+
+
 def test_dovecot_curl() -> None:
     with make("dovecot") as server:
         result = curl(f"{server.url}/2", "-u", "alice:wonderland")

@@ -125,6 +125,7 @@ DEFAULT_TEXTS: Mapping[str, str] = {
     "lang_list": "Languages follow.",
     "lang_bad": "Unsupported language.",
     "too_many_bad": "Too many invalid commands.",
+    "too_many_bad_trans": "Too many invalid commands.",
     "too_many_connections": "Too many connections, try later.",
     "internal": "Internal error.",
 }
@@ -228,6 +229,17 @@ def _user_login_delay(value: object) -> Mapping[str, int]:
     return out
 
 
+def _check_limit(
+    instance: object, attribute: attrs.Attribute[int | None], value: int | None
+) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ConfigurationError(f"{attribute.name} must be a whole number >= 1 or None")
+
+
+def _limit_before_login(config: ServerConfig) -> int | None:
+    return config.bad_command_limit
+
+
 def _user_names(value: object) -> frozenset[str]:
     if isinstance(value, (str, bytes)):
         raise ConfigurationError(
@@ -308,8 +320,13 @@ class ServerConfig:
     max_command_length: int = 255
     #: -ERR for arguments given to STAT, NOOP, RSET, QUIT... (Dovecot ignores them).
     strict_arguments: bool = True
-    #: Close the connection after this many bad commands (None: never).
-    bad_command_limit: int | None = None
+    #: Close the connection at this many bad commands before login (None: never).
+    bad_command_limit: int | None = attrs.field(default=None, validator=_check_limit)
+    #: The same once logged in, counted afresh from the login (default: bad_command_limit).
+    bad_command_limit_after_login: int | None = attrs.field(
+        default=attrs.Factory(_limit_before_login, takes_self=True),
+        validator=_check_limit,
+    )
     #: Answer RETR/TOP of messages with 8-bit content with -ERR [UTF8] unless UTF8 is on.
     utf8_required: bool = False
     #: LANG tags offered, the first is the default.

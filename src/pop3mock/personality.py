@@ -7,8 +7,8 @@ A test picks one to check that its client copes with that server:
   LAST (RFC 1725 removed it).
 - ``dovecot``: Dovecot 2.3 as observed with its defaults: greeting with an APOP timestamp,
   its CAPA lines in its order (CAPA itself included), SASL PLAIN LOGIN CRAM-MD5, its reply
-  texts, ``%08Xu%08Xv`` UIDLs, no LAST, lenient arguments, three bad commands before
-  login close the connection.
+  texts, ``%08Xu%08Xv`` UIDLs, no LAST, lenient arguments; the 4th bad command before
+  login closes the connection, and the 21st after it.
 - ``gmail``: Gmail's POP3 greeting, capability list (EXPIRE 0, LOGIN-DELAY 300, SASL PLAIN
   XOAUTH2 OAUTHBEARER) and texts, ``GmailId…`` UIDLs; the server also listens with
   implicit TLS (pop.gmail.com only offers port 995).
@@ -64,7 +64,9 @@ PERSONALITIES: Mapping[str, Mapping[str, Any]] = {
         "last": False,
         "uid_format": "dovecot",
         "strict_arguments": False,
-        "bad_command_limit": 4,  # the 4th bad command before login is refused and closes
+        # Its login process closes at the 4th bad command; once logged in, at the 21st.
+        "bad_command_limit": 4,
+        "bad_command_limit_after_login": 21,
         "texts": {
             "greeting": "Dovecot (Debian) ready.",
             "unknown": "Unknown command.",
@@ -99,6 +101,7 @@ PERSONALITIES: Mapping[str, Mapping[str, Any]] = {
             "stls_active": "TLS is already active.",
             "too_long": "Input line too long.",
             "too_many_bad": "Too many invalid bad commands.",
+            "too_many_bad_trans": "Too many bad commands.",
         },
     },
     "gmail": {

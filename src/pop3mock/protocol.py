@@ -239,9 +239,12 @@ class Session:
     def _bad(self, response: Response, violation: str) -> Response:
         """A client error: count it against the bad-command limit and note the violation."""
         self._bad_commands += 1
-        limit = self.config.bad_command_limit
+        before_login = self.state is State.AUTHORIZATION
+        config = self.config
+        limit = config.bad_command_limit if before_login else config.bad_command_limit_after_login
         if limit is not None and self._bad_commands >= limit:
-            return attrs.evolve(self._err("too_many_bad"), close=True, violation=violation)
+            text = "too_many_bad" if before_login else "too_many_bad_trans"
+            return attrs.evolve(self._err(text), close=True, violation=violation)
         return attrs.evolve(response, violation=response.violation or violation)
 
     # -- dispatch --------------------------------------------------------------------------
@@ -399,6 +402,7 @@ class Session:
         self.user = user
         self.auth_mechanism = mechanism
         self.state = State.TRANSACTION
+        self._bad_commands = 0  # the limit after login counts from here
         if self.config.last:
             self._seen_before = frozenset(mailbox.retrieved)
         return self._ok("login_ok")
