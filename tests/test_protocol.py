@@ -154,31 +154,39 @@ def test_user_without_argument() -> None:
 
 
 @pytest.mark.parametrize(
-    "line",
+    ("line", "reply"),
     [
-        "LIST 0",
-        "LIST +1",
-        "LIST -1",
-        "LIST abc",
-        "LIST 99999999999999999999",
-        "LIST 4",
-        "LIST 1 2",
-        "RETR",
-        "TOP 1",
-        "TOP 1 -1",
-        "TOP 1 abc",
-        "DELE",
-        "UIDL 9",
-        "STAT x",
+        ("LIST 0", "There is no message 0."),
+        ("LIST +1", "Invalid message number."),
+        ("LIST -1", "Invalid message number."),
+        ("LIST abc", "Invalid message number."),
+        ("LIST 99999999999999999999", "There is no message 99999999999999999999."),
+        ("LIST 4", "There is no message 4."),
+        ("LIST 1 2", "LIST takes a single message number."),
+        ("RETR 1 2", "RETR takes a single message number."),
+        ("DELE 1 2", "DELE takes a single message number."),
+        ("UIDL 1 2", "UIDL takes a single message number."),
+        ("RETR", "RETR needs a message number."),
+        ("TOP 1", "TOP needs a message number and a line count."),
+        ("TOP 1 -1", "Invalid line count."),
+        ("TOP 1 abc", "Invalid line count."),
+        ("TOP x 1", "Invalid message number."),
+        ("DELE", "DELE needs a message number."),
+        ("UIDL 9", "There is no message 9."),
+        ("STAT x", "STAT takes no arguments."),
     ],
 )
-def test_bad_arguments_get_err_and_session_goes_on(line: str) -> None:
+def test_bad_arguments_get_a_clear_err_and_session_goes_on(line: str, reply: str) -> None:
     s = make()
     login(s)
     response = s.handle(line.encode())
-    assert response.status == "-ERR"
+    assert response.encode().decode() == f"-ERR {reply}\r\n"
     assert response.body is None
     assert send(s, "NOOP") == "+OK\r\n"
+
+
+def test_user_with_more_than_one_name() -> None:
+    assert send(make(), "USER alice bob") == "-ERR USER takes exactly one user name.\r\n"
 
 
 def test_leading_zeros_accepted() -> None:

@@ -173,6 +173,42 @@ def test_maildir_with_flags_in_delivery_order(tmp_path: Path) -> None:
     assert [m.data for m in loaded] == [ONE, TWO, THREE]
 
 
+# Hand-made names in the order they were delivered: microseconds without zero padding, a
+# second without an M part (after the timed ones of that second), and names without a second.
+DELIVERED = [
+    ("new", "99.M999999P1Q1.h"),
+    ("new", "100.M797P1Q2.h"),
+    ("cur", "100.M62954P1Q3.h:2,S"),
+    ("new", "100.M62954P1Q10.h"),
+    ("new", "100.M93872P7Q1.h"),
+    ("new", "100.4242_1.h"),
+    ("new", "101.V801I1e240M5.h"),
+    ("new", "1000.M1P1Q11.h"),
+    ("new", "notes"),
+    ("cur", "z-odd:2,"),
+]
+
+
+@pytest.mark.parametrize("as_object", [False, True], ids=["path", "mailbox.Maildir"])
+def test_maildir_served_in_delivery_order(tmp_path: Path, as_object: bool) -> None:
+    root = tmp_path / "Maildir"
+    mailbox.Maildir(root)
+    expected = [
+        f"Subject: {name}\r\n\r\nmessage {n}\r\n".encode() for n, (_, name) in enumerate(DELIVERED)
+    ]
+    for (sub, name), data in reversed(list(zip(DELIVERED, expected, strict=True))):
+        write(root / sub / name, data)
+    source = mailbox.Maildir(root, create=False) if as_object else root
+    with POP3Server() as server:
+        server.add_user("alice", "pw", load_messages(source))
+        client = login(server, "alice", "pw")
+        assert client.stat()[0] == len(DELIVERED)
+        served = [retr(client, n) for n in range(1, len(DELIVERED) + 1)]
+        client.quit()
+    server.check()
+    assert served == expected
+
+
 def test_empty_maildir_is_an_empty_maildrop(tmp_path: Path) -> None:
     mailbox.Maildir(tmp_path / "empty")
     assert load_messages(tmp_path / "empty") == []

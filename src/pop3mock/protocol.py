@@ -314,7 +314,7 @@ class Session:
         if len(args) != count:
             if not args:
                 return self._bad(self._err("need_msg", verb=verb), f"{verb} without argument")
-            return self._bad(self._err("bad_number"), f"{verb} with a wrong argument count")
+            return self._bad(self._err("extra_args", verb=verb), f"{verb} with extra arguments")
         number = _parse_number(args[0])
         if number is None:
             return self._bad(self._err("bad_number"), f"{verb} with a non-numeric argument")
@@ -335,7 +335,8 @@ class Session:
 
     def _cmd_USER(self, args: list[str], rest: str) -> Response:
         if len(args) != 1:
-            return self._bad(self._err("need_user", verb="USER"), "USER without exactly one name")
+            key = "one_user" if args else "need_user"
+            return self._bad(self._err(key, verb="USER"), "USER without exactly one name")
         if self._plaintext_refused():
             return self._bad(
                 self._err("plaintext", "AUTH"), "USER before STLS where TLS is required"
@@ -653,7 +654,7 @@ class Session:
             return self._bad(self._err("top_args"), "TOP without message and line count")
         lines = _parse_number(args[1])
         if lines is None:
-            return self._bad(self._err("bad_number"), "TOP with an invalid line count")
+            return self._bad(self._err("bad_lines"), "TOP with an invalid line count")
         number = self._message_arg("TOP", args[:1])
         if isinstance(number, Response):
             return number

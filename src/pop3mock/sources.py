@@ -46,6 +46,10 @@ MBOX_FLAGS = {"R": "seen", "O": "old", "A": "replied", "F": "flagged", "D": "tra
 # RFC 5322 field name (printable ASCII but ':'), optional obsolete blanks, then ':'.
 _HEADER_FIELD = re.compile(rb"[\x21-\x39\x3b-\x7e]+[ \t]*:")
 _STATUS = re.compile(rb"^(X-)?Status:[ \t]*([A-Za-z]*)", re.IGNORECASE | re.MULTILINE)
+# A Maildir unique name starts with the delivery second, then '.', then letter-number parts
+# such as M<microsecond>P<pid>Q<counter> (Python, Dovecot) or V<dev>I<inode>M<usec> (Postfix).
+_MAILDIR_SECOND = re.compile(r"(\d+)(?:\.([^.]*)|$)")
+_MAILDIR_PART = re.compile(r"([A-Z])(\d+)")
 
 
 def load_messages(source: MessageSource) -> list[Message]:
@@ -161,9 +165,29 @@ def _load_eml_folder(path: str) -> list[Message]:
     return messages
 
 
+def _maildir_order(key: str) -> tuple[int, int, int, int, int, int, str]:
+    """Sort key of a Maildir unique name (the file name before its info) for delivery order.
+
+    The microseconds in the M part are not zero-padded ("M797" was delivered before
+    "M62954"), so the parts are compared as numbers: the second, then M, P and Q (a missing
+    P or Q counts as -1). Within one second, names without an M part (older writers'
+    SECOND.PID_N.host) come after those with one, by name, as nothing tells their order;
+    names that do not start with a second (made by hand) come after all timed ones, by name.
+    """
+    match = _MAILDIR_SECOND.match(key)
+    if match is None:
+        return (1, 0, 0, 0, 0, 0, key)
+    parts: dict[str, int] = {}
+    for letter, digits in _MAILDIR_PART.findall(match.group(2) or ""):
+        parts.setdefault(letter, int(digits))
+    second = int(match.group(1))
+    if "M" not in parts:
+        return (0, second, 1, 0, 0, 0, key)
+    return (0, second, 0, parts["M"], parts.get("P", -1), parts.get("Q", -1), key)
+
+
 def _load_maildir(path: str) -> list[Message]:
-    # Maildir file names start with the delivery time, so name order is delivery order; the
-    # info after ':' (or '!', the separator some systems use) carries the flags.
+    # The info after ':' (or '!', the separator some systems use) carries the flags.
     entries = []
     for sub in ("new", "cur"):
         folder = os.path.join(path, sub)
@@ -181,7 +205,7 @@ def _load_maildir(path: str) -> list[Message]:
             if sub == "new":
                 flags.add("new")
             entries.append((key, sub, os.path.join(folder, name), frozenset(flags)))
-    entries.sort()
+    entries.sort(key=lambda entry: (_maildir_order(entry[0]), entry[1], entry[2]))
     return [Message.of(_checked(_read(file), file), flags=flags) for _, _, file, flags in entries]
 
 
@@ -243,9 +267,15 @@ def _flags_of(message: email.message.Message) -> frozenset[str]:
 
 
 def _load_mailbox_object(box: stdlib_mailbox.Mailbox) -> list[Message]:
-    # Maildir keys come in directory order, which differs between machines: sort them.
+    # Maildir keys come in directory order, which differs between machines: sort them, in
+    # delivery order as for a Maildir path.
+    keys = box.keys()
+    if isinstance(box, stdlib_mailbox.Maildir):
+        keys = sorted(keys, key=_maildir_order)
+    else:
+        keys = sorted(keys)
     messages = []
-    for key in sorted(box.keys()):
+    for key in keys:
         flags = _flags_of(box.get_message(key))
         messages.append(Message.of(box.get_bytes(key), flags=flags))
     return messages
