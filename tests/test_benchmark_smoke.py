@@ -11,11 +11,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 WORKLOADS = [
     "start + stop (threads joined)",
     "pytest start, empty suite (floor: plugin blocked)",
+    "generating messages (fake_messages), default mix",
     "sessions/s, 1 client thread",
     "sessions/s, 8 client threads",
     "RETR 10 MB messages",
@@ -55,3 +58,33 @@ def test_quick_run_reports_every_workload_against_the_floor() -> None:
         assert row, f"no complete row for {label!r} in:\n{report}"
         pop3mock, floor = (float(v.replace(",", "")) for v in row.group(1, 2))
         assert pop3mock > 0 and floor > 0, row.group(0)
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(BENCHMARKS / "run.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("--quick", "--repeat", "-2"), ("--quick", "--repeat", "0"), ("--repeat", "0")],
+)
+def test_a_repeat_below_one_is_an_error_before_anything_runs(args: tuple[str, ...]) -> None:
+    out = _run(*args)
+    assert out.returncode == 2
+    assert f"--repeat must be 1 or more, not {args[-1]}" in out.stderr
+    assert out.stdout == ""
+
+
+def test_only_matching_no_workload_is_an_error_listing_the_names() -> None:
+    out = _run("--quick", "--only", "nothingmatches", "--only", "norThis")
+    assert out.returncode == 2
+    assert "--only nothingmatches norThis: no workload matches" in out.stderr
+    for label in WORKLOADS:
+        assert f"\n  {label}\n" in out.stderr + "\n", label
+    assert out.stdout == ""
