@@ -464,3 +464,83 @@ def test_disconnect_before_the_reply_skips_the_command() -> None:
     """Nothing of the reply is sent: the plan replaces it with nothing (no UPDATE for QUIT)."""
     assert Disconnect().replacement() == b""
     assert Disconnect(after_bytes=5).replacement() is None
+
+
+# -- credentials in descriptions -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("make", "secret", "shown"),
+    [
+        (lambda f: f.on("PASS", "my secret").once().error("[AUTH] nope"), "my secret", "PASS ***"),
+        (
+            lambda f: f.on("APOP", "bob", "c4c9334bac560ecc").once().error(),
+            "c4c9334bac",
+            "APOP bob ***",
+        ),
+        (
+            lambda f: f.on("AUTH", "plain", "AGJvYgBodW50ZXIy").once().error(),
+            "AGJvYgBo",
+            "AUTH PLAIN ***",
+        ),
+    ],
+)
+def test_descriptions_mask_credentials(
+    make: Callable[[FaultSet], Rule], secret: str, shown: str
+) -> None:
+    """describe(), repr(), a plan's rule and unfired()/check() show *** for the credential;
+    str(rule) stays the spec, which parses back to the same rule."""
+    faults = FaultSet(seed=3)
+    rule = make(faults)
+    for text in (rule.describe(), repr(rule), *faults.unfired()):
+        assert secret not in text
+        assert shown in text
+    with pytest.raises(UnfiredFaultError) as info:
+        faults.check()
+    assert secret not in str(info.value)
+    assert shown in str(info.value)
+    assert secret in str(rule)
+    plan = fire(faults, FaultPoint(rule.target, rule.args))
+    assert secret not in plan.rule and secret not in repr(plan)
+    assert plan.rule.startswith(shown)
+
+
+def test_a_rule_without_credential_arguments_is_described_in_full() -> None:
+    """PASS/APOP/AUTH rules that name no credential lose nothing in the description."""
+    faults = FaultSet(seed=3)
+    assert faults.on("PASS", user="bob").error().describe().startswith("PASS user=bob -> ")
+    assert faults.on("APOP", "bob").error().describe().startswith("APOP bob -> ")
+    assert faults.on("AUTH", "plain").error().describe().startswith("AUTH PLAIN -> ")
+
+
+# -- contradictory counts --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda b: b.once().times(3), "once() and times(3) both say how many times it fires"),
+        (lambda b: b.times(2).times(3), "times(2) and times(3)"),
+        (lambda b: b.always().once(), "always() and once()"),
+        (lambda b: b.nth(2).always().times(4), "always() and times(4)"),
+        (lambda b: b.nth(2).nth(5), "nth(2) and nth(5) both say which match it fires first"),
+        (lambda b: b.probability(0.2).probability(0.5), "probability(0.2) and probability(0.5)"),
+    ],
+)
+def test_a_second_count_of_the_same_kind_is_refused(
+    make: Callable[[RuleBuilder], RuleBuilder], message: str
+) -> None:
+    """A second call that would override the first raises, naming both; nothing is added."""
+    faults = FaultSet(seed=0)
+    with pytest.raises(ConfigurationError) as info:
+        make(faults.on("RETR")).error()
+    assert message in str(info.value)
+    assert faults.rules == []
+
+
+def test_counts_of_different_kinds_combine() -> None:
+    """nth with times/once/always and a probability is one rule, in any order."""
+    faults = FaultSet(seed=0)
+    rule = faults.on("RETR").times(2).probability(0.5).nth(3).error()
+    assert (rule.nth, rule.times, rule.probability) == (3, 2, 0.5)
+    assert faults.on("RETR").always().nth(2).error().times is None

@@ -523,3 +523,57 @@ def test_check_faults_false_switches_the_check_off() -> None:
     with POP3Server(check_faults=False) as server:
         server.faults.on("RETR").once().error()
     server.check()
+
+
+# -- credentials in what a fault leaves behind ---------------------------------------------
+
+
+def test_a_fired_pass_rule_never_shows_the_password() -> None:
+    """The journal names a fired PASS rule with the password masked: in the transcript, the
+    command and session records, and str/repr of the journal."""
+    secret = "my secret"
+    with POP3Server(users={"carol": secret}, fault_seed=SEED) as srv:
+        srv.faults.add_spec(f'PASS "{secret}" once: error [AUTH] nope')
+        client = poplib.POP3(srv.host, srv.port, timeout=10.0)
+        client.user("carol")
+        with pytest.raises(poplib.error_proto, match=r"\[AUTH\] nope"):
+            client.pass_(secret)
+        client.user("carol")
+        client.pass_(secret)
+        client.quit()
+        srv.journal.wait_for(sessions_ended=1)
+    srv.check()
+    journal = srv.journal
+    session = journal.sessions[0]
+    fired = [c for c in session.commands if c.fault]
+    assert [c.fault for c in fired] == ["PASS *** once -> error [AUTH] nope"]
+    assert session.faults == ["PASS *** once -> error [AUTH] nope"]
+    shown = [
+        journal.transcript(),
+        session.transcript(),
+        str(journal),
+        repr(journal),
+        str(session),
+        repr(session),
+        *(str(c) for c in session.commands),
+        *(repr(c) for c in session.commands),
+        *(c.describe() for c in session.commands),
+        repr(srv.faults.rules),
+    ]
+    assert "-- fault: PASS *** once -> error [AUTH] nope" in journal.transcript()
+    for text in shown:
+        assert secret not in text
+
+
+def test_an_unfired_pass_rule_never_shows_the_password() -> None:
+    """UnfiredFaultError names a PASS rule that never fired with the password masked."""
+    with POP3Server(users={"carol": "pw"}, fault_seed=SEED) as srv:
+        srv.faults.add_spec("PASS hunter2 once: error [AUTH] nope")
+        srv.faults.on("APOP", "carol", "c4c9334bac560ecc979e58001b3e22fb").once().error()
+    with pytest.raises(UnfiredFaultError) as info:
+        srv.check()
+    message = str(info.value)
+    assert "PASS *** once -> error [AUTH] nope  (fired 0 of 1, matched 0)" in message
+    assert "APOP carol *** once -> " in message
+    assert "hunter2" not in message
+    assert "c4c9334bac" not in message

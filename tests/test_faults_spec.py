@@ -299,9 +299,10 @@ def rules(draw: st.DrawFn) -> Rule:
         session=draw(st.none() | st.integers(1, 10**6)),
         state=draw(st.none() | st.sampled_from(["AUTHORIZATION", "TRANSACTION", "transaction"])),
     )
-    for step in draw(
-        st.lists(st.sampled_from(["nth", "times", "once", "always", "p"]), max_size=3)
-    ):
+    # At most one call of each kind: a second one is a ConfigurationError (tested apart).
+    how_many = draw(st.none() | st.sampled_from(["times", "once", "always"]))
+    steps = [step for step in ("nth", how_many, "p") if step and draw(st.booleans())]
+    for step in draw(st.permutations(steps)):
         if step == "nth":
             builder.nth(draw(st.integers(1, 10**6)))
         elif step == "times":
@@ -352,3 +353,58 @@ def test_action_text_fuzz(head: str, word: str, tail: str) -> None:
     except ConfigurationError:
         return
     assert parse_spec(rule.spec()) == rule
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("RETR once times=3: error", "once and times=3 both say how many times it fires"),
+        ("RETR times=2 always: error", "times=2 and always both say"),
+        ("RETR always once: error", "always and once both say"),
+        ("RETR #2 #5: error", "#2 and #5 both say which match it fires first"),
+        ("RETR nth=2 #5: error", "nth=2 and #5 both say"),
+        ("RETR p=0.1 probability=0.5: error", "p=0.1 and probability=0.5 both say the chance"),
+    ],
+)
+def test_contradictory_counts_in_a_spec_are_refused(spec: str, message: str) -> None:
+    """Two words for the same count: the spec names both in its own words."""
+    with pytest.raises(ConfigurationError) as info:
+        parse_spec(spec)
+    assert f"fault spec {spec!r}: {message}" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("spec", "moved", "quoted"),
+    [
+        ("QUIT: ok bye then=reset", "'ok then=reset bye'", """'ok "bye then=reset"'"""),
+        ("RETR: error [SYS/TEMP] down then=close", "'error then=close [SYS/TEMP] down'", None),
+        ("STAT: reply_raw +OK 3 then=hang", "'reply_raw then=hang +OK 3'", None),
+        ("RETR: error gone code=SYS/PERM", "'error code=SYS/PERM gone'", None),
+        ("RETR: error gone after_bytes=3", "'error after_bytes=3 gone'", None),
+        ("RETR: ok fine then=", "'ok then= fine'", None),
+    ],
+)
+def test_a_keyword_after_the_text_is_refused(spec: str, moved: str, quoted: str | None) -> None:
+    """A text ending in KEY=VALUE is a keyword in the wrong place: the error says where it
+    goes and how to quote the text if it is meant."""
+    with pytest.raises(ConfigurationError) as info:
+        parse_spec(spec)
+    assert "keywords go before the text" in str(info.value)
+    assert moved in str(info.value)
+    if quoted is not None:
+        assert f"quote it: {quoted}" in str(info.value)
+
+
+def test_keyword_look_in_a_text_is_quoted_and_round_trips() -> None:
+    """A quoted text may end in KEY=VALUE; a rule made in Python renders such a text quoted;
+    words that are not keywords, or not at the end, stay plain."""
+    rule = parse_spec('QUIT: ok "bye then=reset"')
+    assert rule == on("QUIT").ok("bye then=reset")
+    assert rule.action.then is None  # type: ignore[attr-defined]
+    assert str(rule) == 'QUIT: ok "bye then=reset"'
+    assert parse_spec(str(rule)) == rule
+    for text in ("x=1 is fine", "see then=close here", "bye colour=red"):
+        plain = parse_spec(f"NOOP: ok {text}")
+        assert plain == on("NOOP").ok(text)
+        assert str(plain) == f"NOOP: ok {text}"
+    assert parse_spec("QUIT: ok then=reset bye") == on("QUIT").ok("bye", then="reset")

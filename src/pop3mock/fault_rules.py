@@ -39,15 +39,19 @@ from .fault_targets import (
     canonical_target,
 )
 
-__all__ = ["SIGNATURES", "Owner", "Rule", "RuleBuilder", "make_builder"]
+__all__ = ["KEYWORDS", "SIGNATURES", "Owner", "Rule", "RuleBuilder", "make_builder"]
 
 
-@attrs.frozen(kw_only=True)
+@attrs.frozen(kw_only=True, repr=False)
 class Rule:
     """One fault: which points it matches, how often it fires, and what it does.
 
     `nth` is the first matching occurrence that may fire; `times` how many times it fires
     (None: every time after that); `probability` the chance it fires when it may.
+
+    `str(rule)` is the spec, credentials included, so that it parses back to the same rule;
+    `describe()` and `repr()` show a PASS password, an APOP digest and an AUTH initial
+    response as `***`, like the journal.
     """
 
     target: str
@@ -131,11 +135,15 @@ class Rule:
         return _render(self)
 
     def describe(self) -> str:
-        """The rule as the journal and `check()` show it: `RETR 2 -> error [SYS/TEMP] x`."""
-        return _render(self, " -> ")
+        """The rule as the journal and `check()` show it: `RETR 2 -> error [SYS/TEMP] x`,
+        credentials masked (`PASS *** once -> error [AUTH] nope`)."""
+        return _render(self, " -> ", masked=True)
 
     def __str__(self) -> str:
         return self.spec()
+
+    def __repr__(self) -> str:
+        return f"<Rule {self.describe()}>"
 
 
 class Owner(typing.Protocol):
@@ -169,6 +177,8 @@ class RuleBuilder:
         self._times: int | None = None
         self._counted = False
         self._probability = 1.0
+        # The call that set each count, to name both when a second one contradicts it.
+        self._calls: dict[str, str] = {}
 
     # -- when --------------------------------------------------------------------------------
 
@@ -178,6 +188,7 @@ class RuleBuilder:
         server.faults.on("RETR").nth(3).error()  # the third RETR of the server
         """
         check_int("nth", n, 1)
+        self._count("start", f"nth({n})", "which match it fires first")
         self._nth = n
         if not self._counted:
             self._times = 1
@@ -186,27 +197,38 @@ class RuleBuilder:
     def times(self, n: int) -> RuleBuilder:
         """Fire `n` times.      server.faults.on("PASS").times(2).error("[IN-USE] locked")"""
         check_int("times", n, 1)
-        self._times = n
-        self._counted = True
-        return self
+        return self._set_times(n, f"times({n})")
 
     def once(self) -> RuleBuilder:
         """Fire once.           server.faults.on("LIST").once().corrupt("size")"""
-        return self.times(1)
+        return self._set_times(1, "once()")
 
     def always(self) -> RuleBuilder:
         """Fire every time (the default without nth).
         server.faults.on("RETR").nth(2).always().delay(1.0)"""
-        self._times = None
-        self._counted = True
-        return self
+        return self._set_times(None, "always()")
 
     def probability(self, p: float) -> RuleBuilder:
         """Fire with chance `p` (seeded).   server.faults.on("RETR").probability(0.3).error()"""
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
             raise ConfigurationError(f"probability {p!r}: a number from 0 to 1")
+        self._count("chance", f"probability({p!r})", "the chance it fires")
         self._probability = float(p)
         return self
+
+    def _set_times(self, n: int | None, call: str) -> RuleBuilder:
+        self._count("times", call, "how many times it fires")
+        self._times = n
+        self._counted = True
+        return self
+
+    def _count(self, kind: str, call: str, meaning: str) -> None:
+        # A second call would silently override the first: `.once().times(3)` is a mistake
+        # either way, so say so rather than pick one.
+        first = self._calls.get(kind)
+        if first is not None:
+            raise ConfigurationError(f"{first} and {call} both say {meaning}: keep one of them")
+        self._calls[kind] = call
 
     def _add(self, action: Action) -> Rule:
         rule = Rule(
@@ -344,10 +366,20 @@ def _signature(word: str) -> Signature:
 
 
 SIGNATURES = {word: _signature(word) for word in ACTION_WORDS}
+#: Every KEY of the spec's `KEY=VALUE` action options.
+KEYWORDS = frozenset(name for signature in SIGNATURES.values() for name in signature.hints)
 
 
-def _render(rule: Rule, separator: str = ": ") -> str:
-    parts = [rule.target, *(render_value(a) for a in rule.args)]
+# How many leading arguments of a command are not secret (the rest is shown as ***).
+_SHOWN_ARGUMENTS = {"PASS": 0, "APOP": 1, "AUTH": 1}
+
+
+def _render(rule: Rule, separator: str = ": ", *, masked: bool = False) -> str:
+    matched = [render_value(a) for a in rule.args]
+    shown = _SHOWN_ARGUMENTS.get(rule.target) if masked else None
+    if shown is not None:
+        matched = [*matched[:shown], *(["***"] if len(matched) > shown else [])]
+    parts = [rule.target, *matched]
     if rule.nth != 1:
         parts.append(f"#{rule.nth}")
         if rule.times is None:
@@ -370,7 +402,7 @@ def _render(rule: Rule, separator: str = ": ") -> str:
     text = None
     for name, value in zip(signature.positional, args, strict=False):
         if name == signature.text:
-            text = render_text(value, signature)
+            text = render_text(value, signature, KEYWORDS)
         else:
             action.append(render_value(value))
     action += [f"{key}={render_value(value)}" for key, value in keywords.items()]

@@ -8,20 +8,30 @@ from collections.abc import Callable
 from typing import Any
 
 from .errors import ConfigurationError
-from .fault_rules import SIGNATURES, Owner, Rule, RuleBuilder, make_builder
+from .fault_rules import KEYWORDS, SIGNATURES, Owner, Rule, RuleBuilder, make_builder
 from .fault_syntax import (
     ACTION_WORDS,
     OPTION_RE,
     base_type,
     find_colon,
     parse_value,
+    render_value,
     split_tokens,
     text_value,
+    trailing_option,
 )
 
 __all__ = ["parse", "parse_spec"]
 
 _MATCH_KEYS = ("user", "session", "state", "times", "nth", "p", "probability")
+# What each counting word of a spec says; two words that say the same thing contradict.
+_COUNT_KINDS = {
+    "nth": "which match it fires first",
+    "once": "how many times it fires",
+    "always": "how many times it fires",
+    "times": "how many times it fires",
+    "probability": "the chance it fires",
+}
 
 
 def parse_spec(spec: str) -> Rule:
@@ -53,14 +63,26 @@ def _parse_match(head: str, owner: Owner | None) -> RuleBuilder:
     target, args = tokens[0], []
     filters: dict[str, Any] = {}
     counts: list[tuple[str, float | None]] = []
+    written: dict[str, str] = {}
+
+    def count(method: str, value: float | None) -> None:
+        # Said here in the spec's own words; the builder would name its Python calls.
+        kind = _COUNT_KINDS[method]
+        if kind in written:
+            raise ConfigurationError(
+                f"{written[kind]} and {token} both say {kind}: keep one of them"
+            )
+        written[kind] = token
+        counts.append((method, value))
+
     for token in tokens[1:]:
         key, eq, raw = token.partition("=")
         if token.startswith('"'):
             args.append(parse_value(token, str))
         elif token.startswith("#"):
-            counts.append(("nth", parse_value(token[1:], int)))
+            count("nth", parse_value(token[1:], int))
         elif token in ("once", "always"):
-            counts.append((token, None))
+            count(token, None)
         elif not eq:
             args.append(token)
         elif key not in _MATCH_KEYS:
@@ -68,9 +90,9 @@ def _parse_match(head: str, owner: Owner | None) -> RuleBuilder:
                 f"unknown match option {key!r}: one of {', '.join(_MATCH_KEYS)}"
             )
         elif key in ("times", "nth"):
-            counts.append((key, parse_value(raw, int)))
+            count(key, parse_value(raw, int))
         elif key in ("p", "probability"):
-            counts.append(("probability", parse_value(raw, float)))
+            count("probability", parse_value(raw, float))
         elif key in filters:
             raise ConfigurationError(f"{key}= given twice")
         else:
@@ -113,6 +135,8 @@ def _parse_action(text: str, builder: RuleBuilder) -> Rule:
             name = signature.text or ""
             if name in keywords:
                 raise ConfigurationError(f"{name}= given twice")
+            if not rest.startswith('"'):
+                _check_text_end(word, rest)
             args.append(text_value(rest, signature.hints[name]))
             break
         if i >= len(tokens):
@@ -137,3 +161,16 @@ def _parse_action(text: str, builder: RuleBuilder) -> Rule:
         raise ConfigurationError(f"{word!r} needs {', '.join(missing)}")
     action: Callable[..., Rule] = getattr(builder, word)
     return action(*args, **keywords)
+
+
+def _check_text_end(word: str, text: str) -> None:
+    # "QUIT: ok bye then=reset" would send "+OK bye then=reset" and never reset: a keyword
+    # after the text is almost always a keyword in the wrong place.
+    tail = trailing_option(text, KEYWORDS)
+    if tail is not None:
+        head = text[: text.rindex(tail)].rstrip()
+        raise ConfigurationError(
+            f"the text {text!r} ends with {tail!r}, but keywords go before the text: "
+            f"'{word} {tail} {head}'; to send {text!r} as it is, quote it: "
+            f"'{word} {render_value(text)}'"
+        )

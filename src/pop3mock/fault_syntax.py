@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import typing
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 import attrs
@@ -26,6 +26,7 @@ __all__ = [
     "render_value",
     "split_tokens",
     "text_value",
+    "trailing_option",
 ]
 
 # -- the text syntax -------------------------------------------------------------------------
@@ -58,6 +59,7 @@ _HEX_WIDTH = {"x": 2, "u": 4, "U": 8}
 _INT_RE = re.compile(r"[+-]?[0-9]+")
 _FLOAT_RE = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 OPTION_RE = re.compile(r"([a-z_]+)=")
+_TRAILING_OPTION_RE = re.compile(r"(?:^|\s)(([a-z_]+)=\S*)\s*$")
 
 
 @attrs.frozen
@@ -207,7 +209,14 @@ def render_value(value: Any) -> str:
     return value if _bare(value) else _quote(value)
 
 
-def render_text(value: str | bytes, signature: Signature) -> str:
+def trailing_option(text: str, keywords: Collection[str]) -> str | None:
+    """The `key=value` that `text` ends with, when `key` is one of `keywords`: in a spec it
+    reads like a keyword written after the text instead of before it."""
+    found = _TRAILING_OPTION_RE.search(text)
+    return found.group(1) if found and found.group(2) in keywords else None
+
+
+def render_text(value: str | bytes, signature: Signature, keywords: Collection[str]) -> str:
     if isinstance(value, bytes):
         return _quote_bytes(value)
     option = OPTION_RE.match(value)
@@ -217,6 +226,7 @@ def render_text(value: str | bytes, signature: Signature) -> str:
         and value.isprintable()
         and not value.startswith('"')
         and not (option and option.group(1) in signature.hints)
+        and trailing_option(value, keywords) is None
     )
     return value if plain else _quote(value)
 
