@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import poplib
+import socket
+import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -182,12 +184,68 @@ def _messages(server: POP3Server) -> list[object]:
 
 
 def test_hang_is_woken_by_stop(server: POP3Server) -> None:
-    """hang(): the client times out; stopping the server ends the hung connection at once."""
+    """hang(): the client times out; stopping the server ends the hung connection at once
+    (the client still connected)."""
     server.faults.on("RETR").hang()
+    with pop(server, timeout=SHORT) as client:
+        with pytest.raises(TimeoutError):
+            client.retr(1)
+        server.stop()
+    assert server.journal.sessions[0].end_reason == "fault: hang"
+
+
+def test_client_that_gives_up_on_a_hang_frees_the_maildrop(server: POP3Server) -> None:
+    """hang() without a time: the client times out and closes; the session ends as a client
+    close (no UPDATE, lock released) and the next login works while the server runs."""
+    server.faults.on("RETR").once().hang()
+    with pop(server, timeout=SHORT) as client:
+        client.dele(3)
+        with pytest.raises(TimeoutError):
+            client.retr(1)
+    server.journal.wait_for(sessions_ended=1)
+    assert server.journal.sessions[0].end_reason == "client closed"
+    assert not server.mailbox("alice").locked
+    assert_intact(server)
+
+
+def test_commands_sent_into_a_hang_are_dropped(server: POP3Server) -> None:
+    """While the reply hangs, what the client sends is read and ignored (a QUIT commits
+    nothing); the client's close then ends the session at once."""
+    server.faults.on("RETR").once().hang()
+    client = raw_login(server)
+    assert client.cmd("DELE 1").startswith(b"+OK")
+    client.send(b"RETR 2\r\n")
+    server.journal.wait_for("RETR")
+    client.send(b"NOOP\r\nSTAT\r\n" + b"x" * 100_000 + b"\r\nQUIT\r\n")
+    client.close()
+    server.journal.wait_for(sessions_ended=1)
+    session = server.journal.sessions[0]
+    assert [c.verb for c in session.commands] == ["USER", "PASS", "DELE", "RETR"]
+    assert session.end_reason == "client closed"
+    assert_intact(server)
+
+
+def test_hang_with_a_time_also_ends_when_the_client_closes(server: POP3Server) -> None:
+    """hang(T) does not hold the session for T once the client has gone."""
+    server.faults.on("RETR").once().hang(3600.0)
     with pop(server, timeout=SHORT) as client, pytest.raises(TimeoutError):
         client.retr(1)
-    server.stop()
-    assert server.journal.sessions[0].end_reason == "fault: hang"
+    server.journal.wait_for(sessions_ended=1)
+    assert server.journal.sessions[0].end_reason == "client closed"
+    assert_intact(server)
+
+
+def test_client_reset_during_a_hang(server: POP3Server) -> None:
+    """An RST from the client during a hang ends the session as a client reset."""
+    server.faults.on("RETR").once().hang()
+    client = raw_login(server)
+    client.send(b"RETR 1\r\n")
+    server.journal.wait_for("RETR")
+    client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    client.close()
+    server.journal.wait_for(sessions_ended=1)
+    assert server.journal.sessions[0].end_reason == "client reset"
+    assert_intact(server)
 
 
 def test_hang_then_close(server: POP3Server) -> None:

@@ -12,6 +12,7 @@ import contextlib
 import itertools
 import os
 import queue
+import select
 import socket
 import ssl
 import struct
@@ -731,8 +732,34 @@ class _Connection:
                 self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 raise _Stop()
             elif isinstance(step, Hang):
+                # Silent, but not deaf: what the client sends is read and dropped, so a
+                # client that gives up and closes ends the session (and frees the maildrop
+                # lock) at once. stop() shuts the socket down, which makes it readable.
                 self.ended_by = "fault: hang"
-                stopping.wait(step.seconds)
+                sock = self.sock
+                end = None if step.seconds is None else time.monotonic() + step.seconds
+                poller = select.poll()
+                poller.register(sock, select.POLLIN)
+                while not stopping.is_set():
+                    left = None if end is None else end - time.monotonic()
+                    if left is not None and left <= 0:
+                        break
+                    pending = isinstance(sock, ssl.SSLSocket) and sock.pending()
+                    if not pending and not poller.poll(None if left is None else left * 1000):
+                        continue
+                    try:
+                        dropped = sock.recv(65536)
+                    except (TimeoutError, BlockingIOError, ssl.SSLWantReadError):
+                        continue  # a TLS record not complete yet
+                    except OSError as exc:
+                        if stopping.is_set():
+                            break
+                        reset = isinstance(exc, ConnectionResetError)
+                        self.ended_by = "client reset" if reset else "client closed"
+                        raise _Stop() from None
+                    if not dropped and not stopping.is_set():
+                        self.ended_by = "client closed"
+                        raise _Stop()
                 raise _Stop()
 
     def _start_tls(self) -> None:
