@@ -301,6 +301,139 @@ def test_fault_seen_by_poplib_and_journal_followed_while_running(tmp_path: Path)
     assert events[-1]["faults"] == [parse_spec(fault).describe()]
 
 
+def _retr_outcomes(port: int, count: int) -> list[bool]:
+    """Whether each of `count` RETR 1 in one session succeeded."""
+    client = poplib.POP3("127.0.0.1", port, timeout=TIMEOUT)
+    outcomes = []
+    try:
+        client.user("user")
+        client.pass_("password")
+        for _ in range(count):
+            try:
+                client.retr(1)
+                outcomes.append(True)
+            except poplib.error_proto:
+                outcomes.append(False)
+    finally:
+        client.quit()
+    return outcomes
+
+
+def test_fault_seed_is_printed_and_replays_a_run(tmp_path: Path) -> None:
+    flaky = "RETR p=0.5: error [SYS/TEMP] flaky"
+    with Served("--fault", flaky) as served:
+        port = served.port()
+        lines = served.until("stop with")
+        seeds = [x for x in lines if x.startswith("fault seed: ")]
+        assert len(seeds) == 1
+        assert lines.index(seeds[0]) == lines.index(f"fault: {flaky}") + 1
+        seed = seeds[0].removeprefix("fault seed: ")
+        first = _retr_outcomes(port, 24)
+        assert served.stop()[0] == 0
+    # The printed seed given back makes the same faults fire on the same commands.
+    config = tmp_path / "pop3mock.toml"
+    config.write_text("fault_seed = 12345\n", encoding="utf-8")
+    with Served("--config", str(config), "--fault", flaky, "--fault-seed", seed) as served:
+        port = served.port()
+        assert f"fault seed: {seed}" in served.until("stop with")
+        assert _retr_outcomes(port, 24) == first
+        assert served.stop()[0] == 0
+    assert True in first and False in first  # 24 draws at p=0.5: both happen for any seed
+
+
+def test_counted_faults_that_did_not_fire_are_listed_on_stop() -> None:
+    never = "RETR 5 once: delay 0.1"
+    short = "STAT times=3: delay 0"
+    rules = [never, short, "NOOP: delay 0", "PASS user=bob once: error [IN-USE] locked"]
+    with Served("--user", "bob:pw", *[x for r in rules for x in ("--fault", r)]) as served:
+        port = served.port()
+        served.until("stop with")
+        client = poplib.POP3("127.0.0.1", port, timeout=TIMEOUT)
+        try:
+            client.user("bob")
+            # The rule naming bob, a user of the server, fires.
+            with pytest.raises(poplib.error_proto, match=r"\[IN-USE\] locked"):
+                client.pass_("pw")
+            client.user("bob")
+            client.pass_("pw")
+            client.stat()
+            client.stat()
+        finally:
+            client.quit()
+        status, rest, err = served.stop()
+    assert status == 0, err
+    assert err == ""
+    assert rest.splitlines() == [
+        f"fault never fired: {parse_spec(never).describe()}",
+        f"fault fired 2 of 3 times: {parse_spec(short).describe()} (matched 2 times)",
+        "stopped after 1 session, 7 commands",
+    ]
+
+
+def test_journal_file_and_strict_stderr_never_show_a_garbled_password(tmp_path: Path) -> None:
+    journal = tmp_path / "pop3.jsonl"
+    secret = "Wh1sper-pw"
+    with Served("--strict", "--journal", str(journal), "--user", f"alice:{secret}") as served:
+        port = served.port()
+        served.until("stop with")
+        with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+            replies = sock.makefile("rb")
+            assert replies.readline().startswith(b"+OK")
+            for line in (b"USER alice", b"PASS\t" + secret.encode(), b"PASS\0" + secret.encode()):
+                sock.sendall(line + b"\r\n")
+                assert replies.readline().startswith((b"+OK", b"-ERR"))
+            sock.sendall(b"QUIT\r\n")
+            assert replies.readline().startswith(b"+OK")
+        status, _, err = served.stop()
+    assert status == 0
+    text = journal.read_text(encoding="utf-8")
+    assert [e["event"] for e in read_journal(journal)][-1] == "session-end"
+    assert len([e for e in read_journal(journal) if e["event"] == "command"]) == 4
+    assert "strict: session 1: " in err  # the garbled lines are violations, reported
+    for where in (text, err):
+        assert secret not in where
+        assert secret.upper() not in where
+
+
+def test_warning_about_a_host_not_named_loopback_once_listening() -> None:
+    # ::1 written out: the same address, but not one of the names the server knows as loopback.
+    with Served("--host", "0:0:0:0:0:0:0:1", "--quiet") as served:
+        first = served.line()
+        assert re.fullmatch(r"listening on pop3://\[0:0:0:0:0:0:0:1\]:\d+", first)
+        status, rest, err = served.stop()
+    assert (status, rest) == (0, "")
+    assert err == (
+        "pop3mock: warning: pop3mock is listening on '0:0:0:0:0:0:0:1', not loopback: "
+        "other machines can reach it\n"
+    )
+
+
+def test_seed_of_the_config_file_used_by_a_user_with_generated_messages(
+    tmp_path: Path, maildir: Path
+) -> None:
+    config = tmp_path / "pop3mock.toml"
+    config.write_text(
+        'messages = "mail"\nseed = 5\nfault_seed = 3\n\n'
+        '[[users]]\nname = "alice"\npassword = "a"\nfake = 1\n\n'
+        '[[users]]\nname = "bob"\npassword = "b"\n',
+        encoding="utf-8",
+    )
+    with Served("--config", str(config)) as served:
+        served.port()
+        lines = served.until("stop with")
+        assert "user alice / password a: 1 message (generated, seed 5)" in lines
+        assert f"user bob / password b: 2 messages (from {maildir})" in lines
+        # No fault rule: no fault lines, not even the seed.
+        assert not [x for x in lines if x.startswith("fault")]
+        assert served.stop()[0] == 0
+    # --messages on the command line replaces the file's fake, and its seed with it.
+    config.write_text('fake = 4\nseed = 1\n[[users]]\nname = "a"\npassword = "b"\nseed = 2\n')
+    with Served("--config", str(config), "--messages", str(maildir)) as served:
+        served.port()
+        assert f"user a / password b: 2 messages (from {maildir})" in served.until("stop with")
+        assert served.stop()[0] == 0
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_signal_during_an_active_session_stops_cleanly(tmp_path: Path, signum: int) -> None:
     journal = tmp_path / "pop3.jsonl"

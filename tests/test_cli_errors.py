@@ -116,6 +116,26 @@ def test_fault_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     assert "user=b in the faults of 'a'" in err
 
 
+def test_fault_for_a_user_that_does_not_exist(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = "PASS user=bobb: error [IN-USE] locked"
+    err = serve_error(capsys, "--user", "bob:pw", "--user", "carol:pw", "--fault", spec)
+    assert err == (
+        f"pop3mock: error: --fault: fault spec {spec!r}: user=bobb is not a user of this "
+        "server (users: bob, carol); did you mean user=bob?\n"
+    )
+    # Without --user the one user is the default one.
+    err = serve_error(capsys, "--fault", "RETR user=alice: error")
+    assert "user=alice is not a user of this server (users: user)\n" in err
+    config = write(
+        tmp_path / "c.toml",
+        'faults = ["QUIT user=ann: reset"]\n[[users]]\nname = "anne"\npassword = "x"\n',
+    )
+    err = serve_error(capsys, "--config", str(config))
+    assert f"{config}: faults[1]: fault spec 'QUIT user=ann: reset': user=ann is not" in err
+
+
 def test_tls_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cert = tmp_path / "c.pem"
     err = serve_error(capsys, "--stls", "--cert", str(cert))
@@ -142,6 +162,47 @@ def test_output_file_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     ready = tmp_path / "no" / "ready"
     err = serve_error(capsys, "--ready-file", str(ready))
     assert f"cannot write the ready file {ready}: no folder {tmp_path / 'no'}" in err
+    folder = tmp_path / "adir"
+    folder.mkdir()
+    err = serve_error(capsys, "--ready-file", str(folder))
+    assert err == f"pop3mock: error: cannot write the ready file {folder}: it is a folder\n"
+
+
+def test_host_that_cannot_be_bound_gives_the_error_without_the_loopback_warning(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    err = serve_error(capsys, "--host", "nosuch.invalid")
+    assert err.startswith("pop3mock: error: cannot listen on nosuch.invalid:0: ")
+    assert "warning" not in err
+
+
+def test_seed_that_nothing_would_use(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    mail = tmp_path / "mail"
+    mail.mkdir()
+    (mail / "1.eml").write_bytes(b"Subject: one\r\n\r\nOne\r\n")
+    err = serve_error(capsys, "--messages", str(mail), "--seed", "5")
+    assert err == (
+        "pop3mock: error: --seed sets the seed of --fake; no maildrop here is generated "
+        f"with it (the messages come from {mail})\n"
+    )
+    config = write(tmp_path / "c.toml", 'messages = "mail"\nseed = 5\n')
+    err = serve_error(capsys, "--config", str(config))
+    assert f"error: {config}: seed sets the seed of fake; no maildrop here is generated" in err
+    # A [[users]] seed with the user's own messages, or with the file's default messages.
+    config = write(
+        tmp_path / "d.toml", '[[users]]\nname = "a"\npassword = "x"\nmessages = "mail"\nseed = 2\n'
+    )
+    err = serve_error(capsys, "--config", str(config))
+    assert err == (
+        f"pop3mock: error: {config}: users[1]: seed sets the seed of fake; the messages of "
+        f"'a' come from {mail}, so it would change nothing\n"
+    )
+    config = write(
+        tmp_path / "e.toml", 'messages = "mail"\n[[users]]\nname = "a"\npassword = "x"\nseed = 2\n'
+    )
+    assert f"{config}: users[1]: seed sets the seed of fake" in serve_error(
+        capsys, "--config", str(config)
+    )
 
 
 def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
@@ -155,6 +216,8 @@ def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
         ("--seed", "x"): "argument --seed: invalid int value",
         ("--personality", "exchange"): "invalid choice: 'exchange'",
         ("--fake", "1", "--messages", "m"): "give either --messages or --fake, not both",
+        ("--user", "a:b", "--user", "a:c"): "--user a: given twice; give each user once",
+        ("--fault-seed", "x"): "argument --fault-seed: invalid int value",
         ("--bogus",): "unrecognized arguments: --bogus",
     }
     for args, expected in cases.items():

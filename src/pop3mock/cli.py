@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import difflib
 import json
 import os
 import shlex
@@ -62,6 +63,7 @@ _FLAGS = (
     "journal",
     "quiet",
     "ready_file",
+    "fault_seed",
 )
 
 _TOP_EPILOG = """\
@@ -91,6 +93,9 @@ examples:
       your own certificate; --ca only names the CA to print in the curl command
   pop3mock serve --fault 'RETR 2: error [SYS/TEMP] storage offline' --fault 'QUIT: reset'
       fault rules, one per --fault, the same rules as server.faults in Python
+  pop3mock serve --fault 'RETR p=0.3: error [SYS/TEMP] flaky' --fault-seed 7
+      a rule that fires on about 30% of RETRs: the same ones on every run with seed 7
+      (the seed in use is printed as "fault seed: N", so any run can be replayed)
   pop3mock serve --personality dovecot --strict --idle-timeout 30
       greet and answer like Dovecot; report client protocol violations on stderr;
       close connections idle for 30 s (0: never)
@@ -106,6 +111,8 @@ examples:
 The first output line is "listening on pop3://HOST:PORT" (then "listening on
 pop3s://HOST:PORT" with --tls-port). SIGINT and SIGTERM stop the server cleanly (exit
 status 0); a configuration error or a port in use exits with status 2 and one line on stderr.
+On stop, counted fault rules (once, times=N, #N) that did not fire as often as configured
+are listed ("fault never fired: ..."); the exit status stays 0.
 """
 
 
@@ -225,6 +232,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="a fault rule (repeatable), e.g. 'RETR 2: error [SYS/TEMP] storage offline'",
     )
     add(
+        "--fault-seed",
+        type=int,
+        metavar="N",
+        help="seed of the fault rules' random draws (p=, delay ranges, garbage); default: "
+        "a random one, printed",
+    )
+    add(
         "--personality",
         choices=sorted(PERSONALITIES),
         help="answer like a known server (default: default)",
@@ -286,7 +300,11 @@ class _Settings:
     port: int = 0
     messages: str | None = None
     fake: int | None = None
-    seed: int = 0
+    seed: int | None = None
+    #: How to name a seed given on purpose that nothing would use ("--seed"); None: no check.
+    seed_source: str | None = None
+    #: The default maildrop is --messages of the command line (it replaced the file's).
+    messages_flag: bool = False
     tls_port: int | None = None
     stls: bool = False
     cert: str | None = None
@@ -329,7 +347,11 @@ def _settings(args: argparse.Namespace) -> _Settings:
             _Fault(spec, f"{file.path}: faults[{n}]") for n, spec in enumerate(file_faults, 1)
         ]
     users: dict[str, UserEntry] = {u.name: u for u in file.users} if file else {}
+    given: set[str] = set()
     for name, password in args.user:
+        if name in given:
+            raise ConfigurationError(f"--user {name}: given twice; give each user once")
+        given.add(name)
         if name in users:
             users[name] = attrs.evolve(users[name], password=password)
         else:
@@ -343,11 +365,19 @@ def _settings(args: argparse.Namespace) -> _Settings:
     if values.get("tls_port") is None and server_default(personality, "implicit_tls", None):
         values["tls_port"] = 0  # e.g. gmail: POP3S only, on a free port unless one is given
     _check_tls(values)
+    seed_source = None
+    if args.seed is not None:
+        seed_source = "--seed"
+    elif file is not None and "seed" in file.values and args.messages is None:
+        # (--messages on the command line replaces the file's fake and so its seed too.)
+        seed_source = f"{file.path}: seed"
     return _Settings(
         users=tuple(users.values()),
         faults=tuple(faults),
         options=dict(file.options) if file else {},
         config=file.path if file else None,
+        seed_source=seed_source,
+        messages_flag=args.messages is not None,
         **values,
     )
 
@@ -402,7 +432,8 @@ def _tls(settings: _Settings, stack: contextlib.ExitStack) -> tuple[ssl.SSLConte
     return tls.server_context(), _TlsFiles(paths["cert"], paths["key"], paths["ca"])
 
 
-def _server(settings: _Settings, context: ssl.SSLContext | None, console: _Console) -> POP3Server:
+def _server(settings: _Settings, context: ssl.SSLContext | None) -> tuple[POP3Server, list[str]]:
+    """The server, and the warnings it gave (to print once it really listens)."""
     kwargs: dict[str, Any] = dict(settings.options)
     apop_only = [user.name for user in settings.users if user.apop_only]
     if apop_only:
@@ -431,9 +462,7 @@ def _server(settings: _Settings, context: ssl.SSLContext | None, console: _Conso
             if settings.options and settings.config:
                 raise ConfigurationError(f"{settings.config}: {exc}") from None
             raise
-    for warning in caught:
-        console.error(f"warning: {warning.message}")
-    return server
+    return server, [str(warning.message) for warning in caught]
 
 
 def _add_users(server: POP3Server, settings: _Settings) -> dict[str, str]:
@@ -444,11 +473,19 @@ def _add_users(server: POP3Server, settings: _Settings) -> dict[str, str]:
     loaded: dict[str, list[Message]] = {}
     users = settings.users or (UserEntry(*_DEFAULT_USER, source="the default user"),)
     made = {}
+    seed_used = False
     for user in users:
         own = user.messages is not None or user.fake is not None
         path = user.messages if own else settings.messages
         count = user.fake if own else settings.fake
         seed = user.seed if user.seed is not None else settings.seed
+        if path is not None and user.seed is not None and (own or not settings.messages_flag):
+            raise ConfigurationError(
+                f"{user.source}: seed sets the seed of fake; the messages of {user.name!r} "
+                f"come from {path}, so it would change nothing"
+            )
+        if path is None and user.seed is None:
+            seed_used = True
         # Errors name the config file's user when the faulty value is that user's own.
         context = user.source if user.source != f"--user {user.name}" else None
         messages: Iterable[Message | LazyMessage]
@@ -458,9 +495,17 @@ def _add_users(server: POP3Server, settings: _Settings) -> dict[str, str]:
             messages = loaded[path]
             made[user.name] = f"from {path}"
         else:
+            seed = seed or 0
             messages = lazy_fake_messages(_DEFAULT_FAKE if count is None else count, seed=seed)
             made[user.name] = f"generated, seed {seed}"
         _in_context(context, server.add_user, user.name, user.password, messages, token=user.token)
+    if settings.seed_source is not None and not seed_used:
+        fake = "--fake" if settings.seed_source == "--seed" else "fake"
+        where = f" (the messages come from {settings.messages})" if settings.messages else ""
+        raise ConfigurationError(
+            f"{settings.seed_source} sets the seed of {fake}; no maildrop here is generated "
+            f"with it{where}"
+        )
     return made
 
 
@@ -484,16 +529,24 @@ def _load(path: str) -> list[Message]:
 
 
 def _add_faults(server: POP3Server, settings: _Settings) -> None:
+    users = sorted(server.users)
     for fault in settings.faults:
-        if fault.user is None:
-            _in_context(fault.source, server.faults.add_spec, fault.spec)
-        else:
-            rule = _in_context(fault.source, _user_rule, fault.spec, fault.user)
-            server.faults.add(rule)
+        rule = _in_context(fault.source, _user_rule, fault.spec, fault.user, users)
+        server.faults.add(rule)
 
 
-def _user_rule(spec: str, user: str) -> Rule:
+def _user_rule(spec: str, user: str | None, users: Sequence[str]) -> Rule:
     rule = parse_spec(spec)
+    if user is None:
+        # A typo in user= would leave the rule waiting for a login that never comes.
+        if rule.user is not None and rule.user not in users:
+            close = difflib.get_close_matches(rule.user, users, n=1)
+            hint = f"; did you mean user={close[0]}?" if close else ""
+            raise ConfigurationError(
+                f"fault spec {spec!r}: user={rule.user} is not a user of this server "
+                f"(users: {', '.join(users)}){hint}"
+            )
+        return rule
     if rule.user is not None and rule.user != user:
         raise ConfigurationError(f"fault spec {spec!r}: user={rule.user} in the faults of {user!r}")
     return attrs.evolve(rule, user=user)
@@ -736,11 +789,13 @@ def _describe(
     client_urls: list[str],
 ) -> None:
     for name, mailbox in server.users.items():
-        console.line(
-            f"user {name} / password {mailbox.password}: {len(mailbox)} messages ({made[name]})"
-        )
+        count = _plural(len(mailbox), "message")
+        console.line(f"user {name} / password {mailbox.password}: {count} ({made[name]})")
     for rule in server.faults.rules:
         console.line(f"fault: {rule.spec()}")
+    if server.faults:
+        # With it (--fault-seed N) a run with probabilistic faults can be replayed.
+        console.line(f"fault seed: {server.faults.seed}")
     if settings.journal:
         console.line(f"journal: {settings.journal}")
     first, mailbox = next(iter(server.users.items()))
@@ -757,12 +812,18 @@ def _describe(
 
 
 def _prepare_ready(path: str) -> None:
-    # A stale file from an earlier run must not look like this run's.
-    with contextlib.suppress(FileNotFoundError):
-        os.remove(path)
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise ConfigurationError(f"cannot write the ready file {path}: no folder {folder}")
+    if os.path.isdir(path):
+        raise ConfigurationError(f"cannot write the ready file {path}: it is a folder")
+    # A stale file from an earlier run must not look like this run's.
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise ConfigurationError(f"cannot write the ready file {path}: {_reason(exc)}") from None
 
 
 def _write_ready(path: str, urls: Sequence[str]) -> None:
@@ -784,7 +845,7 @@ def _serve(args: argparse.Namespace, console: _Console) -> int:
         # From here on a signal stops the server cleanly, even one sent during start-up.
         signals = stack.enter_context(_Signals())
         context, tls_files = _tls(settings, stack) if settings.tls else (None, None)
-        server = _server(settings, context, console)
+        server, server_warnings = _server(settings, context)
         made = _add_users(server, settings)
         _add_faults(server, settings)
         if settings.journal:
@@ -804,6 +865,9 @@ def _serve(args: argparse.Namespace, console: _Console) -> int:
         if settings.ready_file:
             _prepare_ready(settings.ready_file)
         _start(server, settings)
+        # Only now: an address that cannot be bound gets the error alone.
+        for warning in server_warnings:
+            console.error(f"warning: {warning}")
         try:
             if settings.ready_file:
                 # Before the listening lines: whoever sees either finds both.
@@ -814,6 +878,8 @@ def _serve(args: argparse.Namespace, console: _Console) -> int:
             signals.wait()
         finally:
             server.stop()
+        for line in _unfired(server):
+            console.line(line)
         sessions = _plural(len(server.journal.sessions), "session")
         commands = _plural(len(server.journal.commands), "command")
         console.line(f"stopped after {sessions}, {commands}")
@@ -826,6 +892,26 @@ def _serve(args: argparse.Namespace, console: _Console) -> int:
         )
         return 1
     return 0
+
+
+def _unfired(server: POP3Server) -> list[str]:
+    """The counted rules (once, times, nth) that did not fire as often as configured, as
+    `FaultSet.check()` would report them."""
+    faults = server.faults
+    out = []
+    for rule in faults.rules:
+        if not rule.counted:
+            continue
+        want = rule.times if rule.times is not None else 1
+        fired, matched = faults.fired(rule), faults.matched(rule)
+        if fired >= want:
+            continue
+        seen = f" (matched {_plural(matched, 'time')})" if matched else ""
+        if fired:
+            out.append(f"fault fired {fired} of {want} times: {rule.describe()}{seen}")
+        else:
+            out.append(f"fault never fired: {rule.describe()}{seen}")
+    return out
 
 
 def _violation_printer(console: _Console) -> _Listener:
