@@ -483,6 +483,19 @@ def test_configuration_errors(kwargs: dict[str, object]) -> None:
         ({"max_line": "big"}, "max_line must be a whole number of octets >= 1, not 'big'"),
         ({"users": ["alice"]}, "users must map names to passwords"),
         ({"users": {"alice": 123}}, "the name and the password must be strings"),
+        ({"login_delay": True}, "login_delay must be a whole number of seconds >= 0"),
+        ({"login_delay": 1.5}, "login_delay must be a whole number of seconds >= 0"),
+        ({"apop": "no"}, "apop must be True or False, not 'no'"),
+        ({"enforce_login_delay": True}, "enforce_login_delay=True has nothing to enforce"),
+        (
+            {"enforce_login_delay": True, "login_delay": 60, "capabilities": {"USER"}},
+            "enforce_login_delay=True has nothing to enforce",
+        ),
+        ({"max_line_length": "300"}, "invalid value for max_command_length: '300'"),
+        ({"mechanisms": None}, "invalid value for mechanisms: None"),
+        ({"texts": 5}, "texts must map reply keys to texts, not 5"),
+        ({"capabilitys": ["USER"]}, "unknown POP3Server option capabilitys (did you mean"),
+        ({"bad_command_limit": 0}, "bad_command_limit must be a whole number >= 1"),
     ],
 )
 def test_server_options_of_the_wrong_kind_are_named(

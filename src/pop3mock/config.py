@@ -232,6 +232,21 @@ def _user_login_delay(value: object) -> Mapping[str, int]:
     return out
 
 
+def _check_bool(instance: object, attribute: attrs.Attribute[bool], value: bool) -> None:
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"{attribute.name} must be True or False, not {value!r}")
+
+
+def _check_seconds(
+    instance: object, attribute: attrs.Attribute[int | None], value: int | None
+) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise ConfigurationError(
+            f"{attribute.name} must be a whole number of seconds >= 0 (RFC 2449 section 6.5), "
+            f"not {value!r}"
+        )
+
+
 def _check_limit(
     instance: object, attribute: attrs.Attribute[int | None], value: int | None
 ) -> None:
@@ -299,21 +314,21 @@ class ServerConfig:
         validator=_check_mechanisms,
     )
     #: Offer APOP (a timestamp in the greeting).
-    apop: bool = True
+    apop: bool = attrs.field(default=True, validator=_check_bool)
     #: Answer the RFC 1460 LAST command (removed from POP3 by RFC 1725; fetchmail sends it).
-    last: bool = True
+    last: bool = attrs.field(default=True, validator=_check_bool)
     #: STLS can be negotiated (the server has a certificate).
-    stls_available: bool = False
+    stls_available: bool = attrs.field(default=False, validator=_check_bool)
     #: Refuse every login (USER/PASS, APOP, AUTH) until TLS is active.
-    require_tls: bool = False
+    require_tls: bool = attrs.field(default=False, validator=_check_bool)
     #: Users whose password may not travel in the clear: USER/PASS and AUTH PLAIN / LOGIN
     #: are refused for them, APOP and the other mechanisms work (RFC 1939 section 13).
     apop_only_users: frozenset[str] = attrs.field(factory=frozenset, converter=_user_names)
     #: LOGIN-DELAY seconds advertised; enforced when `enforce_login_delay`.
-    login_delay: int | None = None
+    login_delay: int | None = attrs.field(default=None, validator=_check_seconds)
     #: Per-user LOGIN-DELAY seconds (CAPA then shows "LOGIN-DELAY <max> USER" before login).
     user_login_delay: Mapping[str, int] = attrs.field(factory=dict, converter=_user_login_delay)
-    enforce_login_delay: bool = False
+    enforce_login_delay: bool = attrs.field(default=False, validator=_check_bool)
     #: EXPIRE value advertised: a number of days, "0" (RETR deletes at UPDATE) or "NEVER".
     expire: str | None = attrs.field(default=None, converter=_expire_value)
     #: Per-user EXPIRE values (CAPA then shows "EXPIRE <min> USER" before login).
@@ -322,7 +337,7 @@ class ServerConfig:
     #: The longest command line accepted, line end included (RFC 2449 section 4: 255).
     max_command_length: int = 255
     #: -ERR for arguments given to STAT, NOOP, RSET, QUIT... (Dovecot ignores them).
-    strict_arguments: bool = True
+    strict_arguments: bool = attrs.field(default=True, validator=_check_bool)
     #: Close the connection at this many bad commands before login (None: never).
     bad_command_limit: int | None = attrs.field(default=None, validator=_check_limit)
     #: The same once logged in, counted afresh from the login (default: bad_command_limit).
@@ -331,7 +346,7 @@ class ServerConfig:
         validator=_check_limit,
     )
     #: Answer RETR/TOP of messages with 8-bit content with -ERR [UTF8] unless UTF8 is on.
-    utf8_required: bool = False
+    utf8_required: bool = attrs.field(default=False, validator=_check_bool)
     #: LANG tags offered, the first is the default.
     languages: tuple[tuple[str, str], ...] = attrs.field(
         default=(("en", "English"),), converter=_languages
@@ -346,8 +361,13 @@ class ServerConfig:
 
     def __attrs_post_init__(self) -> None:
         caps = self.capabilities
-        if self.login_delay is not None and self.login_delay < 0:
-            raise ConfigurationError("login_delay must be a number of seconds >= 0")
+        if self.enforce_login_delay and not (
+            "LOGIN-DELAY" in caps and (self.login_delay or self.user_login_delay)
+        ):
+            raise ConfigurationError(
+                "enforce_login_delay=True has nothing to enforce: give login_delay (or "
+                "user_login_delay) and keep LOGIN-DELAY in the capabilities"
+            )
         if self.max_command_length < 8:
             raise ConfigurationError("max_command_length must be at least 8 octets")
         if any(c in self.implementation for c in "\r\n") or len(self.implementation) > 400:

@@ -157,6 +157,10 @@ def personality_config(name: str = "default", **overrides: Any) -> ServerConfig:
     """A `ServerConfig` for personality `name`, with `overrides` applied on top."""
     # Imported here so that the pytest plugin can list the personalities at start without
     # loading the protocol core.
+    import difflib
+
+    import attrs
+
     from .config import ServerConfig
 
     try:
@@ -167,10 +171,30 @@ def personality_config(name: str = "default", **overrides: Any) -> ServerConfig:
         ) from None
     values: dict[str, Any] = dict(preset)
     texts = dict(values.get("texts", {}))
-    texts.update(overrides.pop("texts", None) or {})
+    extra_texts = overrides.pop("texts", None) or {}
+    if not isinstance(extra_texts, Mapping):
+        raise ConfigurationError(f"texts must map reply keys to texts, not {extra_texts!r}")
+    texts.update(extra_texts)
     if overrides.get("capabilities") is None:
         overrides.pop("capabilities", None)
     values.update(overrides)
     values["texts"] = texts
     values["personality"] = name
-    return ServerConfig(**values)
+    known = attrs.fields_dict(ServerConfig)
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        hints = [difflib.get_close_matches(key, list(known), n=1) for key in unknown]
+        hint = "".join(f" (did you mean {h[0]!r}?)" for h in hints if h)
+        raise ConfigurationError(f"unknown POP3Server option {', '.join(unknown)}{hint}")
+    try:
+        return ServerConfig(**values)
+    except (TypeError, ValueError) as exc:
+        # A converter met a value of the wrong kind: name the option it came with.
+        for key, value in overrides.items():
+            try:
+                ServerConfig(**{key: value})
+            except (TypeError, ValueError):
+                raise ConfigurationError(f"invalid value for {key}: {value!r} ({exc})") from None
+            except ConfigurationError:
+                pass
+        raise ConfigurationError(f"invalid server options: {exc}") from None
