@@ -7,6 +7,7 @@ import email.policy
 import mailbox
 import os
 import poplib
+import re
 from pathlib import Path
 
 import pytest
@@ -272,6 +273,40 @@ def test_unreadable_files_are_named(tmp_path: Path) -> None:
     (tmp_path / "b.eml").mkdir()
     with pytest.raises(ConfigurationError, match=r"b\.eml: cannot read: Is a directory"):
         load_messages(tmp_path)
+
+
+def test_maildir_object_with_an_unreadable_message(tmp_path: Path) -> None:
+    box = mailbox.Maildir(tmp_path / "Maildir")
+    box.add(ONE)
+    key = box.add(TWO)
+    # Gone after the object was made, its name still listed: what a message moved away by
+    # another program between listing and reading looks like.
+    (tmp_path / "Maildir" / "new" / key).unlink()
+    (tmp_path / "Maildir" / "new" / key).symlink_to(tmp_path / "elsewhere")
+    where = re.escape(f"{tmp_path / 'Maildir'}: message 2 (key '{key}')")
+    with pytest.raises(ConfigurationError, match=where + ": cannot read: No such file"):
+        load_messages(box)
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [(b"", "empty message"), (b"just some words\n", "not an RFC 5322 message: its first line")],
+)
+def test_mbox_object_with_a_message_that_is_not_one(
+    tmp_path: Path, data: bytes, problem: str
+) -> None:
+    box = mailbox.mbox(tmp_path / "obj.mbox")
+    box.add(ONE)
+    box.add(data)
+    box.add(TWO)
+    box.flush()
+    where = re.escape(f"{tmp_path / 'obj.mbox'}: message 2 (key 1)")
+    with pytest.raises(ConfigurationError, match=f"^{where}: {problem}"):
+        load_messages(box)
+    box.close()
+    # The same file given as a path is refused for the same message.
+    with pytest.raises(ConfigurationError, match=r"obj\.mbox: message 2: " + problem):
+        load_messages(tmp_path / "obj.mbox")
 
 
 # -- what the stdlib writes, pop3mock reads back -----------------------------------------------

@@ -61,7 +61,7 @@ def load_messages(source: MessageSource) -> list[Message]:
       `.eml` file, a Maildir folder (with `cur/` and `new/`) or an mbox file;
     - one message: bytes, text with at least one line end, `email.message.Message` /
       `EmailMessage`, or `pop3mock.Message` (which may carry its own uid and flags);
-    - a stdlib `mailbox.Mailbox` (mbox, Maildir...) object;
+    - a stdlib `mailbox.Mailbox` (mbox, Maildir...) object, checked as a path is;
     - an iterable of any of these, mixed and nested.
 
     Maildir and mbox flags become `Message.flags` (see MAILDIR_FLAGS and MBOX_FLAGS; a
@@ -267,15 +267,39 @@ def _flags_of(message: email.message.Message) -> frozenset[str]:
 
 
 def _load_mailbox_object(box: stdlib_mailbox.Mailbox) -> list[Message]:
+    # Checked as a path is: a message that is gone or unreadable, empty or not RFC 5322 is a
+    # ConfigurationError naming the mailbox and the key, never a raw OSError or a served dud.
+    name = _mailbox_name(box)
+    try:
+        keys = box.keys()
+    except OSError as exc:
+        raise ConfigurationError(
+            f"{name}: cannot list the messages: {exc.strerror or exc}"
+        ) from exc
     # Maildir keys come in directory order, which differs between machines: sort them, in
     # delivery order as for a Maildir path.
-    keys = box.keys()
     if isinstance(box, stdlib_mailbox.Maildir):
         keys = sorted(keys, key=_maildir_order)
     else:
         keys = sorted(keys)
     messages = []
-    for key in keys:
-        flags = _flags_of(box.get_message(key))
-        messages.append(Message.of(box.get_bytes(key), flags=flags))
+    for n, key in enumerate(keys, 1):
+        where = f"{name}: message {n} (key {key!r})"
+        try:
+            flags = _flags_of(box.get_message(key))
+            data = box.get_bytes(key)
+        except OSError as exc:
+            raise ConfigurationError(f"{where}: cannot read: {exc.strerror or exc}") from exc
+        except KeyError as exc:
+            raise ConfigurationError(f"{where}: cannot read: no longer in the mailbox") from exc
+        messages.append(Message.of(_checked(data, where), flags=flags))
     return messages
+
+
+def _mailbox_name(box: stdlib_mailbox.Mailbox) -> str:
+    # Every stdlib mailbox keeps its path in _path (set by Mailbox.__init__); other
+    # implementations may not.
+    path = getattr(box, "_path", None)
+    if isinstance(path, str) and path:
+        return path
+    return f"{type(box).__module__}.{type(box).__qualname__} object"
