@@ -88,3 +88,48 @@ def test_only_matching_no_workload_is_an_error_listing_the_names() -> None:
     for label in WORKLOADS:
         assert f"\n  {label}\n" in out.stderr + "\n", label
     assert out.stdout == ""
+
+
+def _profile(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(BENCHMARKS / "profile_workload.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "label"),
+    [("sessions", "sessions/s, 8 client threads"), ("retr2k", "RETR 2 KB messages, one session")],
+)
+def test_the_profiling_script_runs_a_workload_and_reports_its_figure(name: str, label: str) -> None:
+    out = _profile(name, "--seconds", "0.05")
+    assert out.returncode == 0, out.stderr
+    figure = re.search(rf"^{re.escape(label)}: ({_NUMBER}) \S+ \(median of \d+ round", out.stdout)
+    assert figure and float(figure.group(1).replace(",", "")) > 0, out.stdout
+    assert re.search(r"^CPU of this process: user [\d.]+ s, system [\d.]+ s", out.stdout, re.M)
+
+
+def test_own_time_ranks_the_server_threads_leaf_frames(tmp_path: Path) -> None:
+    boot = "Thread.run (threading.py:982);POP3Server._connection_thread (pop3mock/server.py:334)"
+    raw = tmp_path / "profile.txt"
+    raw.write_text(
+        f"{boot};_Connection._answer (pop3mock/server.py:600) 6\n"
+        f"{boot};_Connection._answer (pop3mock/server.py:640) 2\n"
+        f"{boot};_Connection._answer (pop3mock/server.py:640);Session.handle (p.py:9) 2\n"
+        "<module> (profile_workload.py:67);main (profile_workload.py:55) 90\n"
+    )
+    out = _profile("--own-time", str(raw))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        " 80.0%  _Connection._answer (pop3mock/server.py)",
+        " 20.0%  Session.handle (p.py)",
+    ]
+
+
+def test_the_profiling_script_needs_a_workload_or_a_profile() -> None:
+    out = _profile()
+    assert out.returncode == 2
+    assert "name a workload (retr2k, sessions) or give --own-time FILE" in out.stderr
