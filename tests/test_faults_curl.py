@@ -15,11 +15,14 @@ PLAIN = b"Subject: plain\r\n\r\n" + b"".join(b"body line %d\r\n" % i for i in ra
 COULDNT_CONNECT = 7
 WEIRD_SERVER_REPLY = 8
 PARTIAL_FILE = 18
+OPERATION_TIMEDOUT = 28
 RECV_ERROR = 56
+#: curl's --max-time for tests whose expected outcome IS curl's timeout.
+SHORT = "1"
 
 
-def curl(server: POP3Server, path: str = "/1") -> subprocess.CompletedProcess[bytes]:
-    return run_curl("--user", "alice:pw", f"{server.url}{path}")
+def curl(server: POP3Server, path: str = "/1", *options: str) -> subprocess.CompletedProcess[bytes]:
+    return run_curl("--user", "alice:pw", *options, f"{server.url}{path}")
 
 
 @pytest.fixture
@@ -92,3 +95,37 @@ def test_wrong_sizes_in_list(server: POP3Server) -> None:
     sizes = [m.size + 100 for m in server.mailbox("alice").messages]
     assert result.returncode == 0
     assert result.stdout == b"".join(b"%d %d\r\n" % (i, s) for i, s in enumerate(sizes, 1))
+
+
+def test_hang_times_curl_out(server: POP3Server) -> None:
+    """No reply to RETR: curl gives up after --max-time (28), and its close ends the session,
+    so the next curl logs in and gets the message."""
+    server.faults.on("RETR").once().hang()
+    result = curl(server, "/1", "--max-time", SHORT)
+    assert (result.returncode, result.stdout) == (OPERATION_TIMEDOUT, b"")
+    server.journal.wait_for(sessions_ended=1)
+    assert server.journal.sessions[0].end_reason == "client closed"
+    assert curl(server).stdout == PLAIN
+
+
+@pytest.mark.parametrize("kind", ["no_terminator", "bare_lf"])
+def test_reply_without_a_crlf_terminator_times_curl_out(server: POP3Server, kind: str) -> None:
+    """No CRLF "." CRLF at the end (no final line, or LF line ends): curl waits for it until
+    --max-time (28), the message it got printed up to there."""
+    server.faults.on("RETR").once().corrupt(kind)
+    result = curl(server, "/1", "--max-time", SHORT)
+    assert result.returncode == OPERATION_TIMEDOUT, result.stderr
+    assert [c.verb for c in server.journal.commands][-1] == "RETR"
+    server.journal.wait_for(sessions_ended=1)  # curl's close has released the maildrop
+    assert result.stdout.replace(b"\r\n", b"\n").startswith(b"Subject: plain\n\nbody line 0\n")
+    assert curl(server).stdout == PLAIN
+
+
+def test_long_line_is_printed_by_curl(server: POP3Server) -> None:
+    """A body line longer than poplib's 2048-octet limit: curl prints it, then the message."""
+    server.faults.on("RETR").corrupt("long_line", length=3000)
+    result = curl(server)
+    assert result.returncode == 0, result.stderr
+    first, rest = result.stdout.split(b"\r\n", 1)
+    assert len(first) == 3000
+    assert rest == PLAIN
