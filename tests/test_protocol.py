@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from pop3mock import Mailbox, Response, ServerConfig, Session, State
 from pop3mock.auth import apop_digest, cram_md5_digest
+from pop3mock.config import ALL_CAPABILITIES
 
 TS = "<1896.697170952@dbc.mtview.ca.us>"
 MESSAGES = [
@@ -301,6 +302,18 @@ def test_capa_per_state() -> None:
     after = send(s, "CAPA")
     assert "USER\r\n" in after and "SASL " in after
     assert "APOP" not in after
+
+
+def test_utf8_promises_user_only_while_user_is_offered() -> None:
+    assert "UTF8 USER" in make().capabilities()
+    no_user = ServerConfig(capabilities=ALL_CAPABILITIES - {"USER"})
+    assert "UTF8" in make(no_user).capabilities()
+    assert "UTF8 USER" not in make(no_user).capabilities()
+    tls_first = Session(ServerConfig(stls_available=True, require_tls=True), {}, timestamp=TS)
+    assert "UTF8" in tls_first.capabilities() and "USER" not in tls_first.capabilities()
+    tls_first.handle(b"STLS")
+    tls_first.tls_started()
+    assert "UTF8 USER" in tls_first.capabilities()
 
 
 def test_stls_is_listed_only_while_it_would_be_accepted() -> None:

@@ -574,7 +574,9 @@ class Session:
         expire = config.expire_capability(user)
         if expire is not None:
             lines["EXPIRE"] = f"EXPIRE {expire}"
-        lines["UTF8"] = "UTF8 USER"
+        # The USER argument promises UTF-8 in USER/PASS (RFC 6856 section 2): only while
+        # they are offered.
+        lines["UTF8"] = "UTF8 USER" if "USER" in lines and config.has("USER") else "UTF8"
         lines["LANG"] = "LANG"
         if config.implementation:
             lines["IMPLEMENTATION"] = f"IMPLEMENTATION {config.implementation}"
