@@ -387,6 +387,16 @@ def test_wait_for_wakes_on_a_command_from_another_thread(journal: Journal) -> No
     assert journal.count("STAT") == 1
 
 
+@pytest.mark.parametrize(
+    "command", [{"verb": "QUIT"}, {"user": "alice"}, {"session": 1}, {"count": 2}]
+)
+def test_wait_for_refuses_a_command_and_sessions_ended_together(
+    journal: Journal, command: dict[str, object]
+) -> None:
+    with pytest.raises(ValueError, match="not both"):
+        journal.wait_for(sessions_ended=1, timeout=0, **command)  # type: ignore[arg-type]
+
+
 def test_wait_for_timeout_says_what_it_saw(journal: Journal) -> None:
     login_session(journal, "STAT")
     with pytest.raises(TimeoutError) as info:

@@ -652,6 +652,12 @@ class Journal:
         raises TimeoutError saying what it saw.
         """
         __tracebackhide__ = True
+        command_given = verb is not None or args or user is not None or session is not None
+        if sessions_ended is not None and (command_given or count != 1):
+            raise ValueError(
+                "wait_for: give a command (verb, args, user, session, count) or "
+                "sessions_ended=, not both; call it twice to wait for both"
+            )
 
         def done() -> bool:
             if sessions_ended is not None:
