@@ -278,6 +278,81 @@ def test_ini_and_command_line_defaults(suite: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(["*unknown pop3 personality 'nosuch'*"])
 
 
+def test_host_and_fault_seed_from_the_command_line(suite: pytest.Pytester) -> None:
+    suite.makepyfile(
+        """
+        def test_host(pop3_server, pop3_server_factory):
+            assert pop3_server.host == "::1"
+            assert pop3_server_factory().host == "::1"
+            assert pop3_server.faults.seed == 7
+        """
+    )
+    suite.runpytest("--pop3-host", "::1", "--pop3-fault-seed", "7").assert_outcomes(passed=1)
+    result = suite.runpytest("-o", "pop3_fault_seed=abc")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*pop3_fault_seed must be an integer, not 'abc'*"])
+    result = suite.runpytest("--pop3-fault-seed", "abc")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--pop3-fault-seed: invalid int value: 'abc'*"])
+
+
+def test_a_failed_test_shows_the_fault_seed_to_replay_it(suite: pytest.Pytester) -> None:
+    suite.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.pop3(faults=["NOOP p=0.5: error [SYS/TEMP] flaky"], check=False)
+        def test_flaky(pop3_server):
+            assert False, "the client gave up"
+
+        @pytest.mark.pop3(faults=["NOOP p=0.5: error [SYS/TEMP] flaky"], check=False)
+        def test_fine(pop3_server):
+            pass
+
+        def test_no_faults(pop3_server):
+            assert False
+        """
+    )
+    result = suite.runpytest("--pop3-fault-seed", "1234")
+    result.assert_outcomes(passed=1, failed=2)
+    output = result.stdout.str()
+    assert output.count("pop3mock fault seeds") == 1  # test_flaky only
+    result.stdout.fnmatch_lines(["*fault seed 1234; replay with --pop3-fault-seed 1234*"])
+
+
+def test_marker_fake_is_lazy_and_seed_needs_it(suite: pytest.Pytester) -> None:
+    suite.makepyfile(
+        """
+        import pytest
+        from popclient import login
+
+        from pop3mock import lazy_fake_messages
+        from pop3mock.fake import MessageFactory
+
+        # Count the messages whose bytes are made (this inner run is its own process).
+        built = []
+        _make = MessageFactory.message
+        MessageFactory.message = lambda self, n: built.append(n) or _make(self, n)
+
+        @pytest.mark.pop3(fake=100_000, seed=3)
+        def test_big(pop3_server):
+            client = login(pop3_server)
+            assert client.stat() == (100_000, lazy_fake_messages(100_000, seed=3).total_size)
+            assert built == []  # sizes and uids only, no body
+            client.retr(5)
+            assert built == [4]
+            client.quit()
+
+        @pytest.mark.pop3(seed=5)
+        def test_seed_alone(pop3_server):
+            pass
+        """
+    )
+    result = suite.runpytest_subprocess()
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*seed=5 is the seed of generated messages: give fake=N*"])
+
+
 def test_options_are_listed_in_help(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--help")
     result.stdout.fnmatch_lines(

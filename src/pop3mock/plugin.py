@@ -46,6 +46,8 @@ _TLS_MODES: Mapping[str, tuple[bool, bool]] = {  # mode -> (implicit_tls, stls)
     "both": (True, True),
 }
 _defaults_key = pytest.StashKey[dict[str, Any]]()
+# The servers the fixtures started for a test, for its failure report.
+_servers_key = pytest.StashKey[list["POP3Server"]]()
 
 FaultSpec = Union[str, Callable[["FaultSet"], object]]
 Messages = Union[Sequence[Union["MessageInput", "LazyMessage"]], "LazyMaildrop"]
@@ -139,6 +141,27 @@ def _run_defaults(config: pytest.Config) -> dict[str, Any]:
     return defaults
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """A failed test that had fault rules shows their seed, so the run can be replayed."""
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    if not report.failed:
+        return
+    lines = [
+        f"{server!r}: fault seed {server.faults.seed}; replay with "
+        f"--pop3-fault-seed {server.faults.seed} (or fault_seed={server.faults.seed})"
+        for server in item.stash.get(_servers_key, [])
+        if server.faults.rules
+    ]
+    if lines:
+        report.sections.append(("pop3mock fault seeds", "\n".join(lines)))
+
+
+def _remember(node: pytest.Item, server: POP3Server) -> None:
+    node.stash.setdefault(_servers_key, []).append(server)
+
+
 # -- building servers ----------------------------------------------------------------------
 
 
@@ -206,11 +229,18 @@ def build_server(options: Mapping[str, Any]) -> tuple[POP3Server, bool]:
             f"the users are {sorted(users)}"
         )
     server = POP3Server(users={k: v for k, v in users.items() if isinstance(v, Mailbox)}, **opts)
+    if seed and not fake:
+        raise ConfigurationError(
+            f"seed={seed!r} is the seed of generated messages: give fake=N with it "
+            "(the seed of probabilistic faults is fault_seed=)"
+        )
     generated: list[MessageInput | LazyMessage | LazyMaildrop] = []
     if fake:
-        from .fake import fake_messages  # Faker is imported only when a test asks for it
+        # Lazy: the bytes of a message are made when a client asks for it, so fake=100_000
+        # costs its sizes and uids only (and Faker is not imported until then).
+        from .fake import lazy_fake_messages
 
-        generated = list(fake_messages(fake, seed=seed))
+        generated = [lazy_fake_messages(fake, seed=seed)]
     for name, password in users.items():
         extra = [*_messages_for(name, messages), *generated]
         if isinstance(password, Mailbox):
@@ -282,6 +312,7 @@ def pop3_server(request: pytest.FixtureRequest) -> Iterator[POP3Server]:
     __tracebackhide__ = True
     defaults = request.config.stash[_defaults_key]
     server, check = build_server(_with_defaults(defaults, _marker_options(request.node)))
+    _remember(request.node, server)
     server.start()
     try:
         yield server
@@ -292,9 +323,12 @@ def pop3_server(request: pytest.FixtureRequest) -> Iterator[POP3Server]:
 class ServerFactory:
     """Make started servers with any options; the fixture stops and checks them all."""
 
-    def __init__(self, defaults: Mapping[str, Any], check: bool = True) -> None:
+    def __init__(
+        self, defaults: Mapping[str, Any], check: bool = True, node: pytest.Item | None = None
+    ) -> None:
         self._defaults = dict(defaults)
         self._check = check
+        self._node = node
         self._made: list[tuple[POP3Server, bool]] = []
 
     def __call__(self, **options: Any) -> POP3Server:
@@ -302,6 +336,8 @@ class ServerFactory:
         server, check = build_server(
             {"check": self._check, **_with_defaults(self._defaults, options)}
         )
+        if self._node is not None:
+            _remember(self._node, server)
         server.start()
         self._made.append((server, check))
         return server
@@ -325,7 +361,7 @@ def pop3_server_factory(request: pytest.FixtureRequest) -> Iterator[ServerFactor
     __tracebackhide__ = True
     check = _marker_options(request.node).get("check", True)
     defaults: dict[str, Any] = request.config.stash[_defaults_key]
-    factory = ServerFactory(defaults, check=bool(check))
+    factory = ServerFactory(defaults, check=bool(check), node=request.node)
     try:
         yield factory
     finally:
