@@ -11,7 +11,7 @@ from contextlib import contextmanager
 import pytest
 
 from helpers import RawClient
-from pop3mock import POP3Server, UnfiredFaultError
+from pop3mock import ClientViolationError, POP3Server, UnfiredFaultError
 
 PLAIN = b"Subject: plain\r\nFrom: a@example.org\r\n\r\n" + b"".join(
     b"body line %d\r\n" % i for i in range(40)
@@ -206,6 +206,42 @@ def test_client_that_gives_up_on_a_hang_frees_the_maildrop(server: POP3Server) -
     assert server.journal.sessions[0].end_reason == "client closed"
     assert not server.mailbox("alice").locked
     assert_intact(server)
+
+
+@pytest.mark.parametrize("over_tls", [False, True])
+def test_giving_up_on_a_hang_is_no_strict_violation(over_tls: bool) -> None:
+    """The client did what it should when the server hung: strict mode does not count the
+    missing QUIT against it (it still counts a plain close without QUIT)."""
+    from pop3mock import tls
+
+    with POP3Server(users={"alice": "pw"}, strict=True, implicit_tls=over_tls) as srv:
+        srv.mailbox("alice").add(*MESSAGES)
+        srv.faults.on("RETR").once().hang()
+        if over_tls:
+            assert srv.tls_port is not None
+            client: poplib.POP3 = poplib.POP3_SSL(
+                srv.host, srv.tls_port, context=tls.client_context(), timeout=10.0
+            )
+        else:
+            client = poplib.POP3(srv.host, srv.port, timeout=10.0)
+        client.user("alice")
+        client.pass_("pw")
+        client.sock.settimeout(SHORT)
+        with pytest.raises(TimeoutError):
+            client.retr(1)
+        client.close()
+        srv.journal.wait_for(sessions_ended=1)
+        assert srv.journal.sessions[0].end_reason == "client closed"
+        assert not srv.mailbox("alice").locked
+        assert srv.journal.violations == []
+        with pop(srv) as second:  # a plain close without QUIT is still a violation
+            second.stat()
+        srv.journal.wait_for(sessions_ended=2)
+        assert [str(v) for v in srv.journal.violations][-1].endswith(
+            "connection closed without QUIT"
+        )
+    with pytest.raises(ClientViolationError):
+        srv.check()
 
 
 def test_commands_sent_into_a_hang_are_dropped(server: POP3Server) -> None:

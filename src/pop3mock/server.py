@@ -470,6 +470,7 @@ class _Connection:
         self.record: SessionRecord | None = None
         self.session: Session | None = None
         self.ended_by: str | None = None
+        self.left_a_hang = False  # the client left while a hang fault held its reply
         # The command being answered, for the report of an exception that interrupts it.
         self.answering: tuple[str, tuple[str, ...]] | None = None
 
@@ -513,7 +514,9 @@ class _Connection:
                     "server stopped" if server._stopping.is_set() else "closed"
                 )
                 # QUIT ends with reason "quit" (connection_lost() above sets session.closed).
-                if reason in ("client closed", "client reset"):
+                # A client that gives up on a hung reply did what a client should: the
+                # missing QUIT is the fault's doing, not a protocol violation.
+                if reason in ("client closed", "client reset") and not self.left_a_hang:
                     server.journal.note(self.record, violation="connection closed without QUIT")
                 server.journal.close_session(self.record, reason)
             server._forget(self)
@@ -756,9 +759,11 @@ class _Connection:
                             break
                         reset = isinstance(exc, ConnectionResetError)
                         self.ended_by = "client reset" if reset else "client closed"
+                        self.left_a_hang = True
                         raise _Stop() from None
                     if not dropped and not stopping.is_set():
                         self.ended_by = "client closed"
+                        self.left_a_hang = True
                         raise _Stop()
                 raise _Stop()
 
