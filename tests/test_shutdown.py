@@ -6,6 +6,7 @@ test asserts how long stop() takes, only that it returns with every thread joine
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import socket
 import ssl
@@ -211,6 +212,43 @@ def test_stop_with_many_sessions_in_every_state_commits_nothing() -> None:
             client.close()
     assert_stopped_cleanly(server)
     assert all(len(m) == 2 and m.deleted == () for m in server.users.values())
+
+
+def test_a_thread_that_does_not_stop_is_reported_by_stop_and_check(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A connection thread stuck in user code (here a journal listener) cannot be joined:
+    stop() and check() say which thread, instead of hanging or passing in silence."""
+    import pop3mock.server
+    from pop3mock import ServerError
+
+    monkeypatch.setattr(pop3mock.server, "_JOIN_TIMEOUT", 0.2)
+    release, entered = threading.Event(), threading.Event()
+
+    def stuck_listener(event: str, session: object, command: object) -> None:
+        if event == "command" and getattr(command, "verb", None) == "NOOP":
+            entered.set()
+            release.wait(30)
+
+    server = POP3Server(users={"alice": "secret"})
+    server.journal.subscribe(stuck_listener)
+    server.start()
+    client = None
+    try:
+        client = login(server)
+        client.send(b"NOOP\r\n")
+        assert entered.wait(10)
+        with pytest.raises(ServerError, match=r"did not stop within 0\.2 s: \['pop3mock-conn-"):
+            server.stop()
+        with pytest.raises(ServerError, match="did not stop"):
+            server.check()
+    finally:
+        release.set()
+        if client is not None:
+            client.close()
+        with contextlib.suppress(ServerError):
+            server.stop()  # joins the thread, free again
+    assert server_threads() == set()
 
 
 def test_after_stop_the_port_is_closed_and_stop_is_idempotent() -> None:
