@@ -135,6 +135,30 @@ def test_beyond_max_connections_the_answer_is_sys_temp() -> None:
     server.check()
 
 
+def test_beyond_max_connections_the_implicit_tls_port_closes_before_the_handshake() -> None:
+    import poplib
+    import ssl
+
+    from pop3mock import tls
+
+    with POP3Server(users={"alice": PASSWORD}, implicit_tls=True, max_connections=1) as server:
+        held = RawClient(server.host, server.port)
+        assert held.line().startswith(b"+OK")
+        assert server.tls_port is not None
+        with pytest.raises((ssl.SSLError, OSError)) as refused:  # EOF in the handshake
+            poplib.POP3_SSL(server.host, server.tls_port, context=tls.client_context(), timeout=10)
+        assert not isinstance(refused.value, TimeoutError)
+        held.close()
+        server.journal.wait_for(sessions_ended=1)
+        client = poplib.POP3_SSL(
+            server.host, server.tls_port, context=tls.client_context(), timeout=10
+        )
+        client.user("alice")
+        client.pass_(PASSWORD)
+        client.quit()
+    server.check()
+
+
 def test_a_burst_over_max_connections_is_served_or_refused_never_failed() -> None:
     limit, clients = 8, 40
     users = {f"u{i}": PASSWORD for i in range(clients)}
