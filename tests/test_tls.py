@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import poplib
+import socket
 import ssl
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -343,6 +346,36 @@ def test_stls_needs_the_capability() -> None:
 
 
 # -- the throwaway CA ---------------------------------------------------------------------------
+
+
+def test_every_server_of_a_process_presents_the_same_certificate() -> None:
+    # The CA (and the server certificate) is made once per process, never per server.
+    seen = []
+    for _ in range(2):
+        with POP3Server(users={"alice": "wonderland"}, implicit_tls=True) as server:
+            assert server.tls_port is not None
+            raw = socket.create_connection((server.host, server.tls_port), timeout=10)
+            with tls.client_context().wrap_socket(raw, server_hostname=server.host) as sock:
+                seen.append(sock.getpeercert(binary_form=True))
+    assert seen[0] is not None and seen[0] == seen[1]
+
+
+def test_without_the_tls_extra_a_tls_server_is_a_clear_configuration_error() -> None:
+    # In its own process: trustme blocked as if `pip install 'pop3mock[tls]'` was not done.
+    probe = (
+        "import sys; sys.modules['trustme'] = None\n"
+        "from pop3mock import ConfigurationError, POP3Server\n"
+        "for options in ({'stls': True}, {'implicit_tls': True}, {'personality': 'gmail'}):\n"
+        "    try:\n"
+        "        POP3Server(**options)\n"
+        "    except ConfigurationError as exc:\n"
+        "        print(exc)\n"
+        "print(POP3Server().implicit_tls)\n"  # a plain server does not need it
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.splitlines()
+    assert out == ["TLS needs the 'trustme' package: pip install 'pop3mock[tls]'"] * 3 + ["False"]
 
 
 def test_ca_helpers(tmp_path: Path) -> None:
