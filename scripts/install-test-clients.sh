@@ -1,7 +1,8 @@
 #!/bin/sh
 # Installs the real POP3 clients the test suite drives (Debian packages): curl, fetchmail,
-# mpop, getmail6, and Perl's Net::POP3 with the modules it needs for STLS and SASL. Does
-# nothing when they are all there already.
+# mpop, getmail6, and Perl's Net::POP3 with the modules it needs for STLS and SASL; and
+# python3-venv when python3 cannot make a virtual environment. Does nothing when all are
+# there already.
 set -eu
 missing=""
 for pair in curl:curl fetchmail:fetchmail mpop:mpop getmail:getmail6 perl:perl; do
@@ -11,6 +12,9 @@ for pair in Net::POP3=perl IO::Socket::SSL=libio-socket-ssl-perl Authen::SASL=li
     Digest::HMAC_MD5=libdigest-hmac-perl; do
     perl -M"${pair%%=*}" -e 1 >/dev/null 2>&1 || missing="$missing ${pair#*=}"
 done
+# The README's command makes a virtual environment next: Debian's python3 needs
+# python3-venv (ensurepip) for that.
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing="$missing python3-venv"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" -eq 0 ]; then
     sudo=""
