@@ -475,6 +475,23 @@ def test_sighup_stops_unless_ignored_as_under_nohup() -> None:
     assert (status, err) == (0, "")
 
 
+def test_journal_keep_forgets_old_sessions_but_counts_them_all(tmp_path: Path) -> None:
+    journal = tmp_path / "j.jsonl"
+    with Served("--journal-keep", "1", "--journal", str(journal)) as served:
+        port = served.port()
+        served.until("stop with")
+        for _ in range(4):
+            client = poplib.POP3("127.0.0.1", port, timeout=TIMEOUT)
+            client.user("user")
+            client.pass_("password")
+            client.quit()
+        status, rest, _ = served.stop()
+    assert status == 0
+    assert rest.endswith("stopped after 4 sessions, 12 commands\n")
+    ends = [line for line in journal.read_text().splitlines() if '"session-end"' in line]
+    assert len(ends) == 4  # the file gets every session whatever is kept in memory
+
+
 def test_quiet_and_ready_file(tmp_path: Path) -> None:
     ready = tmp_path / "pop3.ready"
     ready.write_text("stale from an earlier run\n")

@@ -25,6 +25,7 @@ ready_file = "pop3.ready"
 quiet = false
 fault_seed = 7
 max_connections = 50
+journal_keep = 500
 fake = 5
 seed = 3
 faults = ["greeting: delay 0.5"]

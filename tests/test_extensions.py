@@ -496,6 +496,7 @@ def test_configuration_errors(kwargs: dict[str, object]) -> None:
         ({"texts": 5}, "texts must map reply keys to texts, not 5"),
         ({"capabilitys": ["USER"]}, "unknown POP3Server option capabilitys (did you mean"),
         ({"bad_command_limit": 0}, "bad_command_limit must be a whole number >= 1"),
+        ({"journal_keep": 0}, "journal_keep must be a whole number >= 1 or None"),
     ],
 )
 def test_server_options_of_the_wrong_kind_are_named(

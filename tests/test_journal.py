@@ -397,6 +397,22 @@ def test_wait_for_refuses_a_command_and_sessions_ended_together(
         journal.wait_for(sessions_ended=1, timeout=0, **command)  # type: ignore[arg-type]
 
 
+def test_a_journal_that_keeps_the_last_sessions_forgets_the_older_ended_ones() -> None:
+    journal = Journal(keep_sessions=3)
+    held = journal.open_session("peer", False)  # open all along: never forgotten
+    for n in range(20):
+        record = journal.open_session("peer", False)
+        feed(journal, record, f"NOOP {n}")
+        journal.close_session(record, "quit")
+    sessions = journal.sessions
+    assert held in sessions and len(sessions) <= 1 + 2 * 3
+    assert [s.id for s in sessions][-3:] == [19, 20, 21]
+    assert {c.session for c in journal.commands} == {s.id for s in sessions} - {held.id}
+    assert (journal.total_sessions, journal.total_commands) == (21, 20)
+    with pytest.raises(ValueError, match="keep_sessions"):
+        Journal(keep_sessions=0)
+
+
 def test_wait_for_timeout_says_what_it_saw(journal: Journal) -> None:
     login_session(journal, "STAT")
     with pytest.raises(TimeoutError) as info:

@@ -64,7 +64,12 @@ _FLAGS = (
     "quiet",
     "ready_file",
     "fault_seed",
+    "journal_keep",
 )
+
+# Ended sessions `serve` keeps in memory: it runs for as long as its user wants, and the
+# in-memory journal only feeds the summary at exit (the --journal file has them all).
+_JOURNAL_KEEP = 1000
 
 _TOP_EPILOG = """\
 examples:
@@ -102,6 +107,9 @@ examples:
   pop3mock serve --journal pop3.jsonl
       one JSON object per session start, command and session end, written as it
       happens (follow it with: tail -f pop3.jsonl); passwords are masked
+  pop3mock serve --journal-keep 0
+      keep every session in memory (default: the last 1000 ended ones, so that a
+      server running for days stays small; the --journal file gets them all anyway)
   pop3mock serve --config pop3mock.toml --port 1110
       users, maildrops, faults and server options from a TOML file; flags override it
   pop3mock serve --quiet --ready-file /tmp/pop3.ready
@@ -260,6 +268,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="write every session and command to FILE as JSON lines, as they happen",
     )
     add(
+        "--journal-keep",
+        type=_count,
+        metavar="N",
+        help=f"ended sessions kept in memory (default {_JOURNAL_KEEP}; 0: all)",
+    )
+    add(
         "--config",
         metavar="FILE.toml",
         help="read users, maildrops, faults and options from a TOML file (flags override it)",
@@ -320,6 +334,8 @@ class _Settings:
     ready_file: str | None = None
     fault_seed: int | None = None
     max_connections: int | None = None
+    #: Ended sessions the in-memory journal keeps: None is the default, 0 all of them.
+    journal_keep: int | None = None
 
     @property
     def tls(self) -> bool:
@@ -444,6 +460,8 @@ def _server(settings: _Settings, context: ssl.SSLContext | None) -> tuple[POP3Se
         kwargs["idle_timeout"] = settings.idle_timeout or None
     if settings.max_connections is not None:
         kwargs["max_connections"] = settings.max_connections
+    keep = _JOURNAL_KEEP if settings.journal_keep is None else settings.journal_keep
+    kwargs["journal_keep"] = keep or None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -880,8 +898,8 @@ def _serve(args: argparse.Namespace, console: _Console) -> int:
             server.stop()
         for line in _unfired(server):
             console.line(line)
-        sessions = _plural(len(server.journal.sessions), "session")
-        commands = _plural(len(server.journal.commands), "command")
+        sessions = _plural(server.journal.total_sessions, "session")
+        commands = _plural(server.journal.total_commands, "command")
         console.line(f"stopped after {sessions}, {commands}")
     if server.errors:
         first = server.errors[0]

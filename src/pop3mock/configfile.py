@@ -195,6 +195,7 @@ FILE_KEYS: Mapping[str, Check] = {
     "ready_file": _path,
     "fault_seed": _integer(),
     "max_connections": _integer(1),
+    "journal_keep": _integer(0),
 }
 
 #: Top-level keys passed to `POP3Server` as options.

@@ -260,11 +260,29 @@ class Journal:
     """Thread-safe record of sessions and commands, with queries and assertions."""
 
     def __init__(
-        self, clock: Callable[[], float] = time.monotonic, *, reply_cap: int = REPLY_CAP
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        reply_cap: int = REPLY_CAP,
+        keep_sessions: int | None = None,
     ) -> None:
+        if keep_sessions is not None and (
+            isinstance(keep_sessions, bool)
+            or not isinstance(keep_sessions, int)
+            or keep_sessions < 1
+        ):
+            raise ValueError(
+                f"keep_sessions must be a whole number >= 1 or None, not {keep_sessions!r}"
+            )
         self._cond = threading.Condition()
         self._sessions: list[SessionRecord] = []
         self._commands: list[CommandRecord] = []
+        #: Ended sessions kept in memory (None: all): a long-running server (pop3mock serve)
+        #: keeps the last ones, with their commands; open sessions are always kept.
+        self.keep_sessions = keep_sessions
+        #: Every session and command recorded, the forgotten ones included.
+        self.total_sessions = 0
+        self.total_commands = 0
         self._violations: list[Violation] = []
         self._clock = clock
         self._listeners: list[Listener] = []
@@ -310,7 +328,8 @@ class Journal:
 
     def open_session(self, peer: str, tls: bool) -> SessionRecord:
         with self._cond:
-            record = SessionRecord(len(self._sessions) + 1, peer, tls, self._clock())
+            self.total_sessions += 1
+            record = SessionRecord(self.total_sessions, peer, tls, self._clock())
             self._sessions.append(record)
             self._emit("session-start", record, None)
             self._cond.notify_all()
@@ -326,6 +345,7 @@ class Journal:
         with self._cond:
             session.commands.append(command)
             self._commands.append(command)
+            self.total_commands += 1
             if command.user and session.user is None:
                 session.user = command.user
             if command.violation:
@@ -364,7 +384,22 @@ class Journal:
                 session.ended = self._clock()
                 session.end_reason = reason
                 self._emit("session-end", session, None)
+                self._forget_old_sessions()
             self._cond.notify_all()
+
+    def _forget_old_sessions(self) -> None:
+        keep = self.keep_sessions
+        # In batches: nothing until twice `keep` sessions are held, then back to the last
+        # `keep` ended ones (and the open ones), so that each session's end costs O(1) on
+        # average however long the server runs.
+        if keep is None or len(self._sessions) <= 2 * keep:
+            return
+        ended = [s for s in self._sessions if s.ended is not None]
+        if len(ended) <= keep:
+            return
+        dropped = {s.id for s in ended[: len(ended) - keep]}
+        self._sessions = [s for s in self._sessions if s.id not in dropped]
+        self._commands = [c for c in self._commands if c.session not in dropped]
 
     def clock(self) -> float:
         return self._clock()

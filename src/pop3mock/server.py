@@ -86,6 +86,7 @@ class POP3Server:
         strict: bool = False,
         check_faults: bool = True,
         fault_seed: int | None = None,
+        journal_keep: int | None = None,
         **options: Any,
     ) -> None:
         if host not in _LOOPBACK:
@@ -133,7 +134,10 @@ class POP3Server:
         self.max_line = max_line
         self.strict = strict
         self.check_faults = check_faults
-        self.journal = Journal()
+        try:
+            self.journal = Journal(keep_sessions=journal_keep)
+        except ValueError as exc:
+            raise ConfigurationError(str(exc).replace("keep_sessions", "journal_keep")) from None
         # A failing journal listener (a --journal file on a full disk) is a server failure.
         self.journal.on_listener_error = self._record_error
         self.faults = FaultSet(fault_seed)
