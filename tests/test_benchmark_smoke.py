@@ -60,14 +60,18 @@ def test_quick_run_reports_every_workload_against_the_floor() -> None:
         assert pop3mock > 0 and floor > 0, row.group(0)
 
 
-def _run(*args: str) -> subprocess.CompletedProcess[str]:
+def _script(name: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, str(BENCHMARKS / "run.py"), *args],
+        [sys.executable, str(BENCHMARKS / name), *args],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
     )
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return _script("run.py", *args)
 
 
 @pytest.mark.parametrize(
@@ -91,13 +95,7 @@ def test_only_matching_no_workload_is_an_error_listing_the_names() -> None:
 
 
 def _profile(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, str(BENCHMARKS / "profile_workload.py"), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return _script("profile_workload.py", *args)
 
 
 @pytest.mark.parametrize(
