@@ -492,6 +492,42 @@ def test_journal_keep_forgets_old_sessions_but_counts_them_all(tmp_path: Path) -
     assert len(ends) == 4  # the file gets every session whatever is kept in memory
 
 
+@pytest.mark.parametrize(
+    ("args", "misbehave", "status", "said"),
+    [
+        (["--strict", "--check"], True, 3, "check failed: 1 protocol violation by clients"),
+        (["--strict", "--check"], False, 0, ""),
+        (["--strict"], True, 0, ""),  # without --check, violations are information only
+        (
+            ["--check", "--fault", "RETR 1 once: error [SYS/TEMP] busy"],
+            False,
+            3,
+            "check failed: 1 counted fault rule not fired as configured",
+        ),
+    ],
+)
+def test_check_fails_the_run_like_a_pytest_test(
+    args: list[str], misbehave: bool, status: int, said: str
+) -> None:
+    with Served(*args) as served:
+        port = served.port()
+        served.until("stop with")
+        with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+            reader = sock.makefile("rb")
+            reader.readline()
+            # A bare LF line end: a protocol violation strict mode reports.
+            sock.sendall(b"USER user\n" if misbehave else b"USER user\r\n")
+            reader.readline()
+            sock.sendall(b"PASS password\r\nQUIT\r\n")
+            reader.readline()
+            reader.readline()
+        code, _, stderr = served.stop()
+    assert code == status, stderr
+    assert ("check failed" in stderr) == bool(said)
+    if said:
+        assert said in stderr
+
+
 def test_quiet_and_ready_file(tmp_path: Path) -> None:
     ready = tmp_path / "pop3.ready"
     ready.write_text("stale from an earlier run\n")
@@ -702,7 +738,7 @@ def test_help_documents_every_option_with_an_example() -> None:
     flags = [f for action in serve._actions for f in action.option_strings if f.startswith("--")]
     assert len(flags) > 20
     for flag in flags:
-        if flag in ("--help", "--no-stls", "--no-strict", "--no-quiet"):
+        if flag in ("--help", "--no-stls", "--no-strict", "--no-quiet", "--no-check"):
             continue
         assert flag in options, f"{flag} is not described"
         assert re.search(rf"pop3mock serve .*{flag}\b", examples), f"{flag} has no example"

@@ -19,6 +19,7 @@ stls = true
 tls_dir = "certs"
 personality = "dovecot"
 strict = true
+check = true
 idle_timeout = 30
 journal = "pop3.jsonl"
 ready_file = "pop3.ready"

@@ -59,6 +59,7 @@ _FLAGS = (
     "tls_dir",
     "personality",
     "strict",
+    "check",
     "idle_timeout",
     "journal",
     "quiet",
@@ -101,6 +102,9 @@ examples:
   pop3mock serve --fault 'RETR p=0.3: error [SYS/TEMP] flaky' --fault-seed 7
       a rule that fires on about 30% of RETRs: the same ones on every run with seed 7
       (the seed in use is printed as "fault seed: N", so any run can be replayed)
+  pop3mock serve --strict --check --fault 'RETR 1 once: error [SYS/TEMP] busy'
+      after Ctrl-C, exit with status 3 if the client broke the protocol or never
+      sent RETR 1 (the fault did not fire): a CI step fails like a pytest test
   pop3mock serve --personality dovecot --strict --idle-timeout 30
       greet and answer like Dovecot; report client protocol violations on stderr;
       close connections idle for 30 s (0: never)
@@ -120,7 +124,8 @@ The first output line is "listening on pop3://HOST:PORT" (then "listening on
 pop3s://HOST:PORT" with --tls-port). SIGINT and SIGTERM stop the server cleanly (exit
 status 0); a configuration error or a port in use exits with status 2 and one line on stderr.
 On stop, counted fault rules (once, times=N, #N) that did not fire as often as configured
-are listed ("fault never fired: ..."); the exit status stays 0.
+are listed ("fault never fired: ..."); the exit status stays 0, unless --check is given:
+then such a rule, or a client's protocol violation under --strict, exits with status 3.
 """
 
 
@@ -257,6 +262,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="report the client's protocol violations on stderr",
     )
     add(
+        "--check",
+        action=argparse.BooleanOptionalAction,
+        help="exit with status 3 if clients broke the protocol (with --strict) or a counted "
+        "fault rule did not fire as configured: a CI job fails as a pytest test would",
+    )
+    add(
         "--idle-timeout",
         type=_seconds,
         metavar="SECONDS",
@@ -327,6 +338,8 @@ class _Settings:
     tls_dir: str | None = None
     personality: str | None = None
     strict: bool = False
+    #: Exit 3 when strict mode saw violations or a counted fault did not fire.
+    check: bool = False
     #: None: the server's default; 0: never.
     idle_timeout: float | None = None
     journal: str | None = None
@@ -896,7 +909,8 @@ def _serve(args: argparse.Namespace, console: _Console) -> int:
             signals.wait()
         finally:
             server.stop()
-        for line in _unfired(server):
+        unfired = _unfired(server)
+        for line in unfired:
             console.line(line)
         sessions = _plural(server.journal.total_sessions, "session")
         commands = _plural(server.journal.total_commands, "command")
@@ -909,6 +923,16 @@ def _serve(args: argparse.Namespace, console: _Console) -> int:
             f"the first time:\n{detail.rstrip()}"
         )
         return 1
+    if settings.check:
+        failed = []
+        violations = server.journal.violations if settings.strict else []
+        if violations:
+            failed.append(f"{_plural(len(violations), 'protocol violation')} by clients")
+        if unfired:
+            failed.append(f"{_plural(len(unfired), 'counted fault rule')} not fired as configured")
+        if failed:
+            console.error(f"check failed: {' and '.join(failed)}")
+            return 3
     return 0
 
 

@@ -189,6 +189,7 @@ FILE_KEYS: Mapping[str, Check] = {
     "faults": _strings,
     "personality": _choice(lambda: PERSONALITIES, "personality"),
     "strict": _boolean,
+    "check": _boolean,
     "idle_timeout": _seconds,
     "journal": _path,
     "quiet": _boolean,
