@@ -183,6 +183,22 @@ def test_bad_specs_are_rejected_with_the_spec_and_the_problem(spec: str, message
     assert message in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("spec", "secret"),
+    [
+        ("PASS hunter2 onc: error [AUTH] x", "hunter2"),
+        ('PASS "my s3cret" once: nonsense', "s3cret"),
+        ("AUTH PLAIN AGJvYgBwdw== once: frob", "AGJvYgBwdw"),
+        ("APOP alice 0123456789abcdef0123456789abcdef p=2: error x", "0123456789abcdef"),
+    ],
+)
+def test_a_bad_spec_on_a_credential_does_not_show_it(spec: str, secret: str) -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        parse_spec(spec)
+    assert secret not in str(refused.value)
+    assert str(refused.value).startswith(f"fault spec '{spec.split()[0]} ***:")
+
+
 def test_a_bad_spec_is_not_added() -> None:
     """add_spec adds nothing when the spec is rejected."""
     faults = FaultSet(seed=0)

@@ -53,7 +53,23 @@ def parse(spec: str, owner: Owner | None) -> Rule:
         builder = _parse_match(spec[:colon], owner)
         return _parse_action(spec[colon + 1 :], builder)
     except ConfigurationError as exc:
-        raise ConfigurationError(f"fault spec {spec!r}: {exc}") from None
+        shown, problem = _without_credentials(spec, str(exc))
+        raise ConfigurationError(f"fault spec {shown!r}: {problem}") from None
+
+
+def _without_credentials(spec: str, problem: str) -> tuple[str, str]:
+    """The spec and the problem fit to print: a rule on PASS, APOP or AUTH may hold a
+    password before its ':', so what follows the target there is shown as ***."""
+    head, colon, action = spec.partition(":")
+    words = head.split()
+    if len(words) < 2 or words[0].upper() not in ("PASS", "APOP", "AUTH"):
+        return spec, problem
+    # Each word, and what precedes a "=" in it (base64 padding reads as an option), unless
+    # that is an option name the message may quote.
+    hidden = {w for word in words[1:] for w in (word, word.partition("=")[0])}
+    for word in sorted(hidden - set(_MATCH_KEYS) - {""}, key=len, reverse=True):
+        problem = problem.replace(word, "***")
+    return f"{words[0]} ***{colon}{action}", problem
 
 
 def _parse_match(head: str, owner: Owner | None) -> RuleBuilder:
