@@ -300,12 +300,11 @@ def stat_large(rows: LargeRows, count: int) -> None:
             )
 
 
-def pytest_start(row: Row, count: int) -> None:
-    """pytest's start on an empty suite: with the plugin, and with it blocked (the floor).
-
-    pytest loads every installed plugin at each start, so this is what pop3mock costs
-    every suite in an environment where it is installed, used or not.
-    """
+def _pytest_runs(
+    files: dict[str, str], variants: dict[str, list[str]], count: int
+) -> dict[str, list[float]]:
+    """Milliseconds of `pytest -q` runs over a suite made of `files`, one list per variant
+    (extra arguments), `count` runs each, interleaved after a warm-up."""
     from importlib.metadata import entry_points
 
     if not any(ep.value == "pop3mock.plugin" for ep in entry_points(group="pytest11")):
@@ -313,9 +312,9 @@ def pytest_start(row: Row, count: int) -> None:
     # Bytecode is written and read as in a normal run, whatever the calling shell says.
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     env.pop("PYTEST_ADDOPTS", None)
-    kinds: dict[str, list[str]] = {"pop3mock": [], "floor": ["-p", "no:pop3mock"]}
     with tempfile.TemporaryDirectory() as suite:
-        Path(suite, "test_empty.py").write_text("def test_nothing():\n    pass\n")
+        for name, text in files.items():
+            Path(suite, name).write_text(text)
 
         def once(extra: list[str]) -> float:
             t0 = time.perf_counter()
@@ -325,19 +324,57 @@ def pytest_start(row: Row, count: int) -> None:
                 env=env,
                 stdout=subprocess.DEVNULL,
                 check=True,
-                timeout=120,
+                timeout=300,
             )
             return (time.perf_counter() - t0) * 1000
 
-        for extra in kinds.values():
+        for extra in variants.values():
             once(extra)  # warm-up: bytecode written, files in the page cache
-        times: dict[str, list[float]] = {kind: [] for kind in kinds}
+        times: dict[str, list[float]] = {kind: [] for kind in variants}
         for _ in range(count):  # interleaved, so that a busy moment hits both alike
-            for kind, extra in kinds.items():
+            for kind, extra in variants.items():
                 times[kind].append(once(extra))
+    return times
+
+
+def pytest_start(row: Row, count: int) -> None:
+    """pytest's start on an empty suite: with the plugin, and with it blocked (the floor).
+
+    pytest loads every installed plugin at each start, so this is what pop3mock costs
+    every suite in an environment where it is installed, used or not.
+    """
+    times = _pytest_runs(
+        {"test_empty.py": "def test_nothing():\n    pass\n"},
+        {"pop3mock": [], "floor": ["-p", "no:pop3mock"]},
+        count,
+    )
     for kind, values in times.items():
         getattr(row, kind).append(statistics.median(values))
     row.note = "the floor here is the same pytest start with `-p no:pop3mock`"
+
+
+def fixture_cost(row: Row, tests: int, count: int) -> None:
+    """Milliseconds per test of a suite whose tests each take `pop3_server` (a server
+    started, stopped and checked per test), against the same tests without it."""
+    suite = (
+        "import pytest\n\n"
+        f"@pytest.mark.parametrize('n', range({tests}))\n"
+        "def test_with_server(pop3_server, n):\n    assert pop3_server.port\n\n"
+        f"@pytest.mark.parametrize('n', range({tests}))\n"
+        "def test_plain(n):\n    assert n >= 0\n"
+    )
+    times = _pytest_runs(
+        {"test_many.py": suite},
+        {"pop3mock": ["-k", "with_server"], "floor": ["-k", "plain"]},
+        count,
+    )
+    for kind, values in times.items():
+        getattr(row, kind).append(statistics.median(values) / tests)
+    added = statistics.median(row.pop3mock) - statistics.median(row.floor)
+    row.note = (
+        f"{tests} tests per run; the floor is the same tests without the fixture; the "
+        f"fixture adds {added:.2f} ms per test"
+    )
 
 
 # -- report ------------------------------------------------------------------------------
@@ -435,6 +472,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Target: 100 eagerly generated messages (what a test typically asks for) in at most
     # 0.2 s. Bigger maildrops are meant to be lazy, which makes only what a client fetches.
     generation_row = Row("generating messages (fake_messages), default mix", "msg/s", 500, True)
+    # Target: a suite of 1,000 tests that each start a server pays at most 3 s in all.
+    fixture_row = Row("pytest: tests using pop3_server (floor: without)", "ms/test", 3, False)
     pytest_row = Row(
         "pytest start, empty suite (floor: plugin blocked)", "ms", 1.05, False, target_is_cost=True
     )
@@ -447,6 +486,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     every_row = [
         start_row,
         pytest_row,
+        fixture_row,
         generation_row,
         *(w.row for w in workloads),
         large.total,
@@ -486,6 +526,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 start_stop(start_row, 20 if q else 200)
             if wanted(pytest_row):
                 pytest_start(pytest_row, 2 if q else 10)
+            if wanted(fixture_row):
+                fixture_cost(fixture_row, 200 if q else 1000, 1 if q else 3)
             if wanted(generation_row):
                 generation(generation_row, 100 if q else 1000, rep)
             for w in workloads:

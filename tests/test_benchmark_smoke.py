@@ -18,6 +18,7 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 WORKLOADS = [
     "start + stop (threads joined)",
     "pytest start, empty suite (floor: plugin blocked)",
+    "pytest: tests using pop3_server (floor: without)",
     "generating messages (fake_messages), default mix",
     "sessions/s, 1 client thread",
     "sessions/s, 8 client threads",
