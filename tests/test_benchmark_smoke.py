@@ -18,7 +18,6 @@ BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 WORKLOADS = [
     "start + stop (threads joined)",
     "pytest start, empty suite (floor: plugin blocked)",
-    "pytest: tests using pop3_server (floor: without)",
     "generating messages (fake_messages), default mix",
     "sessions/s, 1 client thread",
     "sessions/s, 8 client threads",
@@ -59,6 +58,19 @@ def test_quick_run_reports_every_workload_against_the_floor() -> None:
         assert row, f"no complete row for {label!r} in:\n{report}"
         pop3mock, floor = (float(v.replace(",", "")) for v in row.group(1, 2))
         assert pop3mock > 0 and floor > 0, row.group(0)
+
+
+def test_quick_run_reports_the_fixture_cost_without_a_floor() -> None:
+    out = _run("--quick", "--only", "pop3_server fixture")
+    assert out.returncode == 0, out.stderr
+    row = re.search(
+        rf"^pytest: pop3_server fixture, added per test\s+ms\s+<= {_NUMBER}\s+(-?{_NUMBER})"
+        rf"\s+-\s+-\s+(yes|NO)$",
+        out.stdout,
+        re.M,
+    )
+    assert row, out.stdout
+    assert re.search(r"ms per test with the fixture, [\d.]+ without", out.stdout)
 
 
 def _script(name: str, *args: str) -> subprocess.CompletedProcess[str]:
