@@ -13,6 +13,7 @@ import attrs
 
 from ._version import __version__
 from .auth import MECHANISMS
+from .checks import whole_number
 from .errors import ConfigurationError
 from .mailbox import Mailbox
 
@@ -224,7 +225,7 @@ def _user_login_delay(value: object) -> Mapping[str, int]:
     items = dict(value)  # type: ignore[call-overload]
     out: dict[str, int] = {}
     for user, seconds in items.items():
-        if isinstance(seconds, bool) or not isinstance(seconds, int) or seconds < 0:
+        if not whole_number(seconds):
             raise ConfigurationError(
                 f"user_login_delay[{user!r}] must be a whole number of seconds >= 0"
             )
@@ -240,7 +241,7 @@ def _check_bool(instance: object, attribute: attrs.Attribute[bool], value: bool)
 def _check_seconds(
     instance: object, attribute: attrs.Attribute[int | None], value: int | None
 ) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+    if value is not None and not whole_number(value):
         raise ConfigurationError(
             f"{attribute.name} must be a whole number of seconds >= 0 (RFC 2449 section 6.5), "
             f"not {value!r}"
@@ -250,7 +251,7 @@ def _check_seconds(
 def _check_limit(
     instance: object, attribute: attrs.Attribute[int | None], value: int | None
 ) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+    if value is not None and not whole_number(value, 1):
         raise ConfigurationError(f"{attribute.name} must be a whole number >= 1 or None")
 
 

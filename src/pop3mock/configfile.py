@@ -20,6 +20,7 @@ from typing import Any
 import attrs
 
 from .auth import MECHANISMS
+from .checks import whole_number
 from .config import ALL_CAPABILITIES, DEFAULT_TEXTS
 from .errors import ConfigurationError
 from .personality import PERSONALITIES
@@ -166,7 +167,7 @@ def _texts(value: Any, base: str) -> dict[str, str]:
 
 
 def _expire(value: Any, base: str) -> str:
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+    if whole_number(value):
         return str(value)
     if value == "NEVER":
         return "NEVER"

@@ -17,6 +17,7 @@ from typing import Union, overload
 
 import attrs
 
+from .checks import whole_number
 from .errors import ConfigurationError
 from .message import LazyMessage, Message, validate_uid
 
@@ -42,7 +43,7 @@ def _check_uids(uids: tuple[str, ...]) -> None:
 
 def _check_sizes(sizes: tuple[int, ...]) -> None:
     for size in sizes:
-        if type(size) is not int or size < 0:
+        if not whole_number(size):
             raise ConfigurationError(
                 f"invalid size {size!r} in a lazy maildrop: a message size is a whole number >= 0"
             )

@@ -14,6 +14,7 @@ from typing import Any, ClassVar
 import attrs
 
 from . import steps as io
+from .checks import whole_number
 from .errors import ConfigurationError
 from .steps import Step
 
@@ -67,7 +68,7 @@ def check_then(then: object) -> None:
 
 
 def check_int(name: str, value: object, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+    if not whole_number(value, low):
         raise ConfigurationError(f"{name}={value!r}: an integer >= {low}")
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import attrs
 
+from .checks import whole_number
 from .protocol import mask_verb
 
 __all__ = ["CommandRecord", "Journal", "SessionRecord", "Violation", "mask"]
@@ -266,11 +267,7 @@ class Journal:
         reply_cap: int = REPLY_CAP,
         keep_sessions: int | None = None,
     ) -> None:
-        if keep_sessions is not None and (
-            isinstance(keep_sessions, bool)
-            or not isinstance(keep_sessions, int)
-            or keep_sessions < 1
-        ):
+        if keep_sessions is not None and not whole_number(keep_sessions, 1):
             raise ValueError(
                 f"keep_sessions must be a whole number >= 1 or None, not {keep_sessions!r}"
             )

@@ -12,6 +12,7 @@ from typing import Union
 
 import attrs
 
+from .checks import whole_number
 from .errors import ConfigurationError
 
 __all__ = [
@@ -86,7 +87,7 @@ def _check_uid(_instance: object, _attribute: object, uid: str) -> None:
 
 
 def _check_size(_instance: object, _attribute: object, size: int) -> None:
-    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+    if not whole_number(size):
         raise ConfigurationError(f"invalid size {size!r}: a message size is a whole number >= 0")
 
 

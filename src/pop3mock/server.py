@@ -24,6 +24,7 @@ import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from .checks import whole_number
 from .config import ServerConfig
 from .entries import LazyMaildrop
 from .errors import ClientViolationError, ConfigurationError, ServerError
@@ -118,7 +119,7 @@ class POP3Server:
             raise ConfigurationError("idle_timeout must be a positive number of seconds or None")
         if max_connections is not None and max_connections < 1:
             raise ConfigurationError("max_connections must be at least 1")
-        if isinstance(max_line, bool) or not isinstance(max_line, int) or max_line < 1:
+        if not whole_number(max_line, 1):
             raise ConfigurationError(
                 f"max_line must be a whole number of octets >= 1, not {max_line!r}"
             )
