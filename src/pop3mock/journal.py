@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable, Sequence
 import attrs
 
 from .checks import whole_number
-from .protocol import mask_verb
+from .protocol import garbled_secret
 
 __all__ = ["CommandRecord", "Journal", "SessionRecord", "Violation", "mask"]
 
@@ -30,10 +30,9 @@ Listener = Callable[[str, "SessionRecord", "CommandRecord | None"], None]
 
 def mask(verb: str, args: Sequence[str]) -> str:
     """Render a command with its secrets replaced by ***."""
-    shown = mask_verb(verb)
-    if shown != verb or shown.endswith("***"):
+    if garbled_secret(verb):
         # "PASS\tsecret": not a valid command, but the password is on the line all the same.
-        return f"{shown[:4]} ***"
+        return f"{verb[:4].upper()} ***"
     if verb == "PASS":
         return "PASS ***" if args else "PASS"
     if verb == "APOP" and args:

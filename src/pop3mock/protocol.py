@@ -20,7 +20,15 @@ from .config import DEFAULT_CAPA_ORDER, ServerConfig
 from .mailbox import Mailbox, MaildropView
 from .message import stuff
 
-__all__ = ["Response", "Session", "State", "is_secret", "mask_verb", "system_error"]
+__all__ = [
+    "Response",
+    "Session",
+    "State",
+    "garbled_secret",
+    "is_secret",
+    "mask_verb",
+    "system_error",
+]
 
 _MAX_FIRST_LINE = 512  # RFC 1939 section 3 / RFC 2449 section 4, CRLF included
 _SECRET_VERBS = frozenset({"PASS", "APOP", "AUTH"})
@@ -94,17 +102,17 @@ class Response:
 _CLEARTEXT_MECHANISMS = frozenset({"USER", "PLAIN", "LOGIN"})
 
 
-def mask_verb(verb: str) -> str:
-    """`verb` fit to print.
-
-    A garbled PASS, APOP or AUTH ("PASS\tsecret", "PASS\0secret", "PASSsecret": no space
-    after the verb) carries the credential in what reads as the verb, so only the first
-    four letters are kept.
-    """
+def garbled_secret(verb: str) -> bool:
+    """Whether `verb` is a garbled PASS, APOP or AUTH ("PASS\tsecret", "PASS\0secret",
+    "PASSsecret": no space after the verb), which carries the credential in what reads as
+    the verb; a verb `mask_verb` already masked counts too."""
     upper = verb.upper()
-    if upper[:4] in _SECRET_VERBS and upper not in _SECRET_VERBS:
-        return upper[:4] + "***"
-    return verb
+    return upper[:4] in _SECRET_VERBS and upper not in _SECRET_VERBS
+
+
+def mask_verb(verb: str) -> str:
+    """`verb` fit to print: of a garbled PASS, APOP or AUTH only the first four letters."""
+    return verb[:4].upper() + "***" if garbled_secret(verb) else verb
 
 
 def _parse_number(token: str) -> int | None:

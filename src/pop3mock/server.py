@@ -34,7 +34,7 @@ from .journal import CommandRecord, Journal, SessionRecord, mask
 from .mailbox import Mailbox
 from .message import LazyMessage, MessageInput
 from .personality import server_default
-from .protocol import Response, Session, mask_verb, system_error
+from .protocol import Response, Session, garbled_secret, mask_verb, system_error
 from .steps import Close, Hang, Paced, Reset, Send, Sleep, Step
 
 __all__ = ["POP3Server"]
@@ -135,10 +135,11 @@ class POP3Server:
         self.max_line = max_line
         self.strict = strict
         self.check_faults = check_faults
-        try:
-            self.journal = Journal(keep_sessions=journal_keep)
-        except ValueError as exc:
-            raise ConfigurationError(str(exc).replace("keep_sessions", "journal_keep")) from None
+        if journal_keep is not None and not whole_number(journal_keep, 1):
+            raise ConfigurationError(
+                f"journal_keep must be a whole number >= 1 or None, not {journal_keep!r}"
+            )
+        self.journal = Journal(keep_sessions=journal_keep)
         # A failing journal listener (a --journal file on a full disk) is a server failure.
         self.journal.on_listener_error = self._record_error
         self.faults = FaultSet(fault_seed)
@@ -610,7 +611,7 @@ class _Connection:
         else:
             verb, rest = Session.verb_of(data)
             args = tuple([rest] if verb == "PASS" and rest else rest.split())
-            if mask_verb(verb) != verb:
+            if garbled_secret(verb):
                 # A garbled PASS/APOP/AUTH: the credential is in the "verb" and its arguments;
                 # the record keeps neither (raw still holds the exact line).
                 verb, args = mask_verb(verb), ()
@@ -762,8 +763,7 @@ class _Connection:
                     except OSError as exc:
                         if stopping.is_set():
                             break
-                        reset = isinstance(exc, ConnectionResetError)
-                        self.ended_by = "client reset" if reset else "client closed"
+                        self.ended_by = _describe_os_error(exc)
                         self.left_a_hang = True
                         raise _Stop() from None
                     if not dropped and not stopping.is_set():
