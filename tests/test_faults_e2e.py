@@ -610,6 +610,14 @@ def test_unfired_counted_rule_fails_check_with_the_seed() -> None:
     assert "RETR #5 -> error [SYS/TEMP] Fault injected.  (fired 0 of 1, matched 1)" in str(
         info.value
     )
+    (short,) = server.faults.shortfalls()
+    assert short.rule is server.faults.rules[0]
+    assert (short.name, short.fired, short.wanted, short.matched) == (
+        "RETR #5 -> error [SYS/TEMP] Fault injected.",
+        0,
+        1,
+        1,
+    )
 
 
 def test_check_faults_false_switches_the_check_off() -> None:

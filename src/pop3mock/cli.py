@@ -937,22 +937,14 @@ def _serve(args: argparse.Namespace, console: _Console) -> int:
 
 
 def _unfired(server: POP3Server) -> list[str]:
-    """The counted rules (once, times, nth) that did not fire as often as configured, as
-    `FaultSet.check()` would report them."""
-    faults = server.faults
+    """The counted rules (once, times, nth) that did not fire as often as configured."""
     out = []
-    for rule in faults.rules:
-        if not rule.counted:
-            continue
-        want = rule.times if rule.times is not None else 1
-        fired, matched = faults.fired(rule), faults.matched(rule)
-        if fired >= want:
-            continue
-        seen = f" (matched {_plural(matched, 'time')})" if matched else ""
-        if fired:
-            out.append(f"fault fired {fired} of {want} times: {rule.describe()}{seen}")
+    for short in server.faults.shortfalls():
+        seen = f" (matched {_plural(short.matched, 'time')})" if short.matched else ""
+        if short.fired:
+            out.append(f"fault fired {short.fired} of {short.wanted} times: {short.name}{seen}")
         else:
-            out.append(f"fault never fired: {rule.describe()}{seen}")
+            out.append(f"fault never fired: {short.name}{seen}")
     return out
 
 

@@ -68,6 +68,7 @@ __all__ = [
     "Reset",
     "Rule",
     "RuleBuilder",
+    "Shortfall",
     "parse_spec",
 ]
 
@@ -80,6 +81,18 @@ class FaultPlan:
     rule: str
     replace: bytes | None
     steps: Callable[[bytes], list[Step]]
+
+
+@attrs.frozen
+class Shortfall:
+    """A counted rule (once, times, nth) that did not fire as often as configured."""
+
+    rule: Rule
+    #: The rule as the journal shows it, credentials masked.
+    name: str
+    fired: int
+    wanted: int
+    matched: int
 
 
 def _new_seed(seed: int | None) -> int:
@@ -214,18 +227,24 @@ class FaultSet:
             functools.partial(action.compile, session=point.session, draw=draw),
         )
 
-    def unfired(self) -> list[str]:
-        """Counted rules (once, times, nth) that did not fire as often as configured."""
+    def shortfalls(self) -> list[Shortfall]:
+        """Counted rules (once, times, nth) that did not fire as often as configured, with
+        their counts."""
         with self._lock:
             out = []
             rows = zip(self._rules, self._names, self._seen, self._fired, strict=True)
-            for rule, spec, seen, fired in rows:
-                if not rule.counted:
-                    continue
+            for rule, name, seen, fired in rows:
                 want = rule.times if rule.times is not None else 1
-                if fired < want:
-                    out.append(f"{spec}  (fired {fired} of {want}, matched {seen})")
+                if rule.counted and fired < want:
+                    out.append(Shortfall(rule, name, fired, want, seen))
             return out
+
+    def unfired(self) -> list[str]:
+        """Counted rules (once, times, nth) that did not fire as often as configured."""
+        return [
+            f"{s.name}  (fired {s.fired} of {s.wanted}, matched {s.matched})"
+            for s in self.shortfalls()
+        ]
 
     def check(self) -> None:
         """Raise `UnfiredFaultError` naming the counted rules that did not fire."""
