@@ -154,13 +154,13 @@ class Message:
                 return value
             return cls(
                 value.data,
-                validate_uid(uid) if uid is not None else value.uid,
+                uid if uid is not None else value.uid,  # checked by the field's validator
                 frozenset(flags) if flags is not None else value.flags,
             )
         data = normalize_crlf(_to_bytes(value))
         return cls(
             data,
-            validate_uid(uid) if uid is not None else _content_uid(data),
+            uid if uid is not None else _content_uid(data),
             frozenset(flags or ()),
         )
 
