@@ -14,6 +14,7 @@ import pytest
 
 from helpers import RawClient, curl
 from pop3mock import ConfigurationError, LazyMessage, POP3Server, ServerError, tls
+from pop3mock.config import ALL_CAPABILITIES
 
 MESSAGE = b"Subject: tls\r\n\r\nover TLS\r\n"
 
@@ -177,6 +178,14 @@ def test_no_stls_without_a_certificate() -> None:
         client.line()
         assert "STLS" not in capa(client)
         assert client.cmd("STLS") == b"-ERR STLS is not supported.\r\n"
+
+
+@pytest.mark.parametrize("missing", ["CAPA", "STLS"])
+def test_c142_stls_is_offered_only_with_capa_listing_it(missing: str) -> None:
+    """C-142: a server offering STLS implements CAPA and lists STLS there; without either
+    capability stls=True is refused when the server is made."""
+    with pytest.raises(ConfigurationError, match=f"STLS is on but the capabilities lack {missing}"):
+        POP3Server(stls=True, capabilities=ALL_CAPABILITIES - {missing})
 
 
 # -- close_notify (RFC 8314 section 3.4) ------------------------------------------------------
