@@ -33,7 +33,7 @@ OUTER_LAYERS = {"server", "tls", "plugin", "cli", "__main__", "configfile", "jou
 # The layers of docs/architecture.md, from the inside out: a module imports only from its
 # own layer or an inner one.
 LAYERS: list[set[str]] = [
-    {"errors", "_version", "steps", "checks"},
+    {"errors", "_version", "steps", "checks", "_text"},
     {"message", "entries", "mailbox"},
     {"framing", "auth", "config", "personality", "protocol"},
     {"sources", "fake", "fake_builder", "fake_fill", "fake_headers", "fake_heads",

@@ -29,6 +29,7 @@ from typing import Any, NoReturn, TextIO, TypeVar
 
 import attrs
 
+from ._text import escape, escape_json, masked
 from ._version import __version__
 from .configfile import FileConfig, UserEntry, load_config
 from .errors import ConfigurationError, Pop3MockError, ServerError
@@ -635,17 +636,10 @@ def _silence(stream: TextIO) -> None:
         os.close(devnull)
 
 
-def _masked_args(verb: str, args: Sequence[str]) -> list[str]:
-    if verb in ("PASS", "") and args:
-        return ["***"]
-    if verb in ("APOP", "AUTH") and len(args) > 1:
-        return [args[0], "***"]
-    return list(args)
-
-
 class _JournalFile:
     """Streams the journal to a JSON-lines file: one object per session start, command and
-    session end, flushed at once so another process can follow it. Secrets are masked."""
+    session end, flushed at once so another process can follow it. Secrets are masked, and
+    the characters a terminal would obey are written as JSON escapes (`tail -f` is safe)."""
 
     def __init__(self, handle: TextIO, console: _Console) -> None:
         self._handle: TextIO | None = handle
@@ -661,6 +655,7 @@ class _JournalFile:
         self, event: str, session: SessionRecord, command: CommandRecord | None
     ) -> dict[str, Any]:
         if command is not None:
+            verb, args = masked(command.verb, command.args, credential=command.credential)
             return {
                 "event": event,
                 "session": session.id,
@@ -669,8 +664,8 @@ class _JournalFile:
                 "state": command.state,
                 "user": command.user,
                 "command": command.line,
-                "verb": command.verb,
-                "args": _masked_args(command.verb, command.args),
+                "verb": verb,
+                "args": list(args),
                 "status": command.status,
                 "reply": command.reply,
                 "bytes_sent": command.bytes_sent,
@@ -696,7 +691,7 @@ class _JournalFile:
         return out
 
     def __call__(self, event: str, session: SessionRecord, command: CommandRecord | None) -> None:
-        line = json.dumps(self.record(event, session, command), ensure_ascii=False)
+        line = escape_json(json.dumps(self.record(event, session, command), ensure_ascii=False))
         with self._lock:
             if self._handle is None:
                 return
@@ -952,7 +947,7 @@ def _violation_printer(console: _Console) -> _Listener:
     def printer(event: str, session: SessionRecord, command: CommandRecord | None) -> None:
         if event == "session-end":
             for violation in session.violations:
-                console.error(f"strict: session {session.id}: {violation}")
+                console.error(f"strict: session {session.id}: {escape(violation)}")
 
     return printer
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import attrs
 
+from ._text import SECRET_ARGUMENTS
 from .corruptions import Corrupt
 from .errors import ConfigurationError
 from .fault_actions import (
@@ -370,13 +371,9 @@ SIGNATURES = {word: _signature(word) for word in ACTION_WORDS}
 KEYWORDS = frozenset(name for signature in SIGNATURES.values() for name in signature.hints)
 
 
-# How many leading arguments of a command are not secret (the rest is shown as ***).
-_SHOWN_ARGUMENTS = {"PASS": 0, "APOP": 1, "AUTH": 1}
-
-
 def _render(rule: Rule, separator: str = ": ", *, masked: bool = False) -> str:
     matched = [render_value(a) for a in rule.args]
-    shown = _SHOWN_ARGUMENTS.get(rule.target) if masked else None
+    shown = SECRET_ARGUMENTS.get(rule.target) if masked else None
     if shown is not None:
         matched = [*matched[:shown], *(["***"] if len(matched) > shown else [])]
     parts = [rule.target, *matched]

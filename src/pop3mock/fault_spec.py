@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ._text import SECRET_ARGUMENTS
 from .errors import ConfigurationError
 from .fault_rules import KEYWORDS, SIGNATURES, Owner, Rule, RuleBuilder, make_builder
 from .fault_syntax import (
@@ -62,7 +63,7 @@ def _without_credentials(spec: str, problem: str) -> tuple[str, str]:
     password before its ':', so what follows the target there is shown as ***."""
     head, colon, action = spec.partition(":")
     words = head.split()
-    if len(words) < 2 or words[0].upper() not in ("PASS", "APOP", "AUTH"):
+    if len(words) < 2 or words[0].upper() not in SECRET_ARGUMENTS:
         return spec, problem
     # Each word, and what precedes a "=" in it (base64 padding reads as an option), unless
     # that is an option name the message may quote.

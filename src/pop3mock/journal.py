@@ -3,7 +3,10 @@
 It reads like `unittest.mock`: `journal.commands`, `.last`, `.called`, `.call_count`,
 `.count("RETR")`, `assert_command("RETR", 3)`, `assert_command("DELE", count=0)`,
 `assert_commands([...])`. Credentials are kept (a test may check them) but masked whenever
-a record is printed: repr, str, transcripts and assertion messages never show them.
+a record is printed: repr, str, transcripts and assertion messages never show them. What a
+client sent is printed with its control characters escaped (see `pop3mock._text`), so a
+client cannot steer the terminal that shows a transcript or a failure; the data fields
+(`raw`, `verb`, `args`, `reply`) keep the exact values.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ from collections.abc import Callable, Iterable, Sequence
 
 import attrs
 
+from ._text import escape, escape_bytes
+from ._text import mask as _mask
 from .checks import whole_number
-from .protocol import garbled_secret
 
 __all__ = ["CommandRecord", "Journal", "SessionRecord", "Violation", "mask"]
 
@@ -28,28 +32,10 @@ _SUMMARY_LIMIT = 40  # commands per session in an assertion message
 Listener = Callable[[str, "SessionRecord", "CommandRecord | None"], None]
 
 
-def mask(verb: str, args: Sequence[str]) -> str:
-    """Render a command with its secrets replaced by ***."""
-    if garbled_secret(verb):
-        # "PASS\tsecret": not a valid command, but the password is on the line all the same.
-        return f"{verb[:4].upper()} ***"
-    if verb == "PASS":
-        return "PASS ***" if args else "PASS"
-    if verb == "APOP" and args:
-        return f"APOP {args[0]} ***"
-    if verb == "AUTH" and len(args) > 1:
-        return f"AUTH {args[0]} ***"
-    if verb == "" and args:
-        return "***"  # a SASL continuation line
-    return " ".join([verb, *args])
-
-
-def _printable(data: bytes) -> str:
-    # Control characters are escaped so a transcript shows exactly what was on the wire.
-    text = data.decode("utf-8", "backslashreplace")
-    return "".join(
-        ch if ch >= " " or ch == "\t" else ch.encode("unicode_escape").decode() for ch in text
-    )
+def mask(verb: str, args: Sequence[str], *, credential: bool = False) -> str:
+    """Render a command with its secrets replaced by *** and its control characters escaped
+    (`credential`: the whole line may be a password, as the line after USER is)."""
+    return _mask(verb, args, credential=credential)
 
 
 @attrs.frozen(repr=False)
@@ -59,7 +45,8 @@ class CommandRecord:
     `raw` is the line exactly as received (line end included) and `response` the first
     octets of the reply (at most the journal's cap; `bytes_sent` is the full size). Both
     keep credentials: they are data for assertions, and masked when printed. A line longer
-    than the server's `max_line` is kept as its first octets, up to the same cap.
+    than the server's `max_line` is kept as its first octets, up to the same cap. Every
+    printed form (`line`, `str`, `repr`, `describe()`) escapes control characters.
     """
 
     session: int
@@ -76,16 +63,19 @@ class CommandRecord:
     fault: str | None = None
     violation: str | None = None
     response: bytes = b""
+    #: The whole line may be a credential, whatever its verb: the line after a USER command
+    #: or a line of an AUTH exchange. It is shown as ``***`` (or ``PASS ***``...).
+    credential: bool = False
 
     @property
     def line(self) -> str:
-        """The command as text, secrets masked."""
-        return mask(self.verb, self.args)
+        """The command as text, secrets masked, control characters escaped."""
+        return mask(self.verb, self.args, credential=self.credential)
 
     @property
     def secret(self) -> bool:
         """Whether the line carries a credential (and is masked when printed)."""
-        return self.line != " ".join([self.verb, *self.args])
+        return self.line != escape(" ".join([self.verb, *self.args]))
 
     @property
     def ok(self) -> bool:
@@ -104,7 +94,7 @@ class CommandRecord:
 
     def describe(self) -> str:
         """`session 1, command 4: RETR 1 -> +OK 120 octets` (secrets masked)."""
-        reply = f"{self.status} {self.reply}".strip() or "(no reply)"
+        reply = escape(f"{self.status} {self.reply}".strip()) or "(no reply)"
         return f"session {self.session}, command {self.seq}: {self.line} -> {reply}"
 
 
@@ -128,7 +118,7 @@ class Violation:
             where = f"after command {self.after}"
         else:
             where = "before any command"
-        return f"session {self.session}, {where}: {self.text}"
+        return f"session {self.session}, {where}: {escape(self.text)}"
 
 
 @attrs.define(repr=False, eq=False)
@@ -180,15 +170,15 @@ class SessionRecord:
         out = [head]
         out += _server_lines(self.greeting, self.greeting_size, max_lines)
         for cmd in list(self.commands):
-            line = cmd.line if cmd.secret else _printable(cmd.raw.rstrip(b"\r\n"))
+            line = cmd.line if cmd.secret else escape_bytes(cmd.raw.rstrip(b"\r\n"))
             ending = cmd.raw[len(cmd.raw.rstrip(b"\r\n")) :]
             if ending != b"\r\n":
-                line += f"  [line ended by {_printable(ending) or 'nothing'}, not CRLF]"
+                line += f"  [line ended by {escape_bytes(ending) or 'nothing'}, not CRLF]"
             out.append(f"C: {line}")
             if cmd.response or cmd.bytes_sent:
                 out += _server_lines(cmd.response, cmd.bytes_sent, max_lines)
             else:
-                out.append(f"S: {cmd.status} {cmd.reply}".rstrip())
+                out.append(escape(f"S: {cmd.status} {cmd.reply}".rstrip()))
             if cmd.fault:
                 out.append(f"-- fault: {cmd.fault}")
             if self.tls_after == cmd.seq:
@@ -209,10 +199,10 @@ def _server_lines(kept: bytes, total: int, max_lines: int | None) -> list[str]:
         return ["S: (nothing sent)"]
     pieces = kept.split(b"\r\n")
     tail = pieces.pop()  # after the last CRLF: empty, or a cut-off line
-    out = [f"S: {_printable(p)}".rstrip() for p in pieces]
+    out = [f"S: {escape_bytes(p)}".rstrip() for p in pieces]
     cut = total > len(kept)
     if tail:
-        out.append(f"S: {_printable(tail)}{'...' if cut else '  [no CRLF]'}")
+        out.append(f"S: {escape_bytes(tail)}{'...' if cut else '  [no CRLF]'}")
     if max_lines is not None and len(out) > max_lines:
         out = [*out[:max_lines], f"S: [... {len(out) - max_lines} more lines]"]
     if cut:
@@ -345,7 +335,7 @@ class Journal:
             if command.user and session.user is None:
                 session.user = command.user
             if command.violation:
-                session.violations.append(f"{command.line}: {command.violation}")
+                session.violations.append(f"{command.line}: {escape(command.violation)}")
                 self._violations.append(Violation(session.id, command.violation, command))
             self._emit("command", session, command)
             self._cond.notify_all()
@@ -361,7 +351,7 @@ class Journal:
     ) -> None:
         with self._cond:
             if violation:
-                session.violations.append(violation)
+                session.violations.append(escape(violation))
                 after = len(session.commands)
                 self._violations.append(Violation(session.id, violation, after=after))
             if fault:
@@ -496,7 +486,8 @@ class Journal:
             lines.append(f"  {item}")
             if item.command is not None:
                 lines.append(f"      C: {item.command.line}")
-                lines.append(f"      S: {item.command.status} {item.command.reply}".rstrip())
+                reply = escape(f"{item.command.status} {item.command.reply}".rstrip())
+                lines.append(f"      S: {reply}")
         if len(found) > limit:
             lines.append(f"  ... and {len(found) - limit} more")
         return "\n".join(lines)

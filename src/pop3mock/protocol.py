@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 import attrs
 
 from . import auth
+from ._text import credential_line, garbled_secret, is_secret, mask_verb
 from .config import DEFAULT_CAPA_ORDER, ServerConfig
 from .mailbox import Mailbox, MaildropView
 from .message import stuff
@@ -31,7 +32,6 @@ __all__ = [
 ]
 
 _MAX_FIRST_LINE = 512  # RFC 1939 section 3 / RFC 2449 section 4, CRLF included
-_SECRET_VERBS = frozenset({"PASS", "APOP", "AUTH"})
 # RFC 4648 base64 with exact padding: Python's decoder alone accepts "QUJD=" (C-157).
 _BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
 
@@ -102,19 +102,6 @@ class Response:
 _CLEARTEXT_MECHANISMS = frozenset({"USER", "PLAIN", "LOGIN"})
 
 
-def garbled_secret(verb: str) -> bool:
-    """Whether `verb` is a garbled PASS, APOP or AUTH ("PASS\tsecret", "PASS\0secret",
-    "PASSsecret": no space after the verb), which carries the credential in what reads as
-    the verb; a verb `mask_verb` already masked counts too."""
-    upper = verb.upper()
-    return upper[:4] in _SECRET_VERBS and upper not in _SECRET_VERBS
-
-
-def mask_verb(verb: str) -> str:
-    """`verb` fit to print: of a garbled PASS, APOP or AUTH only the first four letters."""
-    return verb[:4].upper() + "***" if garbled_secret(verb) else verb
-
-
 def _parse_number(token: str) -> int | None:
     # RFC 1939: decimal without sign; leading zeros are accepted (C-008). Huge numbers
     # simply name no message.
@@ -152,6 +139,7 @@ class Session:
         self._user_given: str | None = None
         self._sasl: auth.Exchange | None = None
         self._sasl_name = ""
+        self._previous_verb: str | None = None  # of the line before, for credential_line()
         self._bad_commands = 0
         self._challenges = 0
         self._retrieved_numbers: set[int] = set()
@@ -186,9 +174,11 @@ class Session:
         if self.closed:
             raise RuntimeError("the session is closed")
         if self._sasl is not None:
+            self._previous_verb = None
             return self._sasl_step(line, truncated)
         length = len(line) + len(ending)
         if truncated or (length > self.config.max_command_length and not self._is_auth(line)):
+            self._previous_verb = None
             self._user_given = None
             return self._bad(self._err("too_long"), "command line longer than allowed")
         response = self._dispatch(line)
@@ -275,6 +265,9 @@ class Session:
 
     def _dispatch(self, line: bytes) -> Response:
         verb, rest = self.verb_of(line)
+        # The line after USER may be the password itself: its verb is never repeated.
+        hidden = credential_line(self._previous_verb, in_sasl=False)
+        self._previous_verb = verb
         if verb != "PASS":
             # PASS is taken only right after a successful USER (RFC 1939 section 7, C-034):
             # any other line in between, refused or not, forgets the name.
@@ -301,7 +294,7 @@ class Session:
             return self._bad(self._err("bad_state_trans", verb=verb), f"{verb} sent after login")
         handler = getattr(self, "_cmd_" + verb, None) if verb.isalnum() else None
         if handler is None:
-            shown = mask_verb(verb)
+            shown = "***" if hidden else mask_verb(verb)
             return self._bad(self._unknown(shown), f"unknown command {shown[:20]!r}")
         result: Response = handler(args, rest)
         return result
@@ -727,8 +720,3 @@ def system_error(
     (RFC 3206 section 4); the code is left out unless RESP-CODES is advertised."""
     code = "SYS/PERM" if permanent else "SYS/TEMP"
     return Response("-ERR", config.text(key), code if config.has("RESP-CODES") else None)
-
-
-def is_secret(verb: str) -> bool:
-    """Commands whose arguments hold credentials (masked whenever printed)."""
-    return verb in _SECRET_VERBS

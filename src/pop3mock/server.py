@@ -24,6 +24,7 @@ import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from ._text import credential_line, garbled_secret, mask_verb, masked
 from .checks import whole_number
 from .config import ServerConfig
 from .entries import LazyMaildrop
@@ -34,7 +35,7 @@ from .journal import CommandRecord, Journal, SessionRecord, mask
 from .mailbox import Mailbox
 from .message import LazyMessage, MessageInput
 from .personality import server_default
-from .protocol import Response, Session, garbled_secret, mask_verb, system_error
+from .protocol import Response, Session, system_error
 from .steps import Close, Hang, Paced, Reset, Send, Sleep, Step
 
 __all__ = ["POP3Server"]
@@ -477,8 +478,12 @@ class _Connection:
         self.session: Session | None = None
         self.ended_by: str | None = None
         self.left_a_hang = False  # the client left while a hang fault held its reply
-        # The command being answered, for the report of an exception that interrupts it.
+        # The command being answered (credentials masked), for the report of an exception
+        # that interrupts it.
         self.answering: tuple[str, tuple[str, ...]] | None = None
+        # The verb of the line before (None after a SASL line): the line after USER is
+        # taken for a password whatever it says.
+        self.previous_verb: str | None = None
 
     def abort(self) -> None:
         self.ended_by = self.ended_by or "server stopped"
@@ -606,6 +611,7 @@ class _Connection:
             # The core only needs to know the line was cut; the journal keeps its start, so
             # a client that sends endless lines cannot fill memory through the records.
             data = data[: journal.reply_cap]
+        credential = credential_line(self.previous_verb, in_sasl=in_sasl)
         if in_sasl:
             verb, args = "", (data.decode("ascii", "replace"),)
         else:
@@ -615,7 +621,8 @@ class _Connection:
                 # A garbled PASS/APOP/AUTH: the credential is in the "verb" and its arguments;
                 # the record keeps neither (raw still holds the exact line).
                 verb, args = mask_verb(verb), ()
-        self.answering = (verb, args)
+        self.answering = masked(verb, args, credential=credential)
+        self.previous_verb = None if in_sasl else verb
         plan = None
         if not in_sasl and verb:
             plan = self._plan(
@@ -653,6 +660,7 @@ class _Connection:
                 fault=plan.rule if plan is not None else None,
                 violation=response.violation if response is not None else None,
                 response=journal.kept(out),
+                credential=credential,
             ),
         )
         if plan is not None and response is not None:

@@ -1,0 +1,61 @@
+"""`pop3mock._text`: the one escaping function and the one masking rule, on their own."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from pop3mock._text import escape, escape_bytes, escape_json, mask, masked
+from test_shown_text import unsafe
+
+# -- the one escaping function ------------------------------------------------------------
+
+
+@given(st.binary())
+def test_escaped_text_of_any_bytes_has_no_control_character(data: bytes) -> None:
+    shown = escape_bytes(data)
+    assert unsafe(shown) == []
+    assert escape(shown) == shown  # idempotent: printing an escaped text again is safe
+
+
+@given(st.text())
+def test_escaped_text_of_any_string_has_no_control_character(text: str) -> None:
+    shown = escape(text)
+    assert unsafe(shown) == []
+    assert escape(shown) == shown
+    if not unsafe(text):
+        assert shown == text  # nothing else is touched
+
+
+@given(st.text(), st.lists(st.text(), max_size=4), st.booleans())
+def test_a_masked_command_has_no_control_character(
+    verb: str, args: list[str], credential: bool
+) -> None:
+    assert unsafe(mask(verb, args, credential=credential)) == []
+
+
+@given(st.dictionaries(st.text(max_size=5), st.text(max_size=20), max_size=4))
+def test_json_escaping_keeps_the_value_and_shows_no_control_character(
+    value: dict[str, str],
+) -> None:
+    text = escape_json(json.dumps(value, ensure_ascii=False))
+    assert unsafe(text) == []
+    assert json.loads(text) == value
+
+
+def test_escapes_are_the_usual_python_ones() -> None:
+    assert escape("a\tb\r\n\x00\x1b\x7f\x9b\u202e\ufeffé") == (
+        "a\\tb\\r\\n\\x00\\x1b\\x7f\\x9b\\u202e\\ufeffé"
+    )
+
+
+def test_sasl_lines_and_apop_digests_are_masked() -> None:
+    assert masked("", ["dXNlcg=="], credential=True) == ("***", ())
+    assert mask("APOP", ["alice", "c4c9334bac560ecc979e58001b3e22fb"]) == "APOP alice ***"
+    assert mask("AUTH", ["PLAIN", "AGFsaWNlAHB3"]) == "AUTH PLAIN ***"
+    assert mask("\x00PASS", ["pw"]) == "\\x00PASS ***"
+    assert mask("PASS\tPW", []) == "PASS ***"
+    assert mask("NOOP", []) == "NOOP"
+    assert mask("", []) == ""
