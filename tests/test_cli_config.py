@@ -27,6 +27,8 @@ quiet = false
 fault_seed = 7
 max_connections = 50
 journal_keep = 500
+auth_failure_delay = 2
+max_auth_failures = 3
 fake = 5
 seed = 3
 faults = ["greeting: delay 0.5"]
@@ -42,6 +44,7 @@ implementation = "test"
 max_line_length = 512
 strict_arguments = false
 bad_command_limit = 3
+auth_failure_delay_max = 30
 utf8_required = false
 hostname = "mail.test"
 

@@ -19,6 +19,7 @@ from .mailbox import Mailbox
 
 __all__ = [
     "MECHANISMS",
+    "UNKNOWN_USER_SECRET",
     "Challenge",
     "Exchange",
     "Failure",
@@ -31,6 +32,11 @@ __all__ = [
 ]
 
 Lookup = Callable[[str], Mailbox | None]
+
+#: What a credential is checked against when the user does not exist: the same digest or
+#: comparison runs for every user, so the time to answer does not tell which users exist.
+#: It can be typed (a NUL is a valid password character), so a match still logs nobody in.
+UNKNOWN_USER_SECRET = "\0unknown"
 
 
 @attrs.frozen
@@ -75,9 +81,16 @@ def cram_md5_digest(challenge: bytes, secret: str) -> str:
 
 
 def password_ok(mailbox: Mailbox | None, password: str) -> bool:
-    # Compare even for unknown users so that timing says nothing about which users exist.
-    expected = mailbox.password if mailbox is not None else "\0unknown"
-    return hmac.compare_digest(expected.encode("utf-8"), password.encode("utf-8"))
+    """Whether `password` is the mailbox's; an unknown user (None) goes through the same
+    comparison, and never matches."""
+    expected = mailbox.password if mailbox is not None else UNKNOWN_USER_SECRET
+    # Digests of equal length: compare_digest takes as long for a password of any length.
+    same = hmac.compare_digest(_digest(expected), _digest(password))
+    return same and mailbox is not None
+
+
+def _digest(text: str) -> bytes:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
 
 
 def _decode(data: bytes) -> str | None:
@@ -172,7 +185,7 @@ class _CramMD5:
         if not user or not digest:
             return Failure("CRAM-MD5 response is not 'user digest'")
         mailbox = self._lookup(user)
-        secret = mailbox.password if mailbox is not None else "\0unknown"
+        secret = mailbox.password if mailbox is not None else UNKNOWN_USER_SECRET
         expected = cram_md5_digest(self._challenge, secret).encode()
         if not hmac.compare_digest(expected, digest.lower().encode("utf-8", "replace")):
             return Failure(f"CRAM-MD5: wrong digest for {user!r}")
@@ -206,7 +219,10 @@ class _Bearer:
             return Failure("malformed bearer token message")
         mailbox = self._lookup(user)
         expected = mailbox.token if mailbox is not None else None
-        if expected is not None and hmac.compare_digest(expected.encode(), token.encode()):
+        # Compared for unknown users and users without a token too (against the stand-in).
+        stand_in = expected if expected is not None else UNKNOWN_USER_SECRET
+        same = hmac.compare_digest(_digest(stand_in), _digest(token))
+        if same and expected is not None:
             return Success(user)
         self._failed = f"bearer token refused for {user!r}"
         error = {"status": "invalid_token", "schemes": "Bearer", "scope": "mail"}

@@ -67,11 +67,18 @@ _FLAGS = (
     "ready_file",
     "fault_seed",
     "journal_keep",
+    "auth_failure_delay",
+    "max_auth_failures",
 )
 
 # Ended sessions `serve` keeps in memory: it runs for as long as its user wants, and the
 # in-memory journal only feeds the summary at exit (the --journal file has them all).
 _JOURNAL_KEEP = 1000
+# A shared server slows down password guessing on one connection and then closes it
+# (Dovecot: 2 s doubling to 15 s). Shorter than Dovecot's first step: a test that checks
+# its client's answer to one wrong password waits half a second, not two.
+_AUTH_FAILURE_DELAY = 0.5
+_MAX_AUTH_FAILURES = 10
 
 _TOP_EPILOG = """\
 examples:
@@ -112,6 +119,9 @@ examples:
   pop3mock serve --journal pop3.jsonl
       one JSON object per session start, command and session end, written as it
       happens (follow it with: tail -f pop3.jsonl); passwords are masked
+  pop3mock serve --auth-failure-delay 2 --max-auth-failures 3
+      answer a failed login after 2 s, then 4 s, 8 s, up to 15 s (Dovecot's figures),
+      and close the connection at the 3rd failure (defaults 0.5 s and 10; 0: off)
   pop3mock serve --journal-keep 0
       keep every session in memory (default: the last 1000 ended ones, so that a
       server running for days stays small; the --journal file gets them all anyway)
@@ -275,6 +285,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="close connections idle this long (default 600; 0: never)",
     )
     add(
+        "--auth-failure-delay",
+        type=_seconds,
+        metavar="SECONDS",
+        help=f"wait before answering a failed login, doubling per failure in the connection "
+        f"up to 15 s (default {_AUTH_FAILURE_DELAY}; 0: answer at once)",
+    )
+    add(
+        "--max-auth-failures",
+        type=_count,
+        metavar="N",
+        help=f"close a connection at its Nth failed login (default {_MAX_AUTH_FAILURES}; 0: never)",
+    )
+    add(
         "--journal",
         metavar="FILE.jsonl",
         help="write every session and command to FILE as JSON lines, as they happen",
@@ -350,6 +373,9 @@ class _Settings:
     max_connections: int | None = None
     #: Ended sessions the in-memory journal keeps: None is the default, 0 all of them.
     journal_keep: int | None = None
+    #: None: serve's defaults; 0: off.
+    auth_failure_delay: float | None = None
+    max_auth_failures: int | None = None
 
     @property
     def tls(self) -> bool:
@@ -476,6 +502,10 @@ def _server(settings: _Settings, context: ssl.SSLContext | None) -> tuple[POP3Se
         kwargs["max_connections"] = settings.max_connections
     keep = _JOURNAL_KEEP if settings.journal_keep is None else settings.journal_keep
     kwargs["journal_keep"] = keep or None
+    delay = settings.auth_failure_delay
+    kwargs["auth_failure_delay"] = (_AUTH_FAILURE_DELAY if delay is None else delay) or None
+    failures = settings.max_auth_failures
+    kwargs["max_auth_failures"] = (_MAX_AUTH_FAILURES if failures is None else failures) or None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:

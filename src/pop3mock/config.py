@@ -8,6 +8,7 @@ import threading
 import weakref
 import zlib
 from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import attrs
 
@@ -93,6 +94,7 @@ DEFAULT_TEXTS: Mapping[str, str] = {
     "no_user": "No user name given (send USER first).",
     "login_ok": "Logged in.",
     "auth_failed": "Authentication failed.",
+    "too_many_auth_failures": "Authentication failed, too many times: closing.",
     "in_use": "Mailbox is locked by another POP3 session.",
     "login_delay": "Logged in too soon: try later.",
     "plaintext": "Plaintext authentication is disabled: use STLS first.",
@@ -255,6 +257,26 @@ def _check_limit(
         raise ConfigurationError(f"{attribute.name} must be a whole number >= 1 or None")
 
 
+#: The longest failed-login delay accepted, in seconds: an hour is already forever for a
+#: client, and a wait must stay far below what threading can wait for.
+MAX_AUTH_FAILURE_DELAY = 3600.0
+
+
+def _check_delay(instance: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
+    if value is None and attribute.name == "auth_failure_delay":
+        return
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not 0 <= value <= MAX_AUTH_FAILURE_DELAY
+    ):
+        none = " or None" if attribute.name == "auth_failure_delay" else ""
+        raise ConfigurationError(
+            f"{attribute.name} must be a number of seconds from 0 to "
+            f"{MAX_AUTH_FAILURE_DELAY:g}{none}, not {value!r}"
+        )
+
+
 def _limit_before_login(config: ServerConfig) -> int | None:
     return config.bad_command_limit
 
@@ -346,6 +368,13 @@ class ServerConfig:
         default=attrs.Factory(_limit_before_login, takes_self=True),
         validator=_check_limit,
     )
+    #: Seconds to wait before answering a failed login (None or 0: at once); each further
+    #: failure in the same connection waits twice as long, up to `auth_failure_delay_max`
+    #: (Dovecot: 2 s doubling to 15 s). The server waits; the session only says how long.
+    auth_failure_delay: float | None = attrs.field(default=None, validator=_check_delay)
+    auth_failure_delay_max: float = attrs.field(default=15.0, validator=_check_delay)
+    #: Close the connection at this many failed logins in it (None: never).
+    max_auth_failures: int | None = attrs.field(default=None, validator=_check_limit)
     #: Answer RETR/TOP of messages with 8-bit content with -ERR [UTF8] unless UTF8 is on.
     utf8_required: bool = attrs.field(default=False, validator=_check_bool)
     #: LANG tags offered, the first is the default.
@@ -368,6 +397,12 @@ class ServerConfig:
             raise ConfigurationError(
                 "enforce_login_delay=True has nothing to enforce: give login_delay (or "
                 "user_login_delay) and keep LOGIN-DELAY in the capabilities"
+            )
+        if self.auth_failure_delay and self.auth_failure_delay > self.auth_failure_delay_max:
+            raise ConfigurationError(
+                f"auth_failure_delay ({self.auth_failure_delay:g} s) is longer than "
+                f"auth_failure_delay_max ({self.auth_failure_delay_max:g} s): raise the maximum "
+                "too (auth_failure_delay_max, in Python or the TOML file), or shorten the delay"
             )
         if self.max_command_length < 8:
             raise ConfigurationError("max_command_length must be at least 8 octets")
@@ -430,6 +465,15 @@ class ServerConfig:
     def text(self, key: str, **values: object) -> str:
         template = self.texts.get(key, DEFAULT_TEXTS[key])
         return template.format(**values) if values else template
+
+    def auth_failure_pause(self, failures: int) -> float:
+        """Seconds to wait before answering the `failures`-th failed login of a connection:
+        `auth_failure_delay`, doubled for each failure before it, at most
+        `auth_failure_delay_max`."""
+        if not self.auth_failure_delay or failures < 1:
+            return 0.0
+        doubled = self.auth_failure_delay * 2.0 ** min(failures - 1, 64)
+        return float(min(doubled, self.auth_failure_delay_max))
 
     # -- per-user values (RFC 2449 sections 6.5 and 6.7) -----------------------------------
 

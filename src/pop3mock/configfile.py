@@ -198,6 +198,8 @@ FILE_KEYS: Mapping[str, Check] = {
     "fault_seed": _integer(),
     "max_connections": _integer(1),
     "journal_keep": _integer(0),
+    "auth_failure_delay": _seconds,
+    "max_auth_failures": _integer(0),
 }
 
 #: Top-level keys passed to `POP3Server` as options.
@@ -214,6 +216,7 @@ OPTION_KEYS: Mapping[str, Check] = {
     "max_line_length": _integer(8),
     "strict_arguments": _boolean,
     "bad_command_limit": _integer(1),
+    "auth_failure_delay_max": _seconds,
     "utf8_required": _boolean,
     "hostname": _nonempty,
     "texts": _texts,

@@ -8,7 +8,8 @@ A test picks one to check that its client copes with that server:
 - ``dovecot``: Dovecot 2.3 as observed with its defaults: greeting with an APOP timestamp,
   its CAPA lines in its order (CAPA itself included), SASL PLAIN LOGIN CRAM-MD5, its reply
   texts, ``%08Xu%08Xv`` UIDLs, no LAST, lenient arguments; the 4th bad command before
-  login closes the connection, and the 21st after it.
+  login closes the connection, and the 21st after it. Dovecot's failed-login delay is left
+  off (``auth_failure_delay=2`` turns it on).
 - ``gmail``: Gmail's POP3 greeting, capability list (EXPIRE 0, LOGIN-DELAY 300, SASL PLAIN
   XOAUTH2 OAUTHBEARER) and texts, ``GmailId…`` UIDLs; the server also listens with
   implicit TLS (pop.gmail.com only offers port 995).
@@ -67,6 +68,9 @@ PERSONALITIES: Mapping[str, Mapping[str, Any]] = {
         # Its login process closes at the 4th bad command; once logged in, at the 21st.
         "bad_command_limit": 4,
         "bad_command_limit_after_login": 21,
+        # Dovecot delays failed logins (2 s, doubling to 15 s per client address); not
+        # here: a test that checks its client's answer to one wrong password would wait
+        # 2 s for it. auth_failure_delay=2 asks for it.
         "texts": {
             "greeting": "Dovecot (Debian) ready.",
             "unknown": "Unknown command.",

@@ -62,6 +62,9 @@ class Response:
     start_tls: bool = False
     #: A client protocol violation this command showed (strict mode reports these).
     violation: str | None = None
+    #: Seconds to wait before sending (a failed login's delay); the server waits, woken at
+    #: once when it stops.
+    pause: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -141,6 +144,7 @@ class Session:
         self._sasl_name = ""
         self._previous_verb: str | None = None  # of the line before, for credential_line()
         self._bad_commands = 0
+        self._auth_failures = 0  # failed logins in this connection
         self._challenges = 0
         self._retrieved_numbers: set[int] = set()
         # RFC 1460 LAST: highest number accessed (RETR, DELE) in this session, and the
@@ -205,10 +209,15 @@ class Session:
 
     @staticmethod
     def verb_of(line: bytes) -> tuple[str, str]:
-        """Split a command line into its upper-case verb and the rest."""
+        """Split a command line into its upper-case verb and the rest.
+
+        Verbs are ASCII (RFC 1939 section 3): only a-z are upper-cased. str.upper() would
+        turn "u\u017fer", "PA\u017fS" and "l\u0131st" into USER, PASS and LIST; left as
+        they are, they match no command and are answered as unknown ones.
+        """
         text = line.decode("utf-8", "replace")
         verb, _, rest = text.partition(" ")
-        return verb.upper(), rest
+        return (verb.upper() if verb.isascii() else verb), rest
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -292,7 +301,7 @@ class Session:
             if verb == "UTF8":
                 return self._bad(self._err("utf8_again"), "UTF8 sent after login")
             return self._bad(self._err("bad_state_trans", verb=verb), f"{verb} sent after login")
-        handler = getattr(self, "_cmd_" + verb, None) if verb.isalnum() else None
+        handler = getattr(self, "_cmd_" + verb, None) if verb.isascii() and verb.isalnum() else None
         if handler is None:
             shown = "***" if hidden else mask_verb(verb)
             return self._bad(self._unknown(shown), f"unknown command {shown[:20]!r}")
@@ -358,7 +367,7 @@ class Session:
         user, self._user_given = self._user_given, None
         mailbox = self.users.get(user)
         if not auth.password_ok(mailbox, rest):
-            return self._err("auth_failed", "AUTH")
+            return self._login_failed()
         return self._login(user, "USER")
 
     def _cmd_APOP(self, args: list[str], rest: str) -> Response:
@@ -372,17 +381,32 @@ class Session:
             )
         user, digest = args
         mailbox = self.users.get(user)
-        secret = mailbox.password if mailbox is not None else "\0unknown"
-        if mailbox is None or not auth.check_apop(self.timestamp, secret, digest):
-            return self._err("auth_failed", "AUTH")
+        # The digest is computed and compared for unknown users too (against a stand-in
+        # secret), so that the time to answer does not tell which users exist.
+        secret = mailbox.password if mailbox is not None else auth.UNKNOWN_USER_SECRET
+        matched = auth.check_apop(self.timestamp, secret, digest)
+        if mailbox is None or not matched:
+            return self._login_failed()
         return self._login(user, "APOP")
+
+    def _login_failed(self) -> Response:
+        """-ERR [AUTH] for a failed login, after the configured delay; at the configured
+        number of failures the connection is closed."""
+        self._auth_failures += 1
+        config = self.config
+        pause = config.auth_failure_pause(self._auth_failures)
+        limit = config.max_auth_failures
+        if limit is not None and self._auth_failures >= limit:
+            refused = self._err("too_many_auth_failures", "AUTH")
+            return attrs.evolve(refused, close=True, pause=pause)
+        return attrs.evolve(self._err("auth_failed", "AUTH"), pause=pause)
 
     def _login(self, user: str, mechanism: str) -> Response:
         mailbox = self.users.get(user)
         if mailbox is None:
             # The stand-in secret compared for unknown users can be typed ("PASS \0unknown",
             # a CRAM-MD5 digest keyed with it): an unknown user never logs in, whatever matched.
-            return self._err("auth_failed", "AUTH")
+            return self._login_failed()
         if mechanism in _CLEARTEXT_MECHANISMS and user in self.config.apop_only_users:
             # Refused only once the password matched: a wrong one gets the usual failure.
             return self._err("apop_only", "AUTH")
@@ -530,7 +554,7 @@ class Session:
             self._sasl = exchange
             return Response("+", base64.b64encode(step.data).decode("ascii"))
         if isinstance(step, auth.Failure):
-            return self._err("auth_failed", "AUTH")
+            return self._login_failed()
         return self._login(step.user, self._sasl_name)
 
     # -- TRANSACTION -----------------------------------------------------------------------

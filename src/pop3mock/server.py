@@ -665,6 +665,8 @@ class _Connection:
         )
         if plan is not None and response is not None:
             wire = b"".join(parts)
+        if response is not None and response.pause:
+            self._execute([Sleep(response.pause)])  # a failed login's delay
         self._reply(wire, parts, plan)
         if response is None:
             if verb == "QUIT":
