@@ -184,7 +184,7 @@ class SessionRecord:
             if self.tls_after == cmd.seq:
                 out.append("-- TLS started")
         if self.end_reason:
-            out.append(f"-- ended: {self.end_reason}")
+            out.append(f"-- ended: {escape(self.end_reason)}")  # may quote an OS or TLS error
         return "\n".join(out)
 
     def __repr__(self) -> str:

@@ -24,7 +24,7 @@ import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from ._text import credential_line, garbled_secret, mask_verb, masked
+from ._text import credential_line, garbled_secret, mask_verb
 from .checks import whole_number
 from .config import ServerConfig
 from .entries import LazyMaildrop
@@ -478,9 +478,9 @@ class _Connection:
         self.session: Session | None = None
         self.ended_by: str | None = None
         self.left_a_hang = False  # the client left while a hang fault held its reply
-        # The command being answered (credentials masked), for the report of an exception
+        # The command being answered (verb, args, credential), for the report of an exception
         # that interrupts it.
-        self.answering: tuple[str, tuple[str, ...]] | None = None
+        self.answering: tuple[str, tuple[str, ...], bool] | None = None
         # The verb of the line before (None after a SASL line): the line after USER is
         # taken for a password whatever it says.
         self.previous_verb: str | None = None
@@ -495,7 +495,8 @@ class _Connection:
             return f"the connection from {self.peer[0]}:{self.peer[1]}"
         if self.answering is None:
             return f"session {self.record.id}, before its first command"
-        return f"session {self.record.id}, answering {mask(*self.answering)!r}"
+        verb, args, credential = self.answering
+        return f"session {self.record.id}, answering {mask(verb, args, credential=credential)!r}"
 
     # -- thread body ---------------------------------------------------------------------
 
@@ -621,7 +622,7 @@ class _Connection:
                 # A garbled PASS/APOP/AUTH: the credential is in the "verb" and its arguments;
                 # the record keeps neither (raw still holds the exact line).
                 verb, args = mask_verb(verb), ()
-        self.answering = masked(verb, args, credential=credential)
+        self.answering = (verb, args, credential)
         self.previous_verb = None if in_sasl else verb
         plan = None
         if not in_sasl and verb:
