@@ -59,3 +59,18 @@ def test_sasl_lines_and_apop_digests_are_masked() -> None:
     assert mask("PASS\tPW", []) == "PASS ***"
     assert mask("NOOP", []) == "NOOP"
     assert mask("", []) == ""
+
+
+def test_every_layer_uses_the_one_rule_not_a_copy() -> None:
+    # The masking and escaping rules are written once; each module that prints client text
+    # or masks a credential imports them.
+    from pop3mock import _text, cli, fault_rules, fault_spec, journal, protocol, server
+
+    assert protocol.garbled_secret is _text.garbled_secret
+    assert protocol.mask_verb is _text.mask_verb
+    assert protocol.is_secret is _text.is_secret
+    assert fault_rules.SECRET_ARGUMENTS is fault_spec.SECRET_ARGUMENTS is _text.SECRET_ARGUMENTS
+    assert journal.escape is cli.escape is _text.escape
+    assert cli.masked is _text.masked
+    assert server.credential_line is protocol.credential_line is _text.credential_line
+    assert journal.mask("PASS", ["pw"]) == _text.mask("PASS", ["pw"]) == "PASS ***"
