@@ -399,7 +399,8 @@ class Session:
         if limit is not None and self._auth_failures >= limit:
             refused = self._err("too_many_auth_failures", "AUTH")
             return attrs.evolve(refused, close=True, pause=pause)
-        return attrs.evolve(self._err("auth_failed", "AUTH"), pause=pause)
+        failed = self._err("auth_failed", "AUTH")
+        return attrs.evolve(failed, pause=pause) if pause else failed
 
     def _login(self, user: str, mechanism: str) -> Response:
         mailbox = self.users.get(user)
