@@ -59,6 +59,10 @@ def test_sasl_lines_and_apop_digests_are_masked() -> None:
     assert mask("PASS\tPW", []) == "PASS ***"
     assert mask("NOOP", []) == "NOOP"
     assert mask("", []) == ""
+    assert mask("QUIT", [], credential=True) == "QUIT"
+    assert mask("user", ["bob"], credential=True) == "user ***"
+    assert mask("hunter2", [], credential=True) == "***"
+    assert mask("QU\u0130T", [], credential=True) == "***"  # not ASCII: not a command name
 
 
 def test_every_layer_uses_the_one_rule_not_a_copy() -> None:

@@ -16,8 +16,11 @@ prints: transcripts, `str` and `repr` of records, assertion and violation messag
   arguments of PASS, the digest of APOP and the initial response of AUTH; a PASS, APOP or
   AUTH glued to what follows (``PASS\\tsecret``) or preceded by junk (``\\0PASS secret``,
   a byte-order mark); and every line that a credential may be: the line after a USER
-  command, whatever its verb and whatever the reply to USER was (a client that pipelines
-  sends its password before it reads that reply), and each line of an AUTH exchange.
+  command, whatever the reply to USER was (a client that pipelines sends its password
+  before it reads that reply), and each line of an AUTH exchange. Such a line keeps its verb
+  only when the verb is a POP3 command's name (``QUIT``, ``USER ***``): a password that
+  reads like ``QUIT`` is run as QUIT anyway, and a transcript that shows ``***`` for every
+  QUIT after a USER would hide what the client did.
 """
 
 from __future__ import annotations
@@ -51,6 +54,30 @@ _NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 SECRET_ARGUMENTS: Mapping[str, int] = {"PASS": 0, "APOP": 1, "AUTH": 1}
 _SECRET_WORD = re.compile("|".join(SECRET_ARGUMENTS))
 _USER_WORD = re.compile("USER")
+# The commands of RFC 1939, 2449, 2595, 5034 and 6856, and LAST: on a credential line, a verb
+# that is one of these (in any ASCII case) is the client's command, not its password.
+_COMMAND_NAMES = frozenset(
+    [
+        "USER",
+        "PASS",
+        "APOP",
+        "AUTH",
+        "QUIT",
+        "STAT",
+        "LIST",
+        "RETR",
+        "DELE",
+        "NOOP",
+        "RSET",
+        "TOP",
+        "UIDL",
+        "CAPA",
+        "STLS",
+        "UTF8",
+        "LANG",
+        "LAST",
+    ]
+)
 
 
 def _escaped(match: re.Match[str]) -> str:
@@ -155,6 +182,8 @@ def masked(
             return before + name, ("***",)
         shown = SECRET_ARGUMENTS[name]
         return verb, (*args[:shown], *(("***",) if len(args) > shown else ()))
+    if credential and verb.isascii() and verb.upper() in _COMMAND_NAMES:
+        return verb, ("***",) if args else ()
     if credential or verb == "":
         # The line after USER or a SASL response: a password may be all of it.
         return ("***", ()) if verb or any(args) else ("", ())
