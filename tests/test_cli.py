@@ -177,6 +177,76 @@ def test_messages_and_users_on_the_command_line(maildir: Path) -> None:
         assert s.stop()[0] == 0
 
 
+def test_unusual_messages_are_served_and_noted_at_start_up(tmp_path: Path) -> None:
+    folder = tmp_path / "mail"
+    folder.mkdir()
+    (folder / "1.eml").write_bytes(b"")
+    (folder / "2.eml").write_bytes(b"Subject: fine\r\n\r\nok\r\n")
+    (folder / "3.eml").write_bytes(b"%PDF-1.7\n")
+    with Served("--messages", str(folder)) as served:
+        port = served.port()
+        lines = served.until("stop with")
+        assert "user user / password password: 3 messages (from " + str(folder) + ")" in lines
+        assert [line for line in lines if line.startswith("note: ")] == [
+            f"note: {folder / '1.eml'}: empty (served as it is)",
+            f"note: {folder / '3.eml'}: no header fields (served as it is)",
+        ]
+        client = poplib.POP3("127.0.0.1", port, timeout=TIMEOUT)
+        try:
+            client.user("user")
+            client.pass_("password")
+            assert client.list()[1] == [b"1 0", b"2 21", b"3 10"]
+            assert client.retr(1)[1] == []
+        finally:
+            client.quit()
+        assert served.stop()[0] == 0
+
+
+def test_many_unusual_messages_are_counted_after_the_first_ones(tmp_path: Path) -> None:
+    folder = tmp_path / "mail"
+    folder.mkdir()
+    for n in range(25):
+        (folder / f"{n:02d}.eml").write_bytes(b"")
+    with Served("--messages", str(folder)) as served:
+        notes = [line for line in served.until("stop with") if line.startswith("note: ")]
+        assert len(notes) == 21
+        assert notes[-1] == "note: 5 more unusual messages"
+        assert served.stop()[0] == 0
+
+
+def test_max_message_size_flag_and_config_key(tmp_path: Path) -> None:
+    folder = tmp_path / "mail"
+    folder.mkdir()
+    (folder / "1.eml").write_bytes(b"Subject: x\r\n\r\n" + b"y" * 100)
+    result = run("serve", "--port", "0", "--messages", str(folder), "--max-message-size", "50")
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"pop3mock: error: {folder / '1.eml'}: 114 octets, more than the limit of 50 octets "
+        "per message (max_message_size; pop3mock serve --max-message-size)\n"
+    )
+    config = tmp_path / "c.toml"
+    config.write_text(f"messages = {str(folder)!r}\nmax_message_size = 50\n")
+    result = run("serve", "--port", "0", "--config", str(config))
+    assert (result.returncode, "more than the limit of 50 octets" in result.stderr) == (2, True)
+    bad = run("serve", "--port", "0", "--max-message-size", "0")
+    assert (bad.returncode, "expected a number of octets >= 1" in bad.stderr) == (2, True)
+    with Served("--config", str(config), "--max-message-size", "200") as served:
+        assert "1 message (from" in " ".join(served.until("stop with"))
+        assert served.stop()[0] == 0
+
+
+def test_a_fifo_in_the_maildrop_is_an_error_not_a_hang(tmp_path: Path) -> None:
+    folder = tmp_path / "mail"
+    folder.mkdir()
+    os.mkfifo(folder / "1.eml")
+    result = run("serve", "--port", "0", "--messages", str(folder))
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"pop3mock: error: {folder / '1.eml'}: cannot read: a FIFO (named pipe), not a "
+        "regular file (only regular files are read)\n"
+    )
+
+
 def test_fake_and_seed() -> None:
     with Served("--fake", "3", "--seed", "42", "--user", "carol:pw") as served:
         port = served.port()

@@ -29,6 +29,7 @@ max_connections = 50
 journal_keep = 500
 auth_failure_delay = 2
 max_auth_failures = 3
+max_message_size = 1048576
 fake = 5
 seed = 3
 faults = ["greeting: delay 0.5"]

@@ -578,3 +578,32 @@ def test_under_xdist(suite: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(
         ["*created: 2/2 workers*", "*connection closed without QUIT*"], consecutive=False
     )
+
+
+def test_marker_messages_from_a_path_with_a_size_limit(
+    suite: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    folder = tmp_path_factory.mktemp("mail")
+    (folder / "1.eml").write_bytes(b"")
+    (folder / "2.eml").write_bytes(b"Subject: x\r\n\r\n" + b"y" * 100 + b"\r\n")
+    suite.makepyfile(
+        f"""
+        import pytest
+        from popclient import login
+
+        @pytest.mark.pop3(messages={str(folder)!r})
+        def test_served(pop3_server):
+            box = pop3_server.mailbox("user")
+            assert [m.notes for m in box.messages] == [("empty",), ()]
+            client = login(pop3_server)
+            assert client.retr(1)[1] == []
+            client.quit()
+
+        @pytest.mark.pop3(messages={str(folder)!r}, max_message_size=100)
+        def test_too_big(pop3_server):
+            pass
+        """
+    )
+    result = suite.runpytest()
+    result.assert_outcomes(passed=1, errors=1)
+    result.stdout.fnmatch_lines(["*2.eml: 116 octets, more than the limit of 100 octets*"])

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from helpers import RawClient, curl
 from pop3mock import (
     ConfigurationError,
     LazyMessage,
@@ -242,26 +243,47 @@ def test_empty_mbox(tmp_path: Path) -> None:
         load_messages(path)
 
 
-def test_mbox_with_an_empty_message(tmp_path: Path) -> None:
+def test_mbox_with_an_empty_message_serves_it(tmp_path: Path) -> None:
     path = write(tmp_path / "inbox", b"From a Sat Jan  3 01:05:34 2024\n" + ONE + b"\nFrom b x\n\n")
-    with pytest.raises(ConfigurationError, match=r"inbox: message 2: empty message"):
-        load_messages(path)
+    first, second = load_messages(path)
+    assert (first.data, first.notes) == (ONE, ())
+    assert (second.data, second.size, second.notes) == (b"", 0, ("empty",))
 
 
-@pytest.mark.parametrize(
-    ("data", "match"),
-    [
-        (b"", "empty message"),
-        (b"\r\n\r\n", "empty message"),
-        (b"%PDF-1.7\n%\xe2\xe3\n", "not an RFC 5322 message: its first line"),
-        (b"just some words\r\n", "not an RFC 5322 message"),
-    ],
-)
-def test_eml_file_that_is_not_a_message(tmp_path: Path, data: bytes, match: str) -> None:
+# What a client's parser is tested with: served as given (line ends aside), with notes.
+UNUSUAL = [
+    (b"", b"", ("empty",)),
+    (b"\r\n\r\n", b"\r\n\r\n", ("no header fields",)),
+    (b"%PDF-1.7\n%\xe2\xe3\n", b"%PDF-1.7\r\n%\xe2\xe3\r\n", ("no header fields",)),
+    (b"just some words\r\n", b"just some words\r\n", ("no header fields",)),
+    (
+        b"Subject: x\nno blank line\n",
+        b"Subject: x\r\nno blank line\r\n",
+        ("no blank line between headers and body",),
+    ),
+    (b"Subject: only headers", b"Subject: only headers\r\n", ()),
+    (b"Subject: x\r\n folded\r\n\r\nbody\r\n", b"Subject: x\r\n folded\r\n\r\nbody\r\n", ()),
+]
+
+
+@pytest.mark.parametrize(("data", "served", "notes"), UNUSUAL)
+def test_eml_file_that_is_not_rfc_5322_is_served_as_given(
+    tmp_path: Path, data: bytes, served: bytes, notes: tuple[str, ...]
+) -> None:
     write(tmp_path / "a.eml", ONE)
     write(tmp_path / "b.eml", data)
-    with pytest.raises(ConfigurationError, match=r"b\.eml: " + match):
-        load_messages(tmp_path)
+    a, b = load_messages(tmp_path)
+    assert (a.data, a.notes) == (ONE, ())
+    assert (b.data, b.notes, b.size) == (served, notes, len(served))
+
+
+@pytest.mark.parametrize(("data", "served", "notes"), UNUSUAL)
+def test_python_values_get_the_same_notes(
+    data: bytes, served: bytes, notes: tuple[str, ...]
+) -> None:
+    (message,) = load_messages([data])
+    assert (message.data, message.notes) == (served, notes)
+    assert Message.of(data).notes == notes
 
 
 def test_unreadable_files_are_named(tmp_path: Path) -> None:
@@ -289,24 +311,24 @@ def test_maildir_object_with_an_unreadable_message(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("data", "problem"),
-    [(b"", "empty message"), (b"just some words\n", "not an RFC 5322 message: its first line")],
+    ("data", "served"),
+    # The stdlib writes an empty message as an empty header section: one blank line.
+    [(b"", b"\r\n"), (b"just some words\n", b"just some words\r\n")],
 )
-def test_mbox_object_with_a_message_that_is_not_one(
-    tmp_path: Path, data: bytes, problem: str
+def test_mbox_object_with_a_message_that_is_not_one_serves_it(
+    tmp_path: Path, data: bytes, served: bytes
 ) -> None:
     box = mailbox.mbox(tmp_path / "obj.mbox")
     box.add(ONE)
     box.add(data)
     box.add(TWO)
     box.flush()
-    where = re.escape(f"{tmp_path / 'obj.mbox'}: message 2 (key 1)")
-    with pytest.raises(ConfigurationError, match=f"^{where}: {problem}"):
-        load_messages(box)
+    from_object = load_messages(box)
     box.close()
-    # The same file given as a path is refused for the same message.
-    with pytest.raises(ConfigurationError, match=r"obj\.mbox: message 2: " + problem):
-        load_messages(tmp_path / "obj.mbox")
+    # The same file given as a path gives the same messages.
+    for messages in (from_object, load_messages(tmp_path / "obj.mbox")):
+        assert [m.notes for m in messages] == [(), ("no header fields",), ()]
+        assert messages[1].data == served
 
 
 # -- what the stdlib writes, pop3mock reads back -----------------------------------------------
@@ -458,3 +480,112 @@ def test_mailbox_built_directly_from_a_source(tmp_path: Path) -> None:
         assert retr(client, 1) == ONE
         client.quit()
     server.check()
+
+
+# -- unusual messages on the wire ------------------------------------------------------------
+
+
+def test_zero_length_and_headerless_messages_over_poplib_and_curl(tmp_path: Path) -> None:
+    write(tmp_path / "1.eml", b"")
+    write(tmp_path / "2.eml", b"no header at all\n.dot line\n")
+    write(tmp_path / "3.eml", ONE)
+    messages = load_messages(tmp_path)
+    assert [m.notes for m in messages] == [("empty",), ("no header fields",), ()]
+    with POP3Server(users={"alice": "pw"}) as server:
+        server.mailbox("alice").add(*messages)
+        uids = server.mailbox("alice").uids
+        client = poplib.POP3(server.host, server.port, timeout=10)
+        client.user("alice")
+        client.pass_("pw")
+        assert client.list()[1] == [b"1 0", b"2 29", f"3 {len(ONE)}".encode()]
+        assert client.list(1) == b"+OK 1 0"
+        # RFC 1939: "+OK" and at once the terminating "." (C-104).
+        assert client.retr(1)[1:] == ([], 0)
+        assert client.top(1, 0)[1] == []
+        assert client.retr(2)[1] == [b"no header at all", b".dot line"]
+        # No blank line: the whole message counts as headers for TOP.
+        assert client.top(2, 0)[1] == [b"no header at all", b".dot line"]
+        assert client.uidl(1) == f"+OK 1 {uids[0]}".encode()
+        client.quit()
+        with RawClient(server.host, server.port) as raw:
+            raw.greet()
+            raw.cmd("USER alice")
+            raw.cmd("PASS pw")
+            raw.send(b"RETR 1\r\nTOP 1 0\r\n")
+            assert raw.multiline() == b"+OK 0 octets\r\n.\r\n"
+            assert raw.multiline().endswith(b"\r\n.\r\n")
+            assert raw.buf == b""
+
+        url, login = server.url, ("-u", "alice:pw")
+        # curl (7.88) takes the status line's CRLF for the body's last line end and prints
+        # it; the wire is "+OK" then "." (above).
+        for request in ((f"{url}/1",), (f"{url}/", "-X", "TOP 1 0")):
+            result = curl(*request, *login)
+            assert (result.returncode, result.stdout) in ((0, b""), (0, b"\r\n"))
+        assert curl(f"{url}/2", *login).stdout == messages[1].data
+        listing = curl(f"{url}/", *login)
+        assert listing.stdout.split(b"\r\n")[0] == b"1 0"
+        uidl = curl(f"{url}/", *login, "-X", "UIDL")
+        assert uidl.stdout.split(b"\r\n")[0] == f"1 {uids[0]}".encode()
+    server.check()
+
+
+# -- what cannot be read safely: not a regular file, too big ---------------------------------
+
+
+def test_a_fifo_is_refused_at_once_not_waited_on(tmp_path: Path) -> None:
+    write(tmp_path / "0.eml", ONE)
+    os.mkfifo(tmp_path / "1.eml")  # opening it blocking would wait for a writer forever
+    with pytest.raises(ConfigurationError, match=r"1\.eml: cannot read: a FIFO \(named pipe\)"):
+        load_messages(tmp_path)
+    os.mkfifo(tmp_path / "inbox")
+    with pytest.raises(ConfigurationError, match=r"inbox: cannot read: a FIFO"):
+        load_messages(tmp_path / "inbox")
+    maildir = mailbox.Maildir(tmp_path / "Maildir")
+    key = maildir.add(ONE)
+    os.unlink(tmp_path / "Maildir" / "new" / key)
+    os.mkfifo(tmp_path / "Maildir" / "new" / key)
+    for source in (tmp_path / "Maildir", maildir):
+        with pytest.raises(ConfigurationError, match=r"cannot read: a FIFO"):
+            load_messages(source)
+
+
+def test_a_link_to_a_device_is_refused_a_link_to_a_file_is_read(tmp_path: Path) -> None:
+    write(tmp_path / "real", ONE)
+    (tmp_path / "eml").mkdir()
+    (tmp_path / "eml" / "1.eml").symlink_to(tmp_path / "real")
+    assert load_messages(tmp_path / "eml")[0].data == ONE
+    (tmp_path / "eml" / "2.eml").symlink_to("/dev/zero")  # would read until MemoryError
+    with pytest.raises(ConfigurationError, match=r"2\.eml: cannot read: a character device"):
+        load_messages(tmp_path / "eml")
+
+
+def test_the_size_limit_per_message(tmp_path: Path) -> None:
+    write(tmp_path / "a.eml", ONE)
+    assert load_messages(tmp_path, max_message_size=len(ONE))[0].data == ONE
+    too_big = re.escape(
+        f"{tmp_path / 'a.eml'}: {len(ONE)} octets, more than the limit of {len(ONE) - 1} "
+        "octets per message"
+    )
+    with pytest.raises(ConfigurationError, match=too_big):
+        load_messages(tmp_path, max_message_size=len(ONE) - 1)
+    for bad in (0, -1, True, 1.5, "10"):
+        with pytest.raises(ConfigurationError, match="max_message_size="):
+            load_messages(tmp_path, max_message_size=bad)  # type: ignore[arg-type]
+
+
+def test_the_size_limit_in_an_mbox_and_mailbox_objects(tmp_path: Path) -> None:
+    box = mailbox.mbox(tmp_path / "inbox")
+    box.add(ONE)
+    box.add(ONE + b"x" * 100 + b"\r\n")
+    box.flush()
+    assert len(load_messages(tmp_path / "inbox", max_message_size=200)) == 2
+    for source in (tmp_path / "inbox", box):
+        with pytest.raises(ConfigurationError, match=r"message 2.*limit of 100 octets"):
+            load_messages(source, max_message_size=100)
+    box.close()
+    maildir = mailbox.Maildir(tmp_path / "Maildir")
+    maildir.add(ONE + b"x" * 100)
+    for source in (tmp_path / "Maildir", maildir):
+        with pytest.raises(ConfigurationError, match=r"limit of 100 octets per message"):
+            load_messages(source, max_message_size=100)

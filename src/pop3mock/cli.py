@@ -38,6 +38,7 @@ from .journal import CommandRecord, SessionRecord
 from .message import LazyMessage, Message
 from .personality import PERSONALITIES, server_default
 from .server import POP3Server
+from .sources import DEFAULT_MAX_MESSAGE_SIZE
 
 __all__ = ["build_parser", "main"]
 
@@ -69,6 +70,7 @@ _FLAGS = (
     "journal_keep",
     "auth_failure_delay",
     "max_auth_failures",
+    "max_message_size",
 )
 
 # Ended sessions `serve` keeps in memory: it runs for as long as its user wants, and the
@@ -79,6 +81,8 @@ _JOURNAL_KEEP = 1000
 # its client's answer to one wrong password waits half a second, not two.
 _AUTH_FAILURE_DELAY = 0.5
 _MAX_AUTH_FAILURES = 10
+# Unusual messages named one per line at start-up; the rest are counted.
+_NOTES_SHOWN = 20
 
 _TOP_EPILOG = """\
 examples:
@@ -96,6 +100,9 @@ examples:
       two users, both with the same 10 generated messages
   pop3mock serve --user alice:secret --messages ./mail
       a folder of .eml files (sorted by name), an mbox file or a Maildir
+  pop3mock serve --messages ./big-mail --max-message-size 268435456
+      read message files up to 256 MiB (default 64 MiB); a bigger one, a FIFO or a
+      device in the folder is an error at start, never a hang or a full memory
   pop3mock serve --fake 500 --seed 42
       500 generated messages, the same bytes on every run with seed 42
   pop3mock serve --tls-port 1995 --stls
@@ -174,6 +181,16 @@ def _count(text: str) -> int:
     return value
 
 
+def _octets(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of octets >= 1, got {text!r}")
+    return value
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -224,6 +241,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"N generated messages per user (default {_DEFAULT_FAKE} without --messages)",
     )
     add("--seed", type=int, metavar="S", help="seed of the generated messages (default 0)")
+    add(
+        "--max-message-size",
+        type=_octets,
+        metavar="OCTETS",
+        help="refuse a message file bigger than this (default "
+        f"{DEFAULT_MAX_MESSAGE_SIZE}: 64 MiB); FIFOs and devices are never read",
+    )
     add(
         "--tls-port",
         type=_port,
@@ -376,6 +400,8 @@ class _Settings:
     #: None: serve's defaults; 0: off.
     auth_failure_delay: float | None = None
     max_auth_failures: int | None = None
+    #: The largest message file read (None: the loaders' default).
+    max_message_size: int | None = None
 
     @property
     def tls(self) -> bool:
@@ -527,12 +553,14 @@ def _server(settings: _Settings, context: ssl.SSLContext | None) -> tuple[POP3Se
     return server, [str(warning.message) for warning in caught]
 
 
-def _add_users(server: POP3Server, settings: _Settings) -> dict[str, str]:
-    """Give every user its maildrop; return how each maildrop was made, for the output."""
+def _add_users(server: POP3Server, settings: _Settings) -> tuple[dict[str, str], list[str]]:
+    """Give every user its maildrop; return how each maildrop was made and what is unusual
+    about its messages, for the output."""
     # Lazy: uids and sizes now, bytes on first RETR/TOP, so --fake 100000 starts at once.
     from .fake import lazy_fake_messages
 
     loaded: dict[str, list[Message]] = {}
+    notes: list[str] = []
     users = settings.users or (UserEntry(*_DEFAULT_USER, source="the default user"),)
     made = {}
     seed_used = False
@@ -553,7 +581,10 @@ def _add_users(server: POP3Server, settings: _Settings) -> dict[str, str]:
         messages: Iterable[Message | LazyMessage]
         if path is not None:
             if path not in loaded:
-                loaded[path] = _in_context(context if own else None, _load, path)
+                limit = settings.max_message_size or DEFAULT_MAX_MESSAGE_SIZE
+                found = _in_context(context if own else None, _load, path, limit)
+                loaded[path] = [message for message, _ in found]
+                notes += [f"{where}: {', '.join(m.notes)}" for m, where in found if m.notes]
             messages = loaded[path]
             made[user.name] = f"from {path}"
         else:
@@ -568,7 +599,7 @@ def _add_users(server: POP3Server, settings: _Settings) -> dict[str, str]:
             f"{settings.seed_source} sets the seed of {fake}; no maildrop here is generated "
             f"with it{where}"
         )
-    return made
+    return made, notes
 
 
 def _in_context(context: str | None, function: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
@@ -581,11 +612,11 @@ def _in_context(context: str | None, function: Callable[..., _T], *args: Any, **
         raise ConfigurationError(f"{context}: {exc}") from None
 
 
-def _load(path: str) -> list[Message]:
-    from .sources import load_messages
+def _load(path: str, limit: int) -> list[tuple[Message, str]]:
+    from .sources import load_with_origins
 
     try:
-        return list(load_messages(path))
+        return load_with_origins(path, max_message_size=limit)
     except OSError as exc:
         raise ConfigurationError(f"{path}: cannot read the maildrop: {_reason(exc)}") from None
 
@@ -841,12 +872,18 @@ def _describe(
     server: POP3Server,
     settings: _Settings,
     made: Mapping[str, str],
+    notes: Sequence[str],
     tls_files: _TlsFiles | None,
     client_urls: list[str],
 ) -> None:
     for name, mailbox in server.users.items():
         count = _plural(len(mailbox), "message")
         console.line(f"user {name} / password {mailbox.password}: {count} ({made[name]})")
+    # Served as they are (a client's parser meets them): said once, the first few by name.
+    for note in notes[:_NOTES_SHOWN]:
+        console.line(f"note: {note} (served as it is)")
+    if len(notes) > _NOTES_SHOWN:
+        console.line(f"note: {len(notes) - _NOTES_SHOWN} more unusual messages")
     for rule in server.faults.rules:
         console.line(f"fault: {rule.spec()}")
     if server.faults:
@@ -902,7 +939,7 @@ def _serve(args: argparse.Namespace, console: _Console) -> int:
         signals = stack.enter_context(_Signals())
         context, tls_files = _tls(settings, stack) if settings.tls else (None, None)
         server, server_warnings = _server(settings, context)
-        made = _add_users(server, settings)
+        made, notes = _add_users(server, settings)
         _add_faults(server, settings)
         if settings.journal:
             try:
@@ -930,7 +967,7 @@ def _serve(args: argparse.Namespace, console: _Console) -> int:
                 _write_ready(settings.ready_file, _urls(server))
                 stack.callback(_remove, settings.ready_file)
             client_urls = _announce(console, server, settings, tls_files)
-            _describe(console, server, settings, made, tls_files, client_urls)
+            _describe(console, server, settings, made, notes, tls_files, client_urls)
             signals.wait()
         finally:
             server.stop()

@@ -200,6 +200,7 @@ FILE_KEYS: Mapping[str, Check] = {
     "journal_keep": _integer(0),
     "auth_failure_delay": _seconds,
     "max_auth_failures": _integer(0),
+    "max_message_size": _integer(1),
 }
 
 #: Top-level keys passed to `POP3Server` as options.

@@ -19,6 +19,7 @@ __all__ = [
     "LazyMessage",
     "Message",
     "MessageInput",
+    "message_notes",
     "normalize_crlf",
     "stuff",
     "validate_uid",
@@ -28,6 +29,8 @@ MessageInput = Union["Message", bytes, bytearray, memoryview, str, email.message
 
 _UID_RE = re.compile(rb"[\x21-\x7e]{1,70}")
 _LINE_END_RE = re.compile(rb"\r\n|\r|\n")
+# RFC 5322 field name (printable ASCII but ':'), optional obsolete blanks, then ':'.
+_HEADER_FIELD = re.compile(rb"[\x21-\x39\x3b-\x7e]+[ \t]*:")
 # One lock for every LazyMessage: a loader runs once even when sessions of two users (or the
 # test itself) ask for the same message at the same moment. Building is CPU work under the GIL,
 # so one lock costs no throughput; it is reentrant for loaders that read other lazy messages.
@@ -56,6 +59,33 @@ def normalize_crlf(data: bytes) -> bytes:
     if not out.endswith(b"\r\n"):
         out += b"\r\n"
     return out
+
+
+def message_notes(data: bytes) -> tuple[str, ...]:
+    """What is unusual about `data` (CRLF lines) as an RFC 5322 message, as short phrases.
+
+    "empty": no octets at all (RFC 1939 serves it: LIST size 0, RETR "+OK" then ".");
+    "no header fields": the first line is not a header field (nor the start of one);
+    "no blank line between headers and body": after header fields, a line that is neither a
+    field nor a folded continuation comes before any blank line. An ordinary message has
+    none; a message without a body (no blank line at all) is ordinary.
+    """
+    if not data:
+        return ("empty",)
+    if not _HEADER_FIELD.match(data):
+        return ("no header fields",)
+    pos = 0
+    while pos < len(data):
+        end = data.find(b"\r\n", pos)
+        line = data[pos:] if end < 0 else data[pos:end]
+        if not line:
+            break  # the blank line: the header section ended well
+        if line[:1] not in (b" ", b"\t") and not _HEADER_FIELD.match(line):
+            return ("no blank line between headers and body",)
+        if end < 0:
+            break
+        pos = end + 2
+    return ()
 
 
 def stuff(data: bytes) -> bytes:
@@ -168,6 +198,13 @@ class Message:
     def message(self) -> Message:
         """The message itself (the same access as `LazyMessage.message`)."""
         return self
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """What is unusual about this message, `()` for an ordinary one: any of "empty",
+        "no header fields", "no blank line between headers and body" (`message_notes`).
+        pop3mock serves such messages as they are; the notes only say what a client meets."""
+        return message_notes(self.data)
 
     def top(self, lines: int) -> bytes:
         """The byte-stuffed headers, blank line and first `lines` body lines (TOP n k)."""

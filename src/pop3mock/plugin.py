@@ -166,13 +166,16 @@ def _remember(node: pytest.Item, server: POP3Server) -> None:
 
 
 def _messages_for(
-    user: str, messages: Messages | Mapping[str, Messages] | str | os.PathLike[str]
+    user: str,
+    messages: Messages | Mapping[str, Messages] | str | os.PathLike[str],
+    limit: int | None = None,
 ) -> list[MessageInput | LazyMessage | LazyMaildrop]:
     from .entries import LazyMaildrop
-    from .sources import load_messages
+    from .sources import DEFAULT_MAX_MESSAGE_SIZE, load_messages
 
     if isinstance(messages, (str, os.PathLike)):
-        return list(load_messages(messages))
+        size = DEFAULT_MAX_MESSAGE_SIZE if limit is None else limit
+        return list(load_messages(messages, max_message_size=size))
     if isinstance(messages, Mapping):
         messages = messages.get(user, ())
     if isinstance(messages, LazyMaildrop):
@@ -199,7 +202,8 @@ def build_server(options: Mapping[str, Any]) -> tuple[POP3Server, bool]:
 
     Besides POP3Server's own options it takes `users` (name -> password or Mailbox;
     default ``user``/``password``), `messages` (a list for every user, a mapping user ->
-    list, or a path to .eml files / mbox / Maildir), `fake` and `seed` (generated
+    list, or a path to .eml files / mbox / Maildir; `max_message_size` bounds the files
+    read), `fake` and `seed` (generated
     messages for every user), `faults` (spec strings or callables taking the FaultSet),
     `tls` ('implicit', 'stls' or 'both') and `check` (check the server at teardown).
     """
@@ -211,6 +215,7 @@ def build_server(options: Mapping[str, Any]) -> tuple[POP3Server, bool]:
     users = opts.pop("users", None)
     users = DEFAULT_USERS if users is None else users
     messages = opts.pop("messages", ())
+    limit = opts.pop("max_message_size", None)
     fake = opts.pop("fake", 0)
     seed = opts.pop("seed", 0)
     faults = opts.pop("faults", ())
@@ -242,7 +247,7 @@ def build_server(options: Mapping[str, Any]) -> tuple[POP3Server, bool]:
 
         generated = [lazy_fake_messages(fake, seed=seed)]
     for name, password in users.items():
-        extra = [*_messages_for(name, messages), *generated]
+        extra = [*_messages_for(name, messages, limit), *generated]
         if isinstance(password, Mailbox):
             password.add(*extra)
         else:
