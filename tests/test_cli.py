@@ -247,6 +247,23 @@ def test_a_fifo_in_the_maildrop_is_an_error_not_a_hang(tmp_path: Path) -> None:
     )
 
 
+def test_a_fault_rule_on_several_commands() -> None:
+    with Served("--fault", "RETR | TOP 1: error [SYS/TEMP] busy") as served:
+        port = served.port()
+        assert "fault: RETR|TOP 1: error [SYS/TEMP] busy" in served.until("stop with")
+        client = poplib.POP3("127.0.0.1", port, timeout=TIMEOUT)
+        try:
+            client.user("user")
+            client.pass_("password")
+            for fetch in (lambda: client.retr(1), lambda: client.top(1, 0)):
+                with pytest.raises(poplib.error_proto, match="busy"):
+                    fetch()
+            assert client.retr(2)[0].startswith(b"+OK")
+        finally:
+            client.quit()
+        assert served.stop()[0] == 0
+
+
 def test_fake_and_seed() -> None:
     with Served("--fake", "3", "--seed", "42", "--user", "carol:pw") as served:
         port = served.port()

@@ -679,3 +679,35 @@ def test_an_unfired_pass_rule_never_shows_the_password() -> None:
     assert "APOP carol *** once -> " in message
     assert "hunter2" not in message
     assert "c4c9334bac" not in message
+
+
+def test_one_rule_on_retr_and_top_seen_by_poplib(server: POP3Server) -> None:
+    rule = server.faults.on(("RETR", "TOP"), 2).times(2).error("[SYS/TEMP] busy")
+    with pop(server) as client:
+        with pytest.raises(poplib.error_proto, match=r"SYS/TEMP\] busy"):
+            client.retr(2)
+        with pytest.raises(poplib.error_proto, match=r"SYS/TEMP\] busy"):
+            client.top(2, 99999999)
+        assert joined(client.retr(2)[1]) == DOTS  # fired its two times
+        assert joined(client.top(1, 0)[1]).startswith(b"Subject: plain")  # other message
+        client.quit()
+    journal = server.journal
+    fired = [(c.line, c.fault) for c in journal.commands if c.fault]
+    assert fired == [
+        ("RETR 2", "RETR|TOP 2 times=2 -> error [SYS/TEMP] busy"),
+        ("TOP 2 99999999", "RETR|TOP 2 times=2 -> error [SYS/TEMP] busy"),
+    ]
+    assert journal.sessions[0].faults == [f for _, f in fired]
+    assert server.faults.fired(rule) == 2
+    assert "-- fault: RETR|TOP 2 times=2 -> error [SYS/TEMP] busy" in journal.transcript()
+
+
+def test_a_rule_on_every_command_meets_an_unknown_one(server: POP3Server) -> None:
+    server.faults.on("*", state="TRANSACTION").error("[SYS/TEMP] busy")
+    with RawClient(server.host, server.port) as raw:
+        raw.greet()
+        raw.login("alice", "pw")
+        assert raw.cmd("XYZZY 1 2") == b"-ERR [SYS/TEMP] busy\r\n"
+        raw.send(b"QUIT\r\n")
+        raw.read_all()
+    assert server.errors == []

@@ -10,6 +10,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from pop3mock import ConfigurationError
+from pop3mock.fault_syntax import render_value
 from pop3mock.faults import CORRUPTIONS, FaultSet, Rule, RuleBuilder, parse_spec
 
 
@@ -424,3 +425,94 @@ def test_keyword_look_in_a_text_is_quoted_and_round_trips() -> None:
         assert plain == on("NOOP").ok(text)
         assert str(plain) == f"NOOP: ok {text}"
     assert parse_spec("QUIT: ok then=reset bye") == on("QUIT").ok("bye", then="reset")
+
+
+# -- one rule for several commands -----------------------------------------------------------
+
+COMMANDS = sorted(t for t in ARGUMENTS if t.isupper())
+
+
+def test_a_rule_on_several_commands_in_text_and_python() -> None:
+    from pop3mock.faults import FaultPoint
+
+    python = on(("RETR", "TOP"), 3).error("[SYS/TEMP] busy")
+    for spec in ("RETR|TOP 3: error [SYS/TEMP] busy", "retr | top 3: error [SYS/TEMP] busy"):
+        assert parse_spec(spec) == python
+    assert on("RETR|TOP", 3).error("[SYS/TEMP] busy") == python
+    assert python.target == "RETR|TOP"
+    assert python.targets == ("RETR", "TOP")
+    assert str(python) == "RETR|TOP 3: error [SYS/TEMP] busy"
+    assert python.describe() == "RETR|TOP 3 -> error [SYS/TEMP] busy"
+    # fetchmail's TOP n 99999999 matches as RETR n does; other messages and commands do not.
+    assert python.matches(FaultPoint("TOP", ("3", "99999999")))
+    assert python.matches(FaultPoint("RETR", ("03",)))
+    assert not python.matches(FaultPoint("RETR", ("4",)))
+    assert not python.matches(FaultPoint("LIST", ("3",)))
+    # The order given is kept: a rule says what its author wrote.
+    assert on(["TOP", "RETR"]).error().target == "TOP|RETR"
+    assert on(("RETR",)).error().target == "RETR"
+    # Credentials stay masked when any named command carries them.
+    assert parse_spec("USER|APOP bob once: error x").describe() == "USER|APOP bob once -> error x"
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("RETR|TOP 3 0: error", "RETR takes at most 1 argument(s)"),
+        (
+            "RETR|USER 3: error",
+            "the first argument is a message number for RETR, one word for USER",
+        ),
+        ("RETR|RETR: error", "RETR named twice"),
+        ("RETR|greeting: error", "'greeting' is not a command"),
+        ("*|RETR: error", "'*' is not a command"),
+        ("RETR|: error", "a command on each side of '|'"),
+        ("RETR|FETCH: error", "unknown fault target 'FETCH'"),
+        ("LIST|TOP 3: corrupt size", "corrupt 'size' changes LIST and STAT replies, not 'TOP'"),
+        ("RETR|NOOP 1: error", "'NOOP' takes no arguments"),
+    ],
+)
+def test_several_commands_whose_arguments_differ_are_refused(spec: str, message: str) -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        parse_spec(spec)
+    assert message in str(refused.value)
+
+
+def test_python_refuses_the_same_as_the_text() -> None:
+    with pytest.raises(ConfigurationError, match="first argument is a message number for RETR"):
+        on(("RETR", "USER"), 3)
+    with pytest.raises(ConfigurationError, match="unknown fault target"):
+        on(())  # type: ignore[arg-type]
+
+
+@given(
+    st.lists(st.sampled_from(COMMANDS), min_size=2, max_size=4, unique=True),
+    st.integers(0, 2),
+    st.data(),
+)
+def test_several_commands_build_exactly_when_their_arguments_agree(
+    verbs: list[str], count: int, data: st.DataObject
+) -> None:
+    """Oracle: the rule exists iff every command takes `count` arguments of the same kinds;
+    then it round-trips through its text, and matches each of its commands and no other."""
+    from pop3mock.faults import FaultPoint
+
+    kinds = [ARGUMENTS[verb][:count] for verb in verbs]
+    agree = all(len(k) == count for k in kinds) and len(set(kinds)) == 1
+    args = [data.draw(ARG[kind]) for kind in kinds[0]] if agree else ["1"] * count
+    spelled = data.draw(st.sampled_from(["|", " | ", "| ", " |"])).join(
+        data.draw(st.sampled_from([verb, verb.lower()])) for verb in verbs
+    )
+    if not agree:
+        with pytest.raises(ConfigurationError):
+            on(tuple(verbs), *args)
+        return
+    rule = on(tuple(verbs), *args).error("x")
+    assert rule.targets == tuple(verbs)
+    assert parse_spec(rule.spec()) == rule
+    # As written by hand: any case, spaces around the bars or not.
+    written = " ".join([spelled, *(render_value(a) for a in args)])
+    assert parse_spec(f"{written}: error x") == rule
+    point_args = tuple(str(a) for a in args)
+    for verb in COMMANDS:
+        assert rule.matches(FaultPoint(verb, point_args)) == (verb in verbs)

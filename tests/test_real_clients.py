@@ -114,6 +114,34 @@ def test_fetchmail_reads_response_codes(
     assert result.returncode == status, result.stdout + result.stderr  # 9 LOCKBUSY, 3 AUTHFAIL
 
 
+@pytest.mark.parametrize(
+    ("options", "verb"), [("sslproto ''", "TOP"), ("keep sslproto ''", "RETR")]
+)
+def test_fetchmail_meets_one_rule_on_retr_and_top(
+    server: POP3Server, tmp_path: Path, options: str, verb: str
+) -> None:
+    # fetchmail downloads with TOP n 99999999 unless keep (or fetchall) is set, then RETR:
+    # one rule on both commands fires either way.
+    uids = server.mailbox("alice").uids
+    rule = server.faults.add_spec("RETR|TOP 3: error [SYS/TEMP] busy")
+    rc = fetchmailrc(tmp_path, server, options, auth="password")
+    result = fetchmail(tmp_path, rc)
+    assert result.returncode == 0, result.stdout + result.stderr
+    journal = server.journal
+    downloads = journal.find(verb)
+    assert [c.args[0] for c in downloads] == ["1", "2", "3", "4", "5", "6"]
+    if verb == "TOP":
+        assert {c.args[1] for c in downloads} == {"99999999"}
+    assert journal.count("TOP" if verb == "RETR" else "RETR") == 0
+    assert [c.line for c in journal.commands if c.fault] == [downloads[2].line]
+    assert downloads[2].fault == "RETR|TOP 3 -> error [SYS/TEMP] busy"
+    assert server.faults.fired(rule) == 1
+    assert len(list((tmp_path / "delivered").iterdir())) == 5
+    # Without keep, every message but the one that failed is deleted.
+    left = server.mailbox("alice").uids
+    assert left == (uids if verb == "RETR" else uids[2:3])
+
+
 def mpoprc(tmp_path: Path, server: POP3Server, keep: str) -> Path:
     maildir = tmp_path / "Maildir"
     for sub in ("cur", "new", "tmp"):

@@ -38,6 +38,7 @@ from .fault_targets import (
     argument_matches,
     arguments,
     canonical_target,
+    split_target,
 )
 
 __all__ = ["KEYWORDS", "SIGNATURES", "Owner", "Rule", "RuleBuilder", "make_builder"]
@@ -66,7 +67,7 @@ class Rule:
     probability: float = 1.0
 
     def __attrs_post_init__(self) -> None:
-        if self.target not in ARGUMENTS:
+        if canonical_target(self.target) != self.target:
             raise ConfigurationError(
                 f"fault target {self.target!r}: write it as {canonical_target(self.target)!r}"
             )
@@ -106,7 +107,13 @@ class Rule:
                 f"a session has one {self.target!r}, so nth={self.nth} times={self.times} "
                 f"with session={self.session} never fires as configured"
             )
-        self.action.check(self.target, self.args)
+        for verb in self.targets:
+            self.action.check(verb, self.args)
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        """The targets the rule names: `("RETR", "TOP")` for `RETR|TOP`, else one."""
+        return split_target(self.target)
 
     @property
     def counted(self) -> bool:
@@ -117,11 +124,15 @@ class Rule:
         if self.target == "*":
             if point.target in ("connect", "greeting"):
                 return False
-        elif self.target != point.target:
+        elif self.target != point.target and (
+            "|" not in self.target or point.target not in split_target(self.target)
+        ):
             return False
         if len(point.args) < len(self.args):
             return False
-        kinds = ARGUMENTS[self.target]
+        # The commands of RETR|TOP take the rule's arguments as the same kinds (checked when
+        # the rule was made); "*" takes none, whatever verb the point has.
+        kinds = ARGUMENTS[point.target if "|" in self.target else self.target]
         for kind, want, got in zip(kinds, self.args, point.args, strict=False):
             if not argument_matches(kind, want, got):
                 return False
@@ -342,7 +353,7 @@ class RuleBuilder:
 
 def make_builder(
     owner: Owner | None,
-    target: str,
+    target: str | tuple[str, ...] | list[str],
     args: tuple[object, ...],
     user: str | None,
     session: int | None,
@@ -373,7 +384,8 @@ KEYWORDS = frozenset(name for signature in SIGNATURES.values() for name in signa
 
 def _render(rule: Rule, separator: str = ": ", *, masked: bool = False) -> str:
     matched = [render_value(a) for a in rule.args]
-    shown = SECRET_ARGUMENTS.get(rule.target) if masked else None
+    hidden = [SECRET_ARGUMENTS[verb] for verb in rule.targets if verb in SECRET_ARGUMENTS]
+    shown = min(hidden) if masked and hidden else None
     if shown is not None:
         matched = [*matched[:shown], *(["***"] if len(matched) > shown else [])]
     parts = [rule.target, *matched]

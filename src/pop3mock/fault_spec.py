@@ -63,7 +63,8 @@ def _without_credentials(spec: str, problem: str) -> tuple[str, str]:
     password before its ':', so what follows the target there is shown as ***."""
     head, colon, action = spec.partition(":")
     words = head.split()
-    if len(words) < 2 or words[0].upper() not in SECRET_ARGUMENTS:
+    verbs = {verb.strip() for verb in words[0].upper().split("|")} if words else set()
+    if len(words) < 2 or not verbs & set(SECRET_ARGUMENTS):
         return spec, problem
     # Each word, and what precedes a "=" in it (base64 padding reads as an option), unless
     # that is an option name the message may quote.
@@ -77,6 +78,9 @@ def _parse_match(head: str, owner: Owner | None) -> RuleBuilder:
     tokens = [token for _, token in split_tokens(head)]
     if not tokens:
         raise ConfigurationError("no target before ':'")
+    # "RETR | TOP" is the target RETR|TOP, spaces around the bars or not.
+    while len(tokens) > 1 and (tokens[0].endswith("|") or tokens[1].startswith("|")):
+        tokens[0] += tokens.pop(1)
     target, args = tokens[0], []
     filters: dict[str, Any] = {}
     counts: list[tuple[str, float | None]] = []

@@ -32,6 +32,7 @@ __all__ = [
 # -- the text syntax -------------------------------------------------------------------------
 #
 #   spec   = target *(SP match) ":" SP action
+#   target = COMMAND *("|" COMMAND) | "greeting" | "connect" | "*"
 #   match  = ARG | "#" N | "once" | "always" | "times=" N | "p=" P
 #          | "user=" NAME | "session=" N | "state=" STATE
 #   action = WORD *(SP VALUE) *(SP KEY "=" VALUE) [SP TEXT]

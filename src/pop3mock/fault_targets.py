@@ -1,6 +1,7 @@
-"""What a fault rule can match: the targets (each POP3 command, the greeting, the connection,
-`*`), the arguments each takes and how they compare, the session states, which replies are
-multi-line, and `FaultPoint`, where the server is when it asks for a plan.
+"""What a fault rule can match: the targets (each POP3 command, several commands at once as
+`RETR|TOP`, the greeting, the connection, `*`), the arguments each takes and how they
+compare, the session states, which replies are multi-line, and `FaultPoint`, where the
+server is when it asks for a plan.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ __all__ = [
     "arguments",
     "can_be_multiline",
     "canonical_target",
+    "split_target",
 ]
 
 # The arguments of each command by position: "n" a message number (1, 2...), "k" a line count
@@ -52,6 +54,14 @@ STATES = ("AUTHORIZATION", "TRANSACTION")
 # +OK replies that are multi-line: always, or when the command has no argument.
 _MULTILINE_ALWAYS = frozenset({"RETR", "TOP", "CAPA"})
 _MULTILINE_BARE = frozenset({"LIST", "UIDL", "AUTH", "LANG"})
+_KIND_NAMES = {
+    "n": "a message number",
+    "k": "a line count",
+    "w": "one word",
+    "rest": "the rest of the line",
+    "mech": "a SASL mechanism",
+}
+_ORDINALS = ("first", "second", "third")
 
 
 def _number(text: str) -> int | None:
@@ -73,6 +83,29 @@ class FaultPoint:
 
 
 def canonical_target(name: object) -> str:
+    """The target as a rule keeps it: `"RETR"`, `"greeting"`, `"*"`, or several commands
+    joined by `|` (`"RETR|TOP"`, from `"retr|top"` or `("RETR", "TOP")`), in the order given."""
+    if isinstance(name, (tuple, list)) and name and all(isinstance(n, str) for n in name):
+        return canonical_target("|".join(name))
+    if isinstance(name, str) and "|" in name:
+        parts = [part.strip() for part in name.split("|")]
+        if not all(parts):
+            raise ConfigurationError(f"fault target {name!r}: a command on each side of '|'")
+        verbs = [_one_target(part) for part in parts]
+        for verb in verbs:
+            if not verb.isupper():
+                raise ConfigurationError(
+                    f"fault target {name!r}: {verb!r} is not a command, so it cannot be named "
+                    "with others; several targets joined by '|' are POP3 commands"
+                )
+        twice = sorted({verb for verb in verbs if verbs.count(verb) > 1})
+        if twice:
+            raise ConfigurationError(f"fault target {name!r}: {', '.join(twice)} named twice")
+        return "|".join(verbs)
+    return _one_target(name)
+
+
+def _one_target(name: object) -> str:
     if isinstance(name, str):
         if name.lower() in ("connect", "greeting"):
             return name.lower()
@@ -80,12 +113,45 @@ def canonical_target(name: object) -> str:
             return name.upper()
     raise ConfigurationError(
         f"unknown fault target {name!r}: a POP3 command ({' '.join(_COMMANDS)}), "
-        "'greeting', 'connect' or '*'"
+        "several joined by '|' (RETR|TOP), 'greeting', 'connect' or '*'"
     )
 
 
+def split_target(target: str) -> tuple[str, ...]:
+    """The commands a canonical target names: `("RETR", "TOP")` for `"RETR|TOP"`."""
+    return tuple(target.split("|"))
+
+
 def arguments(target: str, args: tuple[object, ...]) -> tuple[str, ...]:
-    """The rule's arguments in canonical form; arguments no client can send are rejected."""
+    """The rule's arguments in canonical form; arguments no client can send are rejected.
+
+    A rule naming several commands matches each with the same arguments, so every one of
+    them must take them, each as the same kind (RETR|TOP 3: a message number for both).
+    """
+    verbs = split_target(target)
+    if len(verbs) == 1:
+        return _arguments(target, args)
+    for verb in verbs:
+        try:
+            _arguments(verb, args)
+        except ConfigurationError as exc:
+            raise ConfigurationError(
+                f"{exc} (a rule on {target} matches each of its commands with the same "
+                "arguments; write one rule per command instead)"
+            ) from None
+    for position in range(len(args)):
+        kinds = {verb: ARGUMENTS[verb][position] for verb in verbs}
+        if len(set(kinds.values())) > 1:
+            which = _ORDINALS[position] if position < len(_ORDINALS) else f"#{position + 1}"
+            said = ", ".join(f"{_KIND_NAMES[kind]} for {verb}" for verb, kind in kinds.items())
+            raise ConfigurationError(
+                f"{target} {' '.join(str(a) for a in args)}: the {which} argument is {said}, "
+                "so one rule cannot match them all; write one rule per command instead"
+            )
+    return _arguments(verbs[0], args)
+
+
+def _arguments(target: str, args: tuple[object, ...]) -> tuple[str, ...]:
     kinds = ARGUMENTS[target]
     if len(args) > len(kinds):
         if not kinds:

@@ -130,14 +130,16 @@ class FaultSet:
 
     def on(
         self,
-        target: str,
+        target: str | tuple[str, ...] | list[str],
         *args: object,
         user: str | None = None,
         session: int | None = None,
         state: str | None = None,
     ) -> RuleBuilder:
-        """Start a rule for a command (`"RETR"`), `"greeting"`, `"connect"` or `"*"` (every
-        command), optionally only with these leading arguments, user, session or state."""
+        """Start a rule for a command (`"RETR"`), several commands (`("RETR", "TOP")` or
+        `"RETR|TOP"`: each with the same arguments), `"greeting"`, `"connect"` or `"*"`
+        (every command), optionally only with these leading arguments, user, session or
+        state."""
         return make_builder(self, target, args, user, session, state)
 
     def add(self, rule: Rule) -> Rule:
