@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 
@@ -607,3 +608,175 @@ def test_marker_messages_from_a_path_with_a_size_limit(
     result = suite.runpytest()
     result.assert_outcomes(passed=1, errors=1)
     result.stdout.fnmatch_lines(["*2.eml: 116 octets, more than the limit of 100 octets*"])
+
+
+# -- a failed test shows what the server saw -------------------------------------------------
+
+FAILING = """
+import pytest
+from popclient import login
+
+@pytest.mark.pop3(
+    users={"alice": "s3cret-pw"},
+    messages=[b"Subject: one\\r\\n\\r\\nbody\\r\\n"],
+    faults=["RETR|TOP 1: error [SYS/TEMP] storage offline"],
+)
+def test_body_fails(pop3_server):
+    client = login(pop3_server, "alice", "s3cret-pw")
+    try:
+        client.retr(1)
+    except Exception:
+        pass
+    client.quit()
+    assert False, "the client did not get message 1"
+
+@pytest.mark.pop3(faults=["RETR 5 once: error never sent"])
+def test_teardown_fails(pop3_server):
+    login(pop3_server).quit()
+
+@pytest.fixture
+def broken(pop3_server):
+    login(pop3_server).noop()
+    raise RuntimeError("set-up broke")
+
+def test_setup_fails(broken):
+    pass
+
+def test_factory_body_fails(pop3_server_factory):
+    server = pop3_server_factory(users={"bob": "pw"})
+    login(server, "bob", "pw").quit()
+    assert False
+
+def test_passes(pop3_server):
+    login(pop3_server).quit()
+
+def test_no_server():
+    assert False
+"""
+
+
+def sections(report: str, name: str = "pop3mock sessions") -> list[str]:
+    """The text of every report section whose title holds `name`, as pytest prints them:
+    a title line of dashes, then the text up to the next title or separator line."""
+    out: list[list[str]] = []
+    inside = False
+    for line in report.splitlines():
+        if re.fullmatch(r"[-_=]{10,}( .* [-_=]+)?", line):
+            inside = line.startswith("-") and name in line
+            if inside:
+                out.append([])
+        elif inside:
+            out[-1].append(line)
+    return ["\n".join(lines) for lines in out]
+
+
+def test_a_failed_test_report_has_the_sessions(suite: pytest.Pytester) -> None:
+    suite.makepyfile(FAILING)
+    result = suite.runpytest("-rA")
+    result.assert_outcomes(passed=2, failed=3, errors=2)
+    output = result.stdout.str()
+    shown = (
+        output.split("= FAILURES =")[0].split("= ERRORS =")[-1] + output.split("= FAILURES =")[1]
+    )
+    found = sections(shown)
+    assert "s3cret-pw" not in "".join(found)  # (the test's source in the traceback holds it)
+    # test_setup_fails, test_teardown_fails (errors), test_body_fails, test_factory_body_fails
+    assert len(found) == 4, output
+    teardown, setup, body, factory = found  # errors first, in the order they happened
+    # The client may be gone or not when the set-up fails: either way the report says.
+    assert setup.splitlines()[-2:][0] == "S: +OK" and setup.splitlines()[-1].startswith("-- ")
+    assert "C: NOOP" in setup
+    assert "-- ended: quit" in teardown
+    assert body.splitlines()[0].startswith("<POP3Server pop3://127.0.0.1:")
+    assert body.splitlines()[0].endswith(">: 1 session")
+    lines = body.splitlines()
+    assert lines[1].startswith("session 1 from 127.0.0.1:")
+    assert lines[3:11] == [
+        "C: USER alice",
+        "S: +OK Send PASS.",
+        "C: PASS ***",
+        "S: +OK Logged in.",
+        "C: RETR 1",
+        "S: -ERR [SYS/TEMP] storage offline",
+        "-- fault: RETR|TOP 1 -> error [SYS/TEMP] storage offline",
+        "C: QUIT",
+    ]
+    # The report is made as the test fails, while the server still runs: the session ends
+    # when the server thread has seen the client close, which may come just after.
+    assert lines[12] in ("-- ended: quit", "-- still open when the report was made")
+    assert lines[-1] == "-- faults fired: RETR|TOP 1 -> error [SYS/TEMP] storage offline"
+    assert "C: USER bob" in factory
+    assert "test_passes" not in "".join(sections(output.split("PASSES")[-1]))
+    assert output.count("(pop3mock sessions)") == 4
+
+
+def test_the_sessions_reach_the_junit_xml_report(suite: pytest.Pytester) -> None:
+    import xml.etree.ElementTree as ET
+
+    suite.makepyfile(FAILING)
+    for passing_logged in ("true", "false"):
+        xml = suite.path / f"junit-{passing_logged}.xml"
+        result = suite.runpytest(
+            f"--junitxml={xml}",
+            "-o",
+            "junit_logging=system-out",
+            "-o",
+            f"junit_log_passing_tests={passing_logged}",
+        )
+        result.assert_outcomes(passed=2, failed=3, errors=2)
+        cases = {case.get("name"): case for case in ET.parse(xml).getroot().iter("testcase")}
+        out = {
+            name: "".join(e.text or "" for e in case.iter("system-out"))
+            for name, case in cases.items()
+        }
+        assert "PASS s3cret-pw" not in "".join(out.values())
+        assert "-- fault: RETR|TOP 1 -> error [SYS/TEMP] storage offline" in out["test_body_fails"]
+        assert "C: PASS ***" in out["test_body_fails"]
+        assert "-- ended: quit" in out["test_teardown_fails"]
+        if passing_logged == "true":
+            # Written from the teardown report: the servers have stopped, every session ended.
+            assert "-- ended: quit" in out["test_body_fails"]
+        assert "C: USER bob" in out["test_factory_body_fails"]
+        assert "pop3mock" not in out["test_passes"] + out["test_no_server"]
+
+
+def test_the_sessions_section_is_bounded_and_can_be_switched_off(suite: pytest.Pytester) -> None:
+    suite.makepyfile(
+        """
+        from popclient import login
+
+        def test_many_commands(pop3_server):
+            client = login(pop3_server)
+            for _ in range(30):
+                client.noop()
+            client.quit()
+            assert False
+        """
+    )
+    suite.makeini("[pytest]\naddopts = -p no:faker -p no:hypothesispytest\npop3_report_lines = 6")
+    result = suite.runpytest()
+    result.assert_outcomes(failed=1)
+    (body,) = sections(result.stdout.str())
+    lines = body.strip("\n").splitlines()
+    # 1 server line, the session's head and greeting (2), 2 x 33 commands and their replies,
+    # and one line for the session's end (or that it is still open): 70, the last 6 kept.
+    assert lines[0] == "[... 64 earlier lines cut (pop3_report_lines = 6)]"
+    assert lines[1:6] == [
+        "S: +OK",
+        "C: NOOP",
+        "S: +OK",
+        "C: QUIT",
+        "S: +OK Logging out, 0 messages deleted.",
+    ]
+    assert lines[6].startswith("-- ")
+    assert len(lines) == 7
+    suite.makeini(
+        "[pytest]\naddopts = -p no:faker -p no:hypothesispytest\npop3_report_sessions = false"
+    )
+    result = suite.runpytest()
+    result.assert_outcomes(failed=1)
+    assert "pop3mock sessions" not in result.stdout.str()
+    suite.makeini("[pytest]\naddopts = -p no:faker -p no:hypothesispytest\npop3_report_lines = x")
+    result = suite.runpytest()
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*pop3_report_lines must be a whole number >= 1, not 'x'*"])

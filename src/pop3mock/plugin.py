@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MARKER",
+    "SESSIONS_SECTION",
     "ServerFactory",
     "build_server",
     "pop3_ca_file",
@@ -48,6 +49,15 @@ _TLS_MODES: Mapping[str, tuple[bool, bool]] = {  # mode -> (implicit_tls, stls)
 _defaults_key = pytest.StashKey[dict[str, Any]]()
 # The servers the fixtures started for a test, for its failure report.
 _servers_key = pytest.StashKey[list["POP3Server"]]()
+# (pop3_report_sessions, pop3_report_lines) of the run.
+_report_key = pytest.StashKey[tuple[bool, int]]()
+# Set once a phase of the test failed: its teardown report carries the sessions too.
+_failed_key = pytest.StashKey[bool]()
+#: The report section with what each server saw. junitxml writes report sections whose name
+#: starts with "Captured stdout" into <system-out> (with junit_logging = system-out, out-err
+#: or all); any other name stays out of the XML.
+SESSIONS_SECTION = "Captured stdout (pop3mock sessions)"
+_REPORT_LINES = 200
 
 FaultSpec = Union[str, Callable[["FaultSet"], object]]
 Messages = Union[Sequence[Union["MessageInput", "LazyMessage"]], "LazyMaildrop"]
@@ -101,6 +111,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addini("pop3_personality", "personality of every pop3mock server", default="")
     parser.addini("pop3_host", "address pop3mock servers listen on", default="")
     parser.addini("pop3_fault_seed", "seed for probabilistic pop3mock faults", default="")
+    parser.addini(
+        "pop3_report_sessions",
+        "on a failed test, add what each pop3mock server saw (session transcripts) to its report",
+        type="bool",
+        default=True,
+    )
+    parser.addini(
+        "pop3_report_lines",
+        f"at most this many lines (the last ones) of pop3mock sessions in a failed test's "
+        f"report (default {_REPORT_LINES})",
+        default=str(_REPORT_LINES),
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -112,6 +134,18 @@ def pytest_configure(config: pytest.Config) -> None:
         "the closest one wins for each option.",
     )
     config.stash[_defaults_key] = _run_defaults(config)
+    config.stash[_report_key] = _report_options(config)
+
+
+def _report_options(config: pytest.Config) -> tuple[bool, int]:
+    text = str(config.getini("pop3_report_lines")).strip()
+    try:
+        lines = int(text)
+    except ValueError:
+        lines = 0
+    if lines < 1:
+        raise pytest.UsageError(f"pop3_report_lines must be a whole number >= 1, not {text!r}")
+    return bool(config.getini("pop3_report_sessions")), lines
 
 
 def _run_defaults(config: pytest.Config) -> dict[str, Any]:
@@ -143,9 +177,20 @@ def _run_defaults(config: pytest.Config) -> dict[str, Any]:
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    """A failed test that had fault rules shows their seed, so the run can be replayed."""
+    """A failed test shows what its servers saw, and the seed of their fault rules, so the
+    run can be understood and replayed."""
     outcome = yield
     report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
+    servers = item.stash.get(_servers_key, [])
+    enabled, limit = item.config.stash.get(_report_key, (False, _REPORT_LINES))
+    if servers and enabled:
+        if report.failed:
+            item.stash[_failed_key] = True
+            report.sections.append((SESSIONS_SECTION, _sessions_report(servers, limit)))
+        elif report.when == "teardown" and item.stash.get(_failed_key, False):
+            # junitxml writes the teardown report's output (junit_log_passing_tests, the
+            # default) when an earlier phase failed: the sessions as they ended go there too.
+            report.sections.append((SESSIONS_SECTION, _sessions_report(servers, limit)))
     if not report.failed:
         return
     lines = [
@@ -156,6 +201,39 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     ]
     if lines:
         report.sections.append(("pop3mock fault seeds", "\n".join(lines)))
+
+
+def _sessions_report(servers: Sequence[POP3Server], limit: int = _REPORT_LINES) -> str:
+    """What `servers` saw, for a failed test's report: each session's transcript (secrets
+    masked), its end and the faults that fired; the last `limit` lines, the rest counted."""
+    blocks: list[list[str]] = []
+    for server in servers:
+        journal = server.journal
+        sessions = journal.sessions
+        forgotten = journal.total_sessions - len(sessions)
+        head = f"{server!r}: {len(sessions)} session{'s' if len(sessions) != 1 else ''}"
+        if forgotten > 0:
+            head += f" (and {forgotten} earlier ones not kept: journal_keep)"
+        blocks.append([head])
+        for session in sessions:
+            lines = session.transcript().splitlines()
+            if session.open:
+                lines.append("-- still open when the report was made")
+            if session.faults:
+                lines.append(f"-- faults fired: {'; '.join(session.faults)}")
+            blocks.append(lines)
+    # The last lines tell most (how the test ended): keep those, say what was cut.
+    kept: list[str] = []
+    for block in reversed(blocks):
+        if len(kept) + len(block) > limit:
+            room = limit - len(kept)
+            total = sum(len(b) for b in blocks)
+            cut = total - len(kept) - room
+            kept[:0] = block[len(block) - room :] if room else []
+            kept.insert(0, f"[... {cut} earlier lines cut (pop3_report_lines = {limit})]")
+            break
+        kept[:0] = block
+    return "\n".join(kept) + "\n"
 
 
 def _remember(node: pytest.Item, server: POP3Server) -> None:
