@@ -62,8 +62,8 @@ def _without_credentials(spec: str, problem: str) -> tuple[str, str]:
     """The spec and the problem fit to print: a rule on PASS, APOP or AUTH may hold a
     password before its ':', so what follows the target there is shown as ***."""
     head, colon, action = spec.partition(":")
-    words = head.split()
-    verbs = {verb.strip() for verb in words[0].upper().split("|")} if words else set()
+    words = _join_bars(head.split())
+    verbs = set(words[0].upper().split("|")) if words else set()
     if len(words) < 2 or not verbs & set(SECRET_ARGUMENTS):
         return spec, problem
     # Each word, and what precedes a "=" in it (base64 padding reads as an option), unless
@@ -74,13 +74,19 @@ def _without_credentials(spec: str, problem: str) -> tuple[str, str]:
     return f"{words[0]} ***{colon}{action}", problem
 
 
+def _join_bars(tokens: list[str]) -> list[str]:
+    """ "RETR | TOP" is the target RETR|TOP: spaces around the bars or not."""
+    tokens = list(tokens)
+    while len(tokens) > 1 and (tokens[0].endswith("|") or tokens[1].startswith("|")):
+        tokens[0] += tokens.pop(1)
+    return tokens
+
+
 def _parse_match(head: str, owner: Owner | None) -> RuleBuilder:
     tokens = [token for _, token in split_tokens(head)]
     if not tokens:
         raise ConfigurationError("no target before ':'")
-    # "RETR | TOP" is the target RETR|TOP, spaces around the bars or not.
-    while len(tokens) > 1 and (tokens[0].endswith("|") or tokens[1].startswith("|")):
-        tokens[0] += tokens.pop(1)
+    tokens = _join_bars(tokens)
     target, args = tokens[0], []
     filters: dict[str, Any] = {}
     counts: list[tuple[str, float | None]] = []
