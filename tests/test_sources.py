@@ -589,3 +589,17 @@ def test_the_size_limit_in_an_mbox_and_mailbox_objects(tmp_path: Path) -> None:
     for source in (tmp_path / "Maildir", maildir):
         with pytest.raises(ConfigurationError, match=r"limit of 100 octets per message"):
             load_messages(source, max_message_size=100)
+
+
+def test_a_file_longer_than_its_size_on_disk_is_read_to_its_end_within_the_limit(
+    tmp_path: Path,
+) -> None:
+    # A /proc file says size 0 and holds more: what a file growing while read looks like.
+    status = Path("/proc/self/status")
+    if not status.exists():
+        pytest.skip("needs Linux /proc (a regular file whose size says 0)")
+    (tmp_path / "1.eml").symlink_to(status)
+    (message,) = load_messages(tmp_path)
+    assert message.data.startswith(b"Name:\t") and message.size > 100
+    with pytest.raises(ConfigurationError, match=r"1\.eml: more than the limit of 100 octets"):
+        load_messages(tmp_path, max_message_size=100)

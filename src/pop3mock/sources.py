@@ -185,16 +185,17 @@ def _open_regular(path: str, limit: int | None) -> tuple[int, int]:
                 + ("" if kind == "Is a directory" else " (only regular files are read)")
             )
         if limit is not None and info.st_size > limit:
-            raise ConfigurationError(_too_big(path, f"{info.st_size} octets", limit))
+            raise ConfigurationError(_too_big(path, limit, info.st_size))
     except BaseException:
         os.close(fd)
         raise
     return fd, info.st_size
 
 
-def _too_big(where: str, size: str, limit: int) -> str:
+def _too_big(where: str, limit: int, size: int | None = None) -> str:
+    said = f"{size} octets, more" if size is not None else "more"
     return (
-        f"{where}: {size}, more than the limit of {limit} octets per message "
+        f"{where}: {said} than the limit of {limit} octets per message "
         "(max_message_size; pop3mock serve --max-message-size)"
     )
 
@@ -202,7 +203,8 @@ def _too_big(where: str, size: str, limit: int) -> str:
 def _read(path: str, limit: int) -> bytes:
     fd, size = _open_regular(path, limit)
     try:
-        with open(fd, "rb", buffering=0, closefd=True) as handle:
+        # Buffered: read(n) returns fewer than n octets only at the end of the file.
+        with open(fd, "rb", closefd=True) as handle:
             # fstat's size, then on to the end: the file may have grown since, never past the
             # limit in memory.
             chunks = [handle.read(size + 1)]
@@ -213,7 +215,7 @@ def _read(path: str, limit: int) -> bytes:
     except OSError as exc:
         raise ConfigurationError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     if total > limit:
-        raise ConfigurationError(_too_big(path, "it grew", limit))
+        raise ConfigurationError(_too_big(path, limit))
     return b"".join(chunks)
 
 
@@ -336,7 +338,7 @@ def _bounded(box: stdlib_mailbox.Mailbox, key: str, where: str, limit: int) -> b
     if not isinstance(data, bytes):
         raise ConfigurationError(f"{where}: the mailbox gave {type(data).__name__}, not bytes")
     if len(data) > limit:
-        raise ConfigurationError(_too_big(where, f"more than {limit} octets", limit))
+        raise ConfigurationError(_too_big(where, limit))
     return data
 
 
