@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from pop3mock import ConfigurationError
@@ -487,6 +487,8 @@ def test_python_refuses_the_same_as_the_text() -> None:
         on(())  # type: ignore[arg-type]
 
 
+# No deadline: a pause of the shared machine is not a failure of the parser.
+@settings(deadline=None)
 @given(
     st.lists(st.sampled_from(COMMANDS), min_size=2, max_size=4, unique=True),
     st.integers(0, 2),
