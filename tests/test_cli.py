@@ -247,8 +247,13 @@ def test_a_fifo_in_the_maildrop_is_an_error_not_a_hang(tmp_path: Path) -> None:
     )
 
 
-def test_a_fault_rule_on_several_commands() -> None:
-    with Served("--fault", "RETR | TOP 1: error [SYS/TEMP] busy") as served:
+@pytest.mark.parametrize("where", ["--fault", "config file"])
+def test_a_fault_rule_on_several_commands(tmp_path: Path, where: str) -> None:
+    spec = "RETR | TOP 1: error [SYS/TEMP] busy"
+    config = tmp_path / "pop3mock.toml"
+    config.write_text(f"faults = [{spec!r}]\n")
+    args = ["--fault", spec] if where == "--fault" else ["--config", str(config)]
+    with Served(*args) as served:
         port = served.port()
         assert "fault: RETR|TOP 1: error [SYS/TEMP] busy" in served.until("stop with")
         client = poplib.POP3("127.0.0.1", port, timeout=TIMEOUT)
