@@ -8,8 +8,14 @@ import weakref
 from collections.abc import Iterator
 
 import pytest
+from hypothesis import settings
 
 from pop3mock import POP3Server
+
+# No per-example deadline: on a loaded two-core CI machine one example can take seconds
+# through no fault of the code; a property fails on a counterexample, never on a pause.
+settings.register_profile("pop3mock", deadline=None)
+settings.load_profile("pop3mock")
 
 pytest_plugins = ["pytester"]
 
