@@ -11,6 +11,7 @@ import selectors
 import shlex
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -846,3 +847,28 @@ def test_no_command_is_a_one_line_usage_error() -> None:
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1
     assert "required" in result.stderr
+
+
+def test_strict_check_passes_after_probes_that_sent_no_command(tmp_path: Path) -> None:
+    # A wait-for-port probe and a TLS client that rejects the certificate (RFC 2595
+    # section 2.4) sent no command: they are not held to QUIT.
+    journal = tmp_path / "pop3.jsonl"
+    args = ["--strict", "--check", "--tls-port", "0", "--journal", str(journal)]
+    with Served(*args) as served:
+        port, tls_port = served.port(), served.port("pop3s")
+        served.until("stop with")
+        socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT).close()
+        socket.create_connection(("127.0.0.1", tls_port), timeout=TIMEOUT).close()
+        untrusting = ssl.create_default_context()
+        with (
+            socket.create_connection(("127.0.0.1", tls_port), timeout=TIMEOUT) as raw,
+            pytest.raises(ssl.SSLCertVerificationError),
+        ):
+            untrusting.wrap_socket(raw, server_hostname="localhost")
+        with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+            sock.recv(1024)  # the greeting, read and left
+        code, _, stderr = served.stop()
+    assert code == 0, stderr
+    assert "check failed" not in stderr and "strict:" not in stderr
+    starts = [r for r in read_journal(journal) if r["event"] == "session-start"]
+    assert len(starts) == 4

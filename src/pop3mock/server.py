@@ -478,6 +478,7 @@ class _Connection:
         self.session: Session | None = None
         self.ended_by: str | None = None
         self.left_a_hang = False  # the client left while a hang fault held its reply
+        self.said_quit = False  # a QUIT was accepted (its reply may not have reached the client)
         # The command being answered (verb, args, credential), for the report of an exception
         # that interrupts it.
         self.answering: tuple[str, tuple[str, ...], bool] | None = None
@@ -486,7 +487,10 @@ class _Connection:
         self.previous_verb: str | None = None
 
     def abort(self) -> None:
-        self.ended_by = self.ended_by or "server stopped"
+        # A client that had closed (or reset) its side when stop() came ended the session
+        # itself, whether or not this thread has read the end of the stream yet: strict mode
+        # judges by what the client did, not by which thread ran first.
+        self.ended_by = self.ended_by or _peer_gone(self.sock) or "server stopped"
         _shutdown(self.sock)
 
     def _place(self) -> str:
@@ -509,8 +513,9 @@ class _Connection:
         except _Failed as failed:
             self._fail(failed.error)
         except (OSError, ssl.SSLError) as exc:
-            if not server._stopping.is_set():
-                self.ended_by = self.ended_by or _describe_os_error(exc)
+            # While stopping, abort() named the reason before it shut the socket down; an
+            # error before that is the client's own.
+            self.ended_by = self.ended_by or _describe_os_error(exc)
         except Exception as exc:
             self._fail(exc)
         finally:
@@ -528,7 +533,15 @@ class _Connection:
                 # QUIT ends with reason "quit" (connection_lost() above sets session.closed).
                 # A client that gives up on a hung reply did what a client should: the
                 # missing QUIT is the fault's doing, not a protocol violation.
-                if reason in ("client closed", "client reset") and not self.left_a_hang:
+                # Only a session that sent a command is held to QUIT: a connection that said
+                # nothing (a wait-for-port probe, a TLS client that rejects the certificate
+                # and closes, as RFC 2595 section 2.4 allows) never started one.
+                if (
+                    reason in ("client closed", "client reset")
+                    and not self.left_a_hang
+                    and not self.said_quit
+                    and self.record.commands
+                ):
                     server.journal.note(self.record, violation="connection closed without QUIT")
                 server.journal.close_session(self.record, reason)
             server._forget(self)
@@ -668,6 +681,10 @@ class _Connection:
             wire = b"".join(parts)
         if response is not None and response.pause:
             self._execute([Sleep(response.pause)])  # a failed login's delay
+        if verb == "QUIT" and (response is None or session.closed):
+            # Accepted: whatever happens to the reply, the client did say QUIT.
+            self.said_quit = True
+            self.ended_by = "quit"
         self._reply(wire, parts, plan)
         if response is None:
             if verb == "QUIT":
@@ -840,6 +857,26 @@ def _describe_os_error(exc: BaseException) -> str:
     ):
         return "idle timeout"  # a send or the handshake waited longer than idle_timeout
     return f"connection error: {exc}"
+
+
+_GONE = getattr(select, "POLLRDHUP", 0)  # the peer shut its sending side (Linux)
+
+
+def _peer_gone(sock: socket.socket) -> str | None:
+    """How the client left, if the kernel already knows it did; None if it is still there."""
+    try:
+        poller = select.poll()
+        poller.register(sock.fileno(), select.POLLIN | _GONE)
+        events = poller.poll(0)
+    except (OSError, ValueError):
+        return None
+    flags = events[0][1] if events else 0
+    # Both directions shut before this side shut anything: the client reset the connection.
+    if flags & (select.POLLERR | select.POLLHUP):
+        return "client reset"
+    if flags & _GONE:
+        return "client closed"
+    return None
 
 
 def _set_idle_timeout(sock: socket.socket, seconds: float | None) -> None:
