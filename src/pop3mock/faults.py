@@ -106,7 +106,12 @@ def _new_seed(seed: int | None) -> int:
 class FaultSet:
     """The rules of one server, how often each matched and fired, and the seeded random
     source for probabilities, delay ranges and garbage (one stream per session, so the
-    pattern of a session does not depend on other sessions running beside it)."""
+    pattern of a session does not depend on other sessions running beside it).
+
+    A session's stream is made from the seed and the session number, and dropped when the
+    server says the session ended (`end_session`): a server that runs for days holds streams
+    for its open sessions only, and a seed still replays every session.
+    """
 
     def __init__(self, seed: int | None = None) -> None:
         self._lock = threading.Lock()
@@ -196,6 +201,11 @@ class FaultSet:
         if stream is None:
             stream = self._streams[session] = random.Random(f"{self._seed}/{session}")
         return stream
+
+    def end_session(self, session: int) -> None:
+        """Forget the random stream of a session that ended (a number is never reused)."""
+        with self._lock:
+            self._streams.pop(session, None)
 
     def plan(self, point: FaultPoint) -> FaultPlan | None:
         """The plan of the first rule (in the order added) that fires at this point.

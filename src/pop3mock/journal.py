@@ -269,6 +269,8 @@ class Journal:
         #: Every session and command recorded, the forgotten ones included.
         self.total_sessions = 0
         self.total_commands = 0
+        # Ended sessions no longer kept (keep_sessions), so that waits count them too.
+        self._ended_forgotten = 0
         self._violations: list[Violation] = []
         self._clock = clock
         self._listeners: list[Listener] = []
@@ -384,6 +386,7 @@ class Journal:
         if len(ended) <= keep:
             return
         dropped = {s.id for s in ended[: len(ended) - keep]}
+        self._ended_forgotten += len(dropped)
         self._sessions = [s for s in self._sessions if s.id not in dropped]
         self._commands = [c for c in self._commands if c.session not in dropped]
 
@@ -395,6 +398,7 @@ class Journal:
             self._sessions.clear()
             self._commands.clear()
             self._violations.clear()
+            self._ended_forgotten = 0
 
     # -- queries -------------------------------------------------------------------------
 
@@ -668,7 +672,8 @@ class Journal:
         timeout: float = 5.0,
     ) -> None:
         """Block until `count` matching commands (or `sessions_ended` ended sessions) are
-        recorded, for clients running in another thread or process.
+        recorded, for clients running in another thread or process. `sessions_ended`
+        counts the ended sessions the journal no longer keeps (`keep_sessions`) too.
 
         Waits on the journal's condition variable (woken by every record, never polls);
         raises TimeoutError saying what it saw.
@@ -681,18 +686,23 @@ class Journal:
                 "sessions_ended=, not both; call it twice to wait for both"
             )
 
+        def ended_count() -> int:
+            # The ones no longer kept count too: with keep_sessions the wait would never end.
+            return self._ended_forgotten + sum(1 for s in self._sessions if s.ended is not None)
+
         def done() -> bool:
             if sessions_ended is not None:
-                return sum(1 for s in self._sessions if s.ended is not None) >= sessions_ended
+                return ended_count() >= sessions_ended
             return len(self._find(self._commands, verb, args, user, session)) >= count
 
         with self._cond:
             if self._cond.wait_for(done, timeout):
                 return
             if sessions_ended is not None:
-                ended = sum(1 for s in self._sessions if s.ended is not None)
+                ended = ended_count()
+                kept = sum(1 for s in self._sessions if s.ended is not None)
                 what = f"{sessions_ended} ended sessions (ended: {ended}, open: "
-                what += f"{len(self._sessions) - ended})"
+                what += f"{len(self._sessions) - kept})"
             else:
                 seen = len(self._find(self._commands, verb, args, user, session))
                 want = mask((verb or "*").upper(), [str(a) for a in args])

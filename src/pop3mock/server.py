@@ -544,6 +544,7 @@ class _Connection:
                 ):
                     server.journal.note(self.record, violation="connection closed without QUIT")
                 server.journal.close_session(self.record, reason)
+                server.faults.end_session(self.record.id)
             server._forget(self)
 
     def _fail(self, exc: Exception) -> None:
