@@ -300,6 +300,31 @@ def stat_large(rows: LargeRows, count: int) -> None:
             )
 
 
+def soak(row: Row, kind: str, total: int, baseline: int) -> None:
+    """Resident memory growth of a long-running server, from `_soak.py` in a fresh process
+    (MB after `total` sessions or commands, less MB after the first `baseline`). No floor:
+    the figure is a difference already."""
+    out = subprocess.run(
+        [sys.executable, str(HERE / "_soak.py"), kind, str(total), str(baseline)],
+        capture_output=True,
+        text=True,
+        cwd=HERE,
+        check=False,
+        timeout=1800,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"{row.label} failed:\n{out.stderr}")
+    result = json.loads(out.stdout)
+    row.pop3mock.append(result["growth_mb"])
+    unit = "sessions" if kind == "sessions" else "commands"
+    since = f"after the first {baseline:,}" if baseline else "from the login on"
+    row.note = (
+        f"{total:,} {unit}, growth {since}: from "
+        f"{result['baseline_mb']:.1f} MB to {result['end_mb']:.1f} MB resident, "
+        f"{result['per_s']:,.0f} {unit}/s (client in the same process)"
+    )
+
+
 def _pytest_runs(
     files: dict[str, str], variants: dict[str, list[str]], count: int
 ) -> dict[str, list[float]]:
@@ -478,6 +503,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     pytest_row = Row(
         "pytest start, empty suite (floor: plugin blocked)", "ms", 1.05, False, target_is_cost=True
     )
+    # Target: a server left running (pop3mock serve in CI, for a day) does not grow.
+    soak_sessions_row = Row(
+        "soak: memory growth over 100,000 sessions (p=0.1 fault, journal_keep=100)",
+        "MB",
+        5,
+        False,
+    )
+    soak_commands_row = Row(
+        "soak: memory growth over 1,000,000 NOOPs in one session", "MB", 5, False
+    )
     large = LargeRows(
         Row("STAT on 100,000 generated messages, from start", "ms", 100, False),
         Row("  without generating: POP3Server() to STAT", "ms", 100, False),
@@ -493,6 +528,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         large.total,
         large.server,
         large.memory,
+        soak_sessions_row,
+        soak_commands_row,
     ]
 
     def wanted(row: Row) -> bool:
@@ -538,6 +575,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                     w.row.dovecot.append(w.measure(client, dovecot.port, names))
             if any(wanted(row) for row in (large.total, large.server, large.memory)):
                 stat_large(large, 100_000)
+            # Once per run: they measure growth, which repeating would not make any surer.
+            if rep == 0 and wanted(soak_sessions_row):
+                soak(soak_sessions_row, "sessions", *((1_000, 300) if q else (100_000, 10_000)))
+            if rep == 0 and wanted(soak_commands_row):
+                soak(soak_commands_row, "commands", *((10_000, 0) if q else (1_000_000, 0)))
             print(f"repetition {rep + 1}/{reps} done, load {_load()}", flush=True)
     finally:
         client.close()

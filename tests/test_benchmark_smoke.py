@@ -73,6 +73,23 @@ def test_quick_run_reports_the_fixture_cost_without_a_floor() -> None:
     assert re.search(r"ms per test with the fixture, [\d.]+ without", out.stdout)
 
 
+def test_quick_run_reports_the_soak_rows_without_a_floor() -> None:
+    out = _run("--quick", "--only", "soak")
+    assert out.returncode == 0, out.stderr
+    for label in (
+        "soak: memory growth over 100,000 sessions (p=0.1 fault, journal_keep=100)",
+        "soak: memory growth over 1,000,000 NOOPs in one session",
+    ):
+        row = re.search(
+            rf"^{re.escape(label)}\s+MB\s+<= {_NUMBER}\s+(-?{_NUMBER})\s+-\s+-\s+(yes|NO)$",
+            out.stdout,
+            re.M,
+        )
+        assert row, out.stdout
+    assert re.search(r"1,000 sessions, growth after the first 300: from [\d.]+ MB", out.stdout)
+    assert re.search(r"10,000 commands, growth from the login on: from [\d.]+ MB", out.stdout)
+
+
 def _script(name: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, str(BENCHMARKS / name), *args],

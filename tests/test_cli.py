@@ -872,3 +872,23 @@ def test_strict_check_passes_after_probes_that_sent_no_command(tmp_path: Path) -
     assert "check failed" not in stderr and "strict:" not in stderr
     starts = [r for r in read_journal(journal) if r["event"] == "session-start"]
     assert len(starts) == 4
+
+
+def test_session_keep_commands_bounds_memory_not_the_counts(tmp_path: Path) -> None:
+    journal = tmp_path / "pop3.jsonl"
+    with Served("--session-keep-commands", "2", "--journal", str(journal)) as served:
+        port = served.port()
+        served.until("stop with")
+        client = poplib.POP3("127.0.0.1", port, timeout=TIMEOUT)
+        client.user("user")
+        client.pass_("password")
+        for _ in range(6):
+            client.noop()
+        client.quit()
+        code, rest, _ = served.stop()
+    assert code == 0
+    assert rest.endswith("stopped after 1 session, 9 commands\n")
+    records = read_journal(journal)
+    assert len([r for r in records if r["event"] == "command"]) == 9  # the file has them all
+    (end,) = [r for r in records if r["event"] == "session-end"]
+    assert end["commands"] == 9

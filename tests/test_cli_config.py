@@ -30,6 +30,7 @@ journal_keep = 500
 auth_failure_delay = 2
 max_auth_failures = 3
 max_message_size = 1048576
+session_keep_commands = 100
 fake = 5
 seed = 3
 faults = ["greeting: delay 0.5"]

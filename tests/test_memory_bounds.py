@@ -72,3 +72,93 @@ def test_wait_for_sessions_ended_times_out_naming_the_count_with_forgotten_ones(
         server.journal.wait_for(sessions_ended=5)
         with pytest.raises(TimeoutError, match=r"6 ended sessions \(ended: 5, open: 0\)"):
             server.journal.wait_for(sessions_ended=6, timeout=0.05)
+
+
+# -- a long session keeps its first and last commands, and counts the rest ---------------
+
+
+def long_session(keep: int | None, lines: list[bytes]) -> POP3Server:
+    """Run one session of `lines` (after USER/PASS, before QUIT); return the stopped server."""
+    server = POP3Server(users={"alice": "pw"}, session_keep_commands=keep)
+    server.mailbox("alice").add(MESSAGE, MESSAGE)
+    with server:
+        session(server, *lines)
+        server.journal.wait_for(sessions_ended=1)
+    server.check()
+    return server
+
+
+MIDDLE = [b"NOOP"] * 20 + [b"RETR 1"] + [b"NOOP"] * 5
+
+
+def test_a_long_session_keeps_its_first_and_last_commands() -> None:
+    server = long_session(3, MIDDLE)
+    record = server.journal.sessions[0]
+    assert record.command_count == 29
+    assert record.commands_left_out == 23
+    assert [c.seq for c in record.commands] == [1, 2, 3, 27, 28, 29]
+    assert [c.line for c in server.journal.commands] == [
+        "USER alice", "PASS ***", "NOOP", "NOOP", "NOOP", "QUIT",
+    ]  # fmt: skip
+    assert repr(record).endswith("commands=29 end='quit'>")
+    text = record.transcript()
+    assert "-- 23 commands left out here (4 to 26; the journal keeps" in text
+    assert text.index("C: NOOP") < text.index("left out here") < text.index("C: QUIT")
+
+
+def test_counts_and_assertions_count_the_commands_left_out() -> None:
+    journal = long_session(3, MIDDLE).journal
+    assert journal.call_count == 29
+    assert journal.count("NOOP") == 25
+    assert journal.count("RETR", 1) == 1
+    assert journal.count("RETR", 2) == 0
+    assert journal.count() == 29
+    assert journal.assert_command("RETR", 1, count=1) == []  # counted, not kept
+    journal.assert_command("RETR", 2, count=0)
+    journal.assert_command("NOOP", count=25)
+    journal.wait_for("NOOP", count=25, timeout=1)
+    with pytest.raises(AssertionError, match=r"sent 25 times.*\n(.*\n)*.*22 left out"):
+        journal.assert_command("NOOP", count=24)
+    with pytest.raises(AssertionError, match="counted, not kept"):
+        journal.assert_command_once("RETR", 1)
+
+
+def test_a_run_of_commands_is_never_matched_across_the_gap() -> None:
+    journal = long_session(3, MIDDLE).journal
+    journal.assert_commands(["USER alice", "PASS", "NOOP"])
+    journal.assert_commands(["NOOP", "NOOP", "QUIT"])
+    journal.assert_commands(["RETR 1", "USER alice", "NOOP"], any_order=True)
+    with pytest.raises(AssertionError, match="Not kept: session 1 left out 23 commands"):
+        journal.assert_commands(["PASS", "NOOP", "NOOP", "NOOP"])
+    with pytest.raises(AssertionError, match="Missing:  RETR 2"):
+        journal.assert_commands(["RETR 1", "RETR 2"], any_order=True)
+
+
+def test_a_count_that_cannot_be_exact_says_so_instead_of_guessing() -> None:
+    # keep=1: one distinct command left out is counted with its arguments, the rest by verb.
+    journal = long_session(1, [b"RETR 1", b"RETR 2", b"RETR 1"]).journal
+    assert journal.count("RETR") == 3
+    assert journal.count("PASS") == 1
+    with pytest.raises(ValueError, match=r"cannot count 'RETR 1' exactly: .*3 in session 1"):
+        journal.count("RETR", 1)
+    with pytest.raises(AssertionError, match="cannot tell whether 'RETR 1' was sent at least"):
+        journal.assert_command("RETR", 1)
+    with pytest.raises(AssertionError, match="cannot tell whether 'RETR 1' was sent 2 times"):
+        journal.assert_command("RETR", 1, count=2)
+    with pytest.raises(AssertionError, match=r"sent 0 times|not sent \(or up to 3 more\)"):
+        journal.assert_command("RETR", 1, count=5)
+
+
+def test_without_a_limit_every_command_is_kept() -> None:
+    server = long_session(None, MIDDLE)
+    record = server.journal.sessions[0]
+    assert len(record.commands) == record.command_count == 29
+    assert record.commands_left_out == 0 and record.left_out == {}
+
+
+def test_session_keep_commands_is_checked() -> None:
+    from pop3mock import ConfigurationError
+
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ConfigurationError, match="session_keep_commands must be"):
+            POP3Server(session_keep_commands=bad)

@@ -37,7 +37,7 @@ from .faults import Rule, parse_spec
 from .journal import CommandRecord, SessionRecord
 from .message import LazyMessage, Message
 from .personality import PERSONALITIES, server_default
-from .server import POP3Server
+from .server import SESSION_KEEP_COMMANDS, POP3Server
 from .sources import DEFAULT_MAX_MESSAGE_SIZE
 
 __all__ = ["build_parser", "main"]
@@ -71,6 +71,7 @@ _FLAGS = (
     "auth_failure_delay",
     "max_auth_failures",
     "max_message_size",
+    "session_keep_commands",
 )
 
 # Ended sessions `serve` keeps in memory: it runs for as long as its user wants, and the
@@ -132,6 +133,10 @@ examples:
   pop3mock serve --journal-keep 0
       keep every session in memory (default: the last 1000 ended ones, so that a
       server running for days stays small; the --journal file gets them all anyway)
+  pop3mock serve --session-keep-commands 100
+      keep the first and last 100 commands of each session in memory (default
+      1000; 0: all); the ones in between are counted, and the --journal file
+      gets them all anyway
   pop3mock serve --config pop3mock.toml --port 1110
       users, maildrops, faults and server options from a TOML file; flags override it
   pop3mock serve --quiet --ready-file /tmp/pop3.ready
@@ -333,6 +338,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"ended sessions kept in memory (default {_JOURNAL_KEEP}; 0: all)",
     )
     add(
+        "--session-keep-commands",
+        type=_count,
+        metavar="N",
+        help=f"commands of a session kept in memory at each end, the first N and the last N "
+        f"(default {SESSION_KEEP_COMMANDS}; 0: all)",
+    )
+    add(
         "--config",
         metavar="FILE.toml",
         help="read users, maildrops, faults and options from a TOML file (flags override it)",
@@ -402,6 +414,8 @@ class _Settings:
     max_auth_failures: int | None = None
     #: The largest message file read (None: the loaders' default).
     max_message_size: int | None = None
+    #: Commands of a session kept at each end: None is the default, 0 all of them.
+    session_keep_commands: int | None = None
 
     @property
     def tls(self) -> bool:
@@ -532,6 +546,8 @@ def _server(settings: _Settings, context: ssl.SSLContext | None) -> tuple[POP3Se
     kwargs["auth_failure_delay"] = (_AUTH_FAILURE_DELAY if delay is None else delay) or None
     failures = settings.max_auth_failures
     kwargs["max_auth_failures"] = (_MAX_AUTH_FAILURES if failures is None else failures) or None
+    if settings.session_keep_commands is not None:
+        kwargs["session_keep_commands"] = settings.session_keep_commands or None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
@@ -744,7 +760,7 @@ class _JournalFile:
             out.update(
                 user=session.user,
                 reason=session.end_reason,
-                commands=len(session.commands),
+                commands=session.command_count,
                 duration=round((session.ended or session.started) - session.started, 6),
                 faults=list(session.faults),
                 violations=list(session.violations),

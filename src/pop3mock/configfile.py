@@ -201,6 +201,7 @@ FILE_KEYS: Mapping[str, Check] = {
     "auth_failure_delay": _seconds,
     "max_auth_failures": _integer(0),
     "max_message_size": _integer(1),
+    "session_keep_commands": _integer(0),
 }
 
 #: Top-level keys passed to `POP3Server` as options.

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import attrs
 
@@ -121,9 +121,20 @@ class Violation:
         return f"session {self.session}, {where}: {escape(self.text)}"
 
 
+#: A command left out of a session's record, as counted: verb, arguments (None: not
+#: counted one by one, see `SessionRecord.left_out`) and user.
+LeftOutKey = tuple[str, "tuple[str, ...] | None", "str | None"]
+
+
 @attrs.define(repr=False, eq=False)
 class SessionRecord:
-    """One connection: who, how, and the commands in order."""
+    """One connection: who, how, and the commands in order.
+
+    A long session keeps its first and last commands only (the journal's `keep_commands`
+    at each end, `session_keep_commands` of the server): `commands` holds those, in order,
+    with a gap between them; `command_count` counts every command and `commands_left_out`
+    those in the gap, which `left_out` counts by verb, arguments and user.
+    """
 
     id: int
     peer: str
@@ -142,6 +153,21 @@ class SessionRecord:
     greeting_size: int = 0
     #: Commands answered before TLS started (STLS); None if TLS never started mid-session.
     tls_after: int | None = None
+    #: Every command of the session, the ones left out of `commands` included.
+    command_count: int = 0
+    #: Commands left out of `commands`, between the first and the last ones kept.
+    commands_left_out: int = 0
+    #: The commands left out, counted by (verb, arguments, user). Arguments are None for
+    #: those counted by verb only: once a session has left out as many distinct commands
+    #: as it keeps at each end, further new ones are counted without their arguments.
+    left_out: dict[LeftOutKey, int] = attrs.field(factory=dict)
+
+    def _leave_out(self, command: CommandRecord, distinct: int) -> None:
+        self.commands_left_out += 1
+        key: LeftOutKey = (command.verb, command.args, command.user)
+        if key not in self.left_out and len(self.left_out) >= distinct:
+            key = (command.verb, None, command.user)
+        self.left_out[key] = self.left_out.get(key, 0) + 1
 
     @property
     def open(self) -> bool:
@@ -169,7 +195,16 @@ class SessionRecord:
             head += ", TLS"
         out = [head]
         out += _server_lines(self.greeting, self.greeting_size, max_lines)
+        previous = 0
         for cmd in list(self.commands):
+            if cmd.seq > previous + 1:
+                gap = cmd.seq - previous - 1
+                out.append(
+                    f"-- {gap:,} command{'s' if gap != 1 else ''} left out here "
+                    f"({previous + 1} to {cmd.seq - 1}; the journal keeps the first and "
+                    "last ones of a session)"
+                )
+            previous = cmd.seq
             line = cmd.line if cmd.secret else escape_bytes(cmd.raw.rstrip(b"\r\n"))
             ending = cmd.raw[len(cmd.raw.rstrip(b"\r\n")) :]
             if ending != b"\r\n":
@@ -190,7 +225,7 @@ class SessionRecord:
     def __repr__(self) -> str:
         return (
             f"<Session {self.id} {self.peer} user={self.user!r} "
-            f"commands={len(self.commands)} end={self.end_reason!r}>"
+            f"commands={self.command_count} end={self.end_reason!r}>"
         )
 
 
@@ -246,6 +281,18 @@ def _times(n: int) -> str:
     return "once" if n == 1 else f"{n} times"
 
 
+def _asked(verb: str | None, args: Sequence[object]) -> str:
+    return repr(mask((verb or "*").upper(), [str(a) for a in args]))
+
+
+def _unsure_text(unsure: Mapping[int, int]) -> str:
+    where = ", ".join(f"{n} in session {sid}" for sid, n in sorted(unsure.items()))
+    return (
+        f"commands of that verb were left out of long sessions' records and counted without "
+        f"their arguments ({where}): raise session_keep_commands to count them one by one"
+    )
+
+
 class Journal:
     """Thread-safe record of sessions and commands, with queries and assertions."""
 
@@ -255,10 +302,15 @@ class Journal:
         *,
         reply_cap: int = REPLY_CAP,
         keep_sessions: int | None = None,
+        keep_commands: int | None = None,
     ) -> None:
         if keep_sessions is not None and not whole_number(keep_sessions, 1):
             raise ValueError(
                 f"keep_sessions must be a whole number >= 1 or None, not {keep_sessions!r}"
+            )
+        if keep_commands is not None and not whole_number(keep_commands, 1):
+            raise ValueError(
+                f"keep_commands must be a whole number >= 1 or None, not {keep_commands!r}"
             )
         self._cond = threading.Condition()
         self._sessions: list[SessionRecord] = []
@@ -266,6 +318,12 @@ class Journal:
         #: Ended sessions kept in memory (None: all): a long-running server (pop3mock serve)
         #: keeps the last ones, with their commands; open sessions are always kept.
         self.keep_sessions = keep_sessions
+        #: Commands of one session kept at each end (None: all): the first and the last
+        #: `keep_commands`; those in between are counted (`SessionRecord.left_out`).
+        self.keep_commands = keep_commands
+        # Commands left out of their session but still in `_commands`, by id (alive, so
+        # the ids are unique): removed in batches, so that each command costs O(1).
+        self._left_out: set[int] = set()
         #: Every session and command recorded, the forgotten ones included.
         self.total_sessions = 0
         self.total_commands = 0
@@ -300,7 +358,7 @@ class Journal:
 
     def __repr__(self) -> str:
         with self._cond:
-            return f"<Journal {len(self._sessions)} sessions, {len(self._commands)} commands>"
+            return f"<Journal {len(self._sessions)} sessions, {len(self._kept())} commands>"
 
     # -- recording (called by the server) -----------------------------------------------
 
@@ -334,6 +392,15 @@ class Journal:
             session.commands.append(command)
             self._commands.append(command)
             self.total_commands += 1
+            session.command_count += 1
+            keep = self.keep_commands
+            if keep is not None and len(session.commands) > 2 * keep:
+                # The oldest of the last ones joins the gap after the first `keep`.
+                gone = session.commands.pop(keep)
+                session._leave_out(gone, keep)
+                self._left_out.add(id(gone))
+                if len(self._left_out) > max(4096, len(self._commands) // 2):
+                    self._drop_left_out()
             if command.user and session.user is None:
                 session.user = command.user
             if command.violation:
@@ -354,14 +421,14 @@ class Journal:
         with self._cond:
             if violation:
                 session.violations.append(escape(violation))
-                after = len(session.commands)
+                after = session.command_count
                 self._violations.append(Violation(session.id, violation, after=after))
             if fault:
                 session.faults.append(fault)
             if user:
                 session.user = user
             if tls and not session.tls:
-                session.tls_after = len(session.commands)
+                session.tls_after = session.command_count
             if tls is not None:
                 session.tls = tls
             self._cond.notify_all()
@@ -388,7 +455,17 @@ class Journal:
         dropped = {s.id for s in ended[: len(ended) - keep]}
         self._ended_forgotten += len(dropped)
         self._sessions = [s for s in self._sessions if s.id not in dropped]
-        self._commands = [c for c in self._commands if c.session not in dropped]
+        left_out = self._left_out
+        self._commands = [
+            c for c in self._commands if c.session not in dropped and id(c) not in left_out
+        ]
+        left_out.clear()
+
+    def _drop_left_out(self) -> None:
+        if self._left_out:
+            left_out = self._left_out
+            self._commands = [c for c in self._commands if id(c) not in left_out]
+            left_out.clear()
 
     def clock(self) -> float:
         return self._clock()
@@ -399,6 +476,7 @@ class Journal:
             self._commands.clear()
             self._violations.clear()
             self._ended_forgotten = 0
+            self._left_out.clear()
 
     # -- queries -------------------------------------------------------------------------
 
@@ -409,8 +487,14 @@ class Journal:
 
     @property
     def commands(self) -> list[CommandRecord]:
+        """The commands kept, in the order they arrived (see `SessionRecord` for what a
+        long session keeps)."""
         with self._cond:
-            return list(self._commands)
+            return list(self._kept())
+
+    def _kept(self) -> list[CommandRecord]:
+        self._drop_left_out()
+        return self._commands
 
     @property
     def last(self) -> CommandRecord | None:
@@ -426,9 +510,11 @@ class Journal:
 
     @property
     def call_count(self) -> int:
-        """How many commands were received (`unittest.mock` spelling)."""
+        """How many commands the sessions held by the journal received, those left out of a
+        long session's record included (`unittest.mock` spelling)."""
         with self._cond:
-            return len(self._commands)
+            left_out = sum(s.commands_left_out for s in self._sessions)
+            return len(self._kept()) + left_out
 
     @property
     def violations(self) -> list[Violation]:
@@ -470,8 +556,39 @@ class Journal:
         user: str | None = None,
         session: int | None = None,
     ) -> int:
-        """How many commands match (see `find`)."""
-        return len(self.find(verb, *args, user=user, session=session))
+        """How many commands match (see `find`), counting those left out of a long
+        session's record too. Raises ValueError when that count cannot be exact: arguments
+        asked for, and commands of that verb left out without their arguments."""
+        with self._cond:
+            kept = len(self._find(self._kept(), verb, args, user, session))
+            extra, unsure = self._left_out_matching(verb, args, user, session)
+        if unsure:
+            raise ValueError(f"cannot count {_asked(verb, args)} exactly: {_unsure_text(unsure)}")
+        return kept + extra
+
+    def _left_out_matching(
+        self, verb: str | None, args: Sequence[object], user: str | None, session: int | None
+    ) -> tuple[int, dict[int, int]]:
+        """Matching commands left out of the kept sessions' records: how many for sure, and
+        by session how many more might match (counted without their arguments)."""
+        want = _Want(verb.upper(), tuple(str(a) for a in args)) if verb else None
+        certain = 0
+        unsure: dict[int, int] = {}
+        for record in self._sessions:
+            if not record.commands_left_out or session not in (None, record.id):
+                continue
+            for (got_verb, got_args, got_user), n in record.left_out.items():
+                if (user is not None and got_user != user) or (
+                    want is not None and got_verb != want.verb
+                ):
+                    continue
+                if want is None or not want.args:
+                    certain += n
+                elif got_args is None:
+                    unsure[record.id] = unsure.get(record.id, 0) + n
+                elif got_args[: len(want.args)] == want.args:
+                    certain += n
+        return certain, unsure
 
     def transcript(self, *, max_lines: int | None = None) -> str:
         """Every session's transcript, secrets masked."""
@@ -512,26 +629,44 @@ class Journal:
         `assert_command("TOP", 1)` matches `TOP 1 10`. Returns the matching commands.
         """
         __tracebackhide__ = True
-        commands = self.commands
+        with self._cond:
+            commands = list(self._kept())
+            extra, unsure = self._left_out_matching(verb, args, user, session)
         found = self._find(commands, verb, args, user, session)
-        if (count is None and found) or len(found) == count:
+        total = len(found) + extra
+        maybe = sum(unsure.values())
+        if (count is None and total) or (total == count and not maybe):
             return found
         want = _Want(verb.upper(), tuple(str(a) for a in args))
         scope = "".join(
             f" {k} {v!r}" for k, v in (("for user", user), ("in session", session)) if v
         )
-        if count == 0:
+        if maybe and (total <= count <= total + maybe if count is not None else not total):
+            # Matches may hide among commands counted without their arguments: no answer
+            # is sure, so none is given.
+            expected = "at least once" if count is None else _times(count)
+            lines = [
+                f"cannot tell whether {str(want)!r} was sent {expected}{scope}: "
+                f"{total} sure, {_unsure_text(unsure)}"
+            ]
+        elif count == 0:
             lines = [f"expected {str(want)!r} never to be sent{scope}, but it was:"]
             lines += [f"    {c.describe()}" for c in found]
         else:
             expected = "at least once" if count is None else _times(count)
-            actual = "not sent" if not found else f"sent {_times(len(found))}"
+            actual = "not sent" if not total else f"sent {_times(total)}"
+            if maybe:
+                actual += f" (or up to {maybe} more)"
             lines = [
                 f"expected {str(want)!r} to be sent {expected}{scope}, but it was {actual}.",
                 f"  Expected: {want}  ({expected})",
                 f"  Actual:   {actual}",
             ]
             lines += [f"    {c.describe()}" for c in found]
+        if extra:
+            lines.append(
+                f"    ... and {extra} left out of the record of a long session (counted, not kept)"
+            )
         hits = {id(c) for c in found}
         near = [c for c in commands if c.verb == want.verb and id(c) not in hits]
         if near:
@@ -547,7 +682,14 @@ class Journal:
     ) -> CommandRecord:
         """Assert the command was sent exactly once and return it."""
         __tracebackhide__ = True
-        return self.assert_command(verb, *args, count=1, user=user, session=session)[0]
+        found = self.assert_command(verb, *args, count=1, user=user, session=session)
+        if not found:
+            raise AssertionError(
+                f"{str(_Want.of([verb, *args]))!r} was sent once, but in the middle of a long "
+                "session, whose record keeps only its first and last commands "
+                "(session_keep_commands): it was counted, not kept"
+            )
+        return found[0]
 
     def assert_commands(
         self,
@@ -566,13 +708,20 @@ class Journal:
         wanted = [_Want.of(e) for e in expected]
         commands = self._find(self.commands, None, (), None, session)
         if any_order:
-            self._check_any_order(wanted, commands)
+            self._check_any_order(wanted, commands, session)
             return
-        by_session: dict[int, list[CommandRecord]] = {}
+        # One run per stretch of consecutive commands: a long session's record has a gap,
+        # and a run must not match across it.
+        runs: dict[tuple[int, int], list[CommandRecord]] = {}
+        ends: dict[int, tuple[int, int]] = {}
         for command in commands:
-            by_session.setdefault(command.session, []).append(command)
+            key = ends.get(command.session)
+            if key is None or runs[key][-1].seq + 1 != command.seq:
+                key = (command.session, command.seq)
+            runs.setdefault(key, []).append(command)
+            ends[command.session] = key
         best: tuple[int, int, list[CommandRecord]] = (-1, 0, [])
-        for run in by_session.values():
+        for run in runs.values():
             for start in range(len(run)):
                 n = 0
                 while (
@@ -605,12 +754,34 @@ class Journal:
                 )
         else:
             lines.append(f"  Actual:   {str(wanted[0])!r} was never sent" if wanted else "")
+        lines += self._gaps(session)
         lines += self._summary(commands)
         raise AssertionError("\n".join(lines))
 
-    def _check_any_order(self, wanted: list[_Want], commands: list[CommandRecord]) -> None:
+    def _gaps(self, session: int | None) -> list[str]:
+        """Lines naming the commands left out of long sessions: a run among them cannot be
+        checked."""
+        with self._cond:
+            gaps = [s for s in self._sessions if s.commands_left_out and session in (None, s.id)]
+        return [
+            f"  Not kept: session {s.id} left out {s.commands_left_out} commands in its middle "
+            "(the record keeps the first and last ones: session_keep_commands); a run among "
+            "them cannot be checked"
+            for s in gaps
+        ]
+
+    def _check_any_order(
+        self, wanted: list[_Want], commands: list[CommandRecord], session: int | None
+    ) -> None:
         __tracebackhide__ = True
         pool = list(commands)
+        with self._cond:
+            left_out = {
+                (s.id, key): n
+                for s in self._sessions
+                if session in (None, s.id)
+                for key, n in s.left_out.items()
+            }
         missing: list[_Want] = []
         for want in wanted:
             for index, command in enumerate(pool):
@@ -618,7 +789,20 @@ class Journal:
                     del pool[index]
                     break
             else:
-                missing.append(want)
+                # Counted, not kept: a command left out of a long session's record.
+                for (sid, (verb, args, _user)), n in left_out.items():
+                    if (
+                        n
+                        and verb == want.verb
+                        and (
+                            not want.args
+                            or (args is not None and args[: len(want.args)] == want.args)
+                        )
+                    ):
+                        left_out[(sid, (verb, args, _user))] = n - 1
+                        break
+                else:
+                    missing.append(want)
         if not missing:
             return
         lines = [
@@ -631,6 +815,7 @@ class Journal:
             if near:
                 lines.append(f"  Near misses for {str(want)!r}:")
                 lines += [f"    {n}" for n in near[:10]]
+        lines += self._gaps(session)
         lines += self._summary(commands)
         raise AssertionError("\n".join(lines))
 
@@ -651,11 +836,15 @@ class Journal:
         by_session: dict[int, list[str]] = {}
         for c in commands:
             by_session.setdefault(c.session, []).append(c.line)
+        with self._cond:
+            left_out = {s.id: s.commands_left_out for s in self._sessions if s.commands_left_out}
         for sid, seen in by_session.items():
             shown = ", ".join(seen[:_SUMMARY_LIMIT])
             more = (
                 f", ... ({len(seen) - _SUMMARY_LIMIT} more)" if len(seen) > _SUMMARY_LIMIT else ""
             )
+            if sid in left_out:
+                more += f" ({left_out[sid]} more left out of the record in the middle)"
             lines.append(f"    session {sid}: {shown}{more}")
         return lines
 
@@ -693,7 +882,10 @@ class Journal:
         def done() -> bool:
             if sessions_ended is not None:
                 return ended_count() >= sessions_ended
-            return len(self._find(self._commands, verb, args, user, session)) >= count
+            # Commands left out of a long session count when sure to match (a wait must
+            # not end early).
+            seen = len(self._find(self._kept(), verb, args, user, session))
+            return seen + self._left_out_matching(verb, args, user, session)[0] >= count
 
         with self._cond:
             if self._cond.wait_for(done, timeout):
@@ -704,8 +896,9 @@ class Journal:
                 what = f"{sessions_ended} ended sessions (ended: {ended}, open: "
                 what += f"{len(self._sessions) - kept})"
             else:
-                seen = len(self._find(self._commands, verb, args, user, session))
+                seen = len(self._find(self._kept(), verb, args, user, session))
+                seen += self._left_out_matching(verb, args, user, session)[0]
                 want = mask((verb or "*").upper(), [str(a) for a in args])
                 what = f"{count} x {want!r} (seen: {seen})"
-            summary = "\n".join(self._summary(self._commands))
+            summary = "\n".join(self._summary(self._kept()))
         raise TimeoutError(f"waited {timeout} s for {what}\n{summary}")

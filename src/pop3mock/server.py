@@ -43,6 +43,9 @@ __all__ = ["POP3Server"]
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 _BIG = 256 * 1024  # replies above this go out by scatter-gather instead of one joined copy
 _JOIN_TIMEOUT = 5.0
+#: Commands of one session the journal keeps at each end (the first and the last ones); the
+#: ones in between are counted, so that a session of a million commands stays small.
+SESSION_KEEP_COMMANDS = 1000
 _MAX_IDLE_THREADS = 16  # connection threads kept waiting for the next connection
 _timestamps = itertools.count(1)
 _thread_numbers = itertools.count(1)
@@ -89,6 +92,7 @@ class POP3Server:
         check_faults: bool = True,
         fault_seed: int | None = None,
         journal_keep: int | None = None,
+        session_keep_commands: int | None = SESSION_KEEP_COMMANDS,
         **options: Any,
     ) -> None:
         if host not in _LOOPBACK:
@@ -140,7 +144,12 @@ class POP3Server:
             raise ConfigurationError(
                 f"journal_keep must be a whole number >= 1 or None, not {journal_keep!r}"
             )
-        self.journal = Journal(keep_sessions=journal_keep)
+        if session_keep_commands is not None and not whole_number(session_keep_commands, 1):
+            raise ConfigurationError(
+                "session_keep_commands must be a whole number >= 1 or None, "
+                f"not {session_keep_commands!r}"
+            )
+        self.journal = Journal(keep_sessions=journal_keep, keep_commands=session_keep_commands)
         # A failing journal listener (a --journal file on a full disk) is a server failure.
         self.journal.on_listener_error = self._record_error
         self.faults = FaultSet(fault_seed)
@@ -540,7 +549,7 @@ class _Connection:
                     reason in ("client closed", "client reset")
                     and not self.left_a_hang
                     and not self.said_quit
-                    and self.record.commands
+                    and self.record.command_count
                 ):
                     server.journal.note(self.record, violation="connection closed without QUIT")
                 server.journal.close_session(self.record, reason)
@@ -662,7 +671,7 @@ class _Connection:
             record,
             CommandRecord(
                 session=record.id,
-                seq=len(record.commands) + 1,
+                seq=record.command_count + 1,
                 time=journal.clock(),
                 state=state,
                 raw=data + line.ending,
