@@ -342,7 +342,23 @@ class POP3Server:
         elif thread is None:
             self._handoff.put(conn)  # an idle connection thread takes it
         else:
-            thread.start()
+            try:
+                thread.start()
+            except RuntimeError as exc:  # "can't start new thread": a process or memory limit
+                self._no_thread(conn, thread, exc)
+
+    def _no_thread(self, conn: _Connection, thread: threading.Thread, exc: RuntimeError) -> None:
+        # The connection never ran: free its slot, forget the thread (joining a thread that
+        # never started raises), tell the client it is a passing failure, and report it.
+        with self._lock:
+            self._connections.discard(conn)
+            with contextlib.suppress(ValueError):
+                self._threads.remove(thread)
+        peer = f"{conn.peer[0]}:{conn.peer[1]}"
+        error = ServerError(f"cannot start a thread for the connection from {peer}: {exc}")
+        error.__cause__ = exc
+        self._record_error(error, f"accepting the connection from {peer}")
+        self._refuse(conn.sock, "internal")
 
     def _connection_thread(self, conn: _Connection | None) -> None:
         # Serve connections one after another; between them wait for the next one.
@@ -355,12 +371,12 @@ class POP3Server:
                 self._idle_threads += 1
             conn = self._handoff.get()
 
-    def _refuse(self, sock: socket.socket) -> None:
+    def _refuse(self, sock: socket.socket, key: str = "too_many_connections") -> None:
         # Beyond max_connections a real server answers -ERR [SYS/TEMP] and closes (RFC 3206).
         try:
             sock.settimeout(1.0)
             if not self.implicit_tls or sock.getsockname()[1] == self.port:
-                sock.sendall(system_error(self.config, "too_many_connections").encode())
+                sock.sendall(system_error(self.config, key).encode())
         except OSError:
             pass
         finally:
@@ -383,8 +399,8 @@ class POP3Server:
         deadline = time.monotonic() + _JOIN_TIMEOUT
         stuck = []
         for thread in threads:
-            if thread is threading.current_thread():
-                continue
+            if thread is threading.current_thread() or thread.ident is None:
+                continue  # (a thread that never started has nothing to join)
             thread.join(max(0.0, deadline - time.monotonic()))
             if thread.is_alive():
                 stuck.append(thread.name)
