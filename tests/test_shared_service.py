@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import socket
 import threading
+from typing import BinaryIO
 
 import pytest
 
 from pop3mock import POP3Server, ServerError
+
+
+def closed(reader: BinaryIO) -> bool:
+    """Whether the server closed: nothing more comes (a reset, if the client had already
+    sent more, is a close too)."""
+    try:
+        return reader.read() == b""
+    except ConnectionResetError:
+        return True
 
 
 def refuse_connection_threads(monkeypatch: pytest.MonkeyPatch, times: int) -> list[str]:
@@ -58,3 +68,160 @@ def test_stop_never_joins_a_thread_that_did_not_start(monkeypatch: pytest.Monkey
                 assert client.makefile("rb").read().startswith(b"-ERR [SYS/TEMP]")
     assert len(server.errors) == 3
     assert not server._threads or all(t.ident is not None for t in server._threads)
+
+
+# -- the login deadline -------------------------------------------------------------------
+
+
+def test_a_client_that_does_not_log_in_in_time_is_told_and_closed() -> None:
+    # It keeps the connection busy, trickling each line in two pieces (so the idle timeout
+    # never fires): only the login deadline ends it.
+    with POP3Server(users={"alice": "pw"}, login_timeout=0.2, idle_timeout=60) as server:
+        for _ in range(5):
+            with socket.create_connection(server.address, timeout=10) as sock:
+                reader = sock.makefile("rb")
+                assert reader.readline().startswith(b"+OK")
+                while True:
+                    try:
+                        sock.sendall(b"USER al")
+                        sock.sendall(b"ice\r\n")
+                    except OSError:
+                        break
+                    reply = reader.readline()
+                    if not reply.startswith(b"+OK"):
+                        break
+                assert reply == b"-ERR No login within the time allowed.\r\n"
+                assert closed(reader)
+        server.journal.wait_for(sessions_ended=5)
+        assert {s.end_reason for s in server.journal.sessions} == {"login timeout"}
+    server.check()
+
+
+def test_a_client_that_logged_in_is_not_held_to_the_login_deadline() -> None:
+    with POP3Server(users={"alice": "pw"}, login_timeout=0.1, idle_timeout=60) as server:
+        with socket.create_connection(server.address, timeout=10) as sock:
+            reader = sock.makefile("rb")
+            reader.readline()
+            sock.sendall(b"USER alice\r\n")
+            reader.readline()
+            sock.sendall(b"PASS pw\r\n")
+            assert reader.readline().startswith(b"+OK")
+            session = server.journal.sessions[0]
+            # Busy past twice the deadline (a lower bound on the time, never an upper one).
+            while server.journal.clock() - session.started < 0.2:
+                sock.sendall(b"NOOP\r\n")
+                assert reader.readline().startswith(b"+OK")
+            sock.sendall(b"QUIT\r\n")
+            assert reader.readline().startswith(b"+OK")
+        server.journal.wait_for(sessions_ended=1)
+        assert server.journal.sessions[0].end_reason == "quit"
+    server.check()
+
+
+def test_the_login_deadline_covers_a_tls_handshake_that_never_ends() -> None:
+    with POP3Server(
+        users={"alice": "pw"}, implicit_tls=True, login_timeout=0.2, idle_timeout=60
+    ) as server:
+        assert server.tls_port is not None
+        with socket.create_connection((server.host, server.tls_port), timeout=10) as sock:
+            sock.sendall(b"\x16\x03\x01")  # the start of a ClientHello, never finished
+            server.journal.wait_for(sessions_ended=1)
+            assert server.journal.sessions[0].end_reason.startswith("TLS handshake failed")
+
+
+@pytest.mark.parametrize("bad", [0, -1, float("inf"), float("nan"), True, "3"])
+def test_login_timeout_is_checked(bad: object) -> None:
+    from pop3mock import ConfigurationError
+
+    with pytest.raises(ConfigurationError, match="login_timeout must be a positive"):
+        POP3Server(login_timeout=bad)  # type: ignore[arg-type]
+
+
+# -- when full: the oldest connection not logged in gives way -----------------------------
+
+
+def greeted(server: POP3Server) -> tuple[socket.socket, BinaryIO]:
+    sock = socket.create_connection(server.address, timeout=10)
+    reader = sock.makefile("rb")
+    assert reader.readline().startswith(b"+OK")
+    return sock, reader
+
+
+def log_in(sock: socket.socket, reader: BinaryIO, user: str) -> None:
+    for line in (f"USER {user}", "PASS pw"):
+        sock.sendall(line.encode() + b"\r\n")
+        assert reader.readline().startswith(b"+OK")
+
+
+def test_when_full_the_oldest_connection_not_logged_in_gives_way() -> None:
+    for _ in range(20):
+        users = {"alice": "pw", "bob": "pw"}
+        server = POP3Server(users=users, max_connections=2, drop_oldest_when_full=True)
+        with server:
+            waiting, waiting_reader = greeted(server)  # connected, never logs in
+            alice, alice_reader = greeted(server)
+            log_in(alice, alice_reader, "alice")
+            bob, bob_reader = greeted(server)  # full: the waiting one makes room
+            assert (
+                waiting_reader.readline() == b"-ERR [SYS/TEMP] Too many connections, try later.\r\n"
+            )
+            assert closed(waiting_reader)
+            log_in(bob, bob_reader, "bob")
+            # Full of clients that logged in: a newcomer is refused, nobody is dropped.
+            with socket.create_connection(server.address, timeout=10) as late:
+                assert late.makefile("rb").read() == (
+                    b"-ERR [SYS/TEMP] Too many connections, try later.\r\n"
+                )
+            for sock, reader in ((alice, alice_reader), (bob, bob_reader)):
+                sock.sendall(b"QUIT\r\n")
+                assert reader.readline().startswith(b"+OK")
+                sock.close()
+            waiting.close()
+            server.journal.wait_for(sessions_ended=3)
+            reasons = [s.end_reason for s in server.journal.sessions]
+        assert reasons == ["dropped: server full", "quit", "quit"]
+        server.check()
+
+
+def test_without_drop_oldest_when_full_a_newcomer_is_refused() -> None:
+    with POP3Server(users={"alice": "pw"}, max_connections=1) as server:
+        waiting, waiting_reader = greeted(server)
+        with socket.create_connection(server.address, timeout=10) as late:
+            assert late.makefile("rb").read().startswith(b"-ERR [SYS/TEMP] Too many")
+        waiting.sendall(b"QUIT\r\n")
+        assert waiting_reader.readline().startswith(b"+OK")
+        waiting.close()
+    server.check()
+
+
+# -- the idle timeout holds while sending -------------------------------------------------
+
+BIG = b"Subject: big\r\n\r\n" + (b"y" * 1022 + b"\r\n") * 10240  # 10 MiB
+
+
+@pytest.mark.parametrize("tls", [False, True])
+def test_a_client_that_never_reads_a_big_reply_is_ended_by_the_idle_timeout(tls: bool) -> None:
+    from pop3mock import tls as pop3tls
+
+    with POP3Server(users={"alice": "pw"}, idle_timeout=0.3, implicit_tls=tls) as server:
+        server.mailbox("alice").add(BIG)
+        port = server.tls_port if tls else server.port
+        assert port is not None
+        raw = socket.create_connection((server.host, port), timeout=10)
+        sock = (
+            pop3tls.client_context().wrap_socket(raw, server_hostname="localhost") if tls else raw
+        )
+        with sock:
+            reader = sock.makefile("rb")
+            reader.readline()
+            log_in(sock, reader, "alice")
+            sock.sendall(b"RETR 1\r\n")  # and never read the reply
+            server.journal.wait_for("RETR")
+            server.journal.wait_for(sessions_ended=1, timeout=10)
+        (record,) = server.journal.sessions
+        assert record.end_reason == "idle timeout"
+        assert not server.mailbox("alice").locked
+        # Never before the send has made no progress for the idle timeout.
+        assert record.ended is not None
+        assert record.ended - server.journal.find("RETR")[0].time >= 0.3
+    server.check()

@@ -133,6 +133,7 @@ DEFAULT_TEXTS: Mapping[str, str] = {
     "too_many_bad": "Too many invalid commands.",
     "too_many_bad_trans": "Too many invalid commands.",
     "too_many_connections": "Too many connections, try later.",
+    "login_timeout": "No login within the time allowed.",
     "internal": "Internal error.",
 }
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import math
 import os
 import queue
 import select
@@ -35,19 +36,21 @@ from .journal import CommandRecord, Journal, SessionRecord, mask
 from .mailbox import Mailbox
 from .message import LazyMessage, MessageInput
 from .personality import server_default
-from .protocol import Response, Session, system_error
+from .protocol import Response, Session, State, system_error
 from .steps import Close, Hang, Paced, Reset, Send, Sleep, Step
 
 __all__ = ["POP3Server"]
 
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 _BIG = 256 * 1024  # replies above this go out by scatter-gather instead of one joined copy
+_TLS_CHUNK = 256 * 1024  # octets per TLS write (each write gets idle_timeout to finish)
 _JOIN_TIMEOUT = 5.0
 #: Commands of one session the journal keeps at each end (the first and the last ones); the
 #: ones in between are counted, so that a session of a million commands stays small.
 SESSION_KEEP_COMMANDS = 1000
 _MAX_IDLE_THREADS = 16  # connection threads kept waiting for the next connection
 _timestamps = itertools.count(1)
+_connection_numbers = itertools.count(1)  # in the order accepted: the oldest is the lowest
 _thread_numbers = itertools.count(1)
 
 
@@ -87,6 +90,8 @@ class POP3Server:
         tls_port: int = 0,
         idle_timeout: float | None = 600.0,
         max_connections: int | None = None,
+        login_timeout: float | None = None,
+        drop_oldest_when_full: bool = False,
         max_line: int = 65536,
         strict: bool = False,
         check_faults: bool = True,
@@ -124,6 +129,16 @@ class POP3Server:
             raise ConfigurationError("idle_timeout must be a positive number of seconds or None")
         if max_connections is not None and max_connections < 1:
             raise ConfigurationError("max_connections must be at least 1")
+        if login_timeout is not None and (
+            isinstance(login_timeout, bool)
+            or not isinstance(login_timeout, (int, float))
+            or not math.isfinite(login_timeout)
+            or login_timeout <= 0
+        ):
+            raise ConfigurationError(
+                "login_timeout must be a positive, finite number of seconds or None, "
+                f"not {login_timeout!r}"
+            )
         if not whole_number(max_line, 1):
             raise ConfigurationError(
                 f"max_line must be a whole number of octets >= 1, not {max_line!r}"
@@ -137,6 +152,11 @@ class POP3Server:
         self.implicit_tls = implicit_tls
         self.idle_timeout = idle_timeout
         self.max_connections = max_connections
+        #: Seconds from connecting to a successful login (None: no limit).
+        self.login_timeout = login_timeout
+        #: When max_connections is reached, a new client takes the place of the oldest
+        #: connection not logged in yet (Dovecot's way); otherwise the new client is refused.
+        self.drop_oldest_when_full = bool(drop_oldest_when_full)
         self.max_line = max_line
         self.strict = strict
         self.check_faults = check_faults
@@ -166,6 +186,8 @@ class POP3Server:
         self._handoff: queue.SimpleQueue[_Connection | None] = queue.SimpleQueue()
         self._idle_threads = 0
         self._connections: set[_Connection] = set()
+        # Connections dropped to make room (drop_oldest_when_full), until their thread ends.
+        self._leaving: set[_Connection] = set()
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         self._started = False
@@ -320,6 +342,9 @@ class POP3Server:
             full = (
                 self.max_connections is not None and len(self._connections) >= self.max_connections
             )
+            dropped = self._make_room() if full and self.drop_oldest_when_full else None
+            if dropped is not None:
+                full = False
             if not full:
                 conn = _Connection(self, sock, peer, tls)
                 self._connections.add(conn)
@@ -337,6 +362,8 @@ class POP3Server:
                         # long-running server must not keep every one it ever started.
                         self._threads = [t for t in self._threads if t.is_alive()]
                     self._threads.append(thread)
+        if dropped is not None:
+            dropped.drop()
         if full:
             self._refuse(sock)
         elif thread is None:
@@ -346,6 +373,17 @@ class POP3Server:
                 thread.start()
             except RuntimeError as exc:  # "can't start new thread": a process or memory limit
                 self._no_thread(conn, thread, exc)
+
+    def _make_room(self) -> _Connection | None:
+        # Under the lock. Clients that logged in keep their place; the oldest one still
+        # logging in (or holding a slot without trying) gives its slot to the newcomer.
+        waiting = [c for c in self._connections if not c.logged_in]
+        if not waiting:
+            return None
+        oldest = min(waiting, key=lambda c: c.number)
+        self._connections.discard(oldest)
+        self._leaving.add(oldest)
+        return oldest
 
     def _no_thread(self, conn: _Connection, thread: threading.Thread, exc: RuntimeError) -> None:
         # The connection never ran: free its slot, forget the thread (joining a thread that
@@ -389,7 +427,7 @@ class POP3Server:
             _shutdown(listener)
             listener.close()
         with self._lock:
-            connections = list(self._connections)
+            connections = [*self._connections, *self._leaving]
             threads = list(self._threads)
             idle, self._idle_threads = self._idle_threads, 0
         for _ in range(idle):
@@ -460,6 +498,7 @@ class POP3Server:
     def _forget(self, conn: _Connection) -> None:
         with self._lock:
             self._connections.discard(conn)
+            self._leaving.discard(conn)
 
 
 def _config_from_options(options: dict[str, Any], *, stls: bool) -> ServerConfig:
@@ -498,6 +537,14 @@ class _Connection:
         self.peer = peer
         self.implicit_tls = tls
         self.thread: threading.Thread | None = None
+        self.number = next(_connection_numbers)
+        self.opened = time.monotonic()
+        self.logged_in = False
+        self.dropped = False  # its slot went to a newer client (drop_oldest_when_full)
+        # When the login must be done by (login_timeout); None once logged in.
+        self.login_deadline = (
+            None if server.login_timeout is None else self.opened + server.login_timeout
+        )
         self.reader = LineReader(server.max_line)
         self.record: SessionRecord | None = None
         self.session: Session | None = None
@@ -510,6 +557,12 @@ class _Connection:
         # The verb of the line before (None after a SASL line): the line after USER is
         # taken for a password whatever it says.
         self.previous_verb: str | None = None
+
+    def drop(self) -> None:
+        """Give up this connection's slot: its thread wakes from the read, says why, ends."""
+        self.dropped = True
+        with contextlib.suppress(OSError):
+            socket.socket.shutdown(self.sock, socket.SHUT_RD)
 
     def abort(self) -> None:
         # A client that had closed (or reset) its side when stop() came ended the session
@@ -575,8 +628,8 @@ class _Connection:
     def _fail(self, exc: Exception) -> None:
         self.ended_by = "server error"
         self.server._record_error(exc, self._place())
-        with contextlib.suppress(OSError):
-            self.sock.sendall(system_error(self.server.config).encode())
+        with contextlib.suppress(OSError, _Stop):
+            self._send(system_error(self.server.config).encode())
 
     def _run(self) -> None:
         server = self.server
@@ -605,6 +658,36 @@ class _Connection:
             line = self._read_line()
             self._answer(line)
 
+    def _on_login(self) -> None:
+        self.logged_in = True
+        if self.login_deadline is not None:
+            # From now on only the idle timeout bounds a wait.
+            self.login_deadline = None
+            self._wait_at_most(self.server.idle_timeout)
+
+    def _wait_at_most(self, seconds: float | None) -> None:
+        if isinstance(self.sock, ssl.SSLSocket):
+            self.sock.settimeout(seconds)
+        else:
+            _set_idle_timeout(self.sock, seconds, clear=True)
+
+    def _before_read(self, deadline: float) -> None:
+        """Bound the next read by the login deadline as well as by the idle timeout."""
+        left = deadline - time.monotonic()
+        if left <= 0:
+            self._goodbye(
+                "login timeout", Response("-ERR", self.server.config.text("login_timeout"))
+            )
+        idle = self.server.idle_timeout
+        self._wait_at_most(left if idle is None or left < idle else idle)
+
+    def _goodbye(self, reason: str, response: Response) -> None:
+        """End the session for `reason`, telling the client why."""
+        self.ended_by = reason
+        with contextlib.suppress(OSError, _Stop):
+            self._send(response.encode())
+        raise _Stop()
+
     def _read_line(self) -> Line:
         reader = self.reader
         while True:
@@ -623,13 +706,21 @@ class _Connection:
                         violation="commands pipelined although PIPELINING is not advertised",
                     )
                 return line
+            deadline = self.login_deadline
+            if deadline is not None:
+                self._before_read(deadline)
             try:
                 data = self.sock.recv(65536)
             except (TimeoutError, BlockingIOError, ssl.SSLWantReadError):
+                if deadline is not None and time.monotonic() >= deadline:
+                    self._before_read(deadline)  # says so, and ends the session
                 # Autologout: silent close, no UPDATE (RFC 1939 section 3, C-093). The kernel's
                 # receive timeout shows as EAGAIN (or, inside TLS, as "want read").
                 self.ended_by = "idle timeout"
                 raise _Stop() from None
+            if not data and self.dropped:
+                config = self.server.config
+                self._goodbye("dropped: server full", system_error(config, "too_many_connections"))
             if not data:
                 last = reader.end_of_stream()
                 if last is not None:
@@ -707,6 +798,8 @@ class _Connection:
             wire = b"".join(parts)
         if response is not None and response.pause:
             self._execute([Sleep(response.pause)])  # a failed login's delay
+        if not self.logged_in and session.state is State.TRANSACTION:
+            self._on_login()  # before the reply: the client may act on it at once
         if verb == "QUIT" and (response is None or session.closed):
             # Accepted: whatever happens to the reply, the client did say QUIT.
             self.said_quit = True
@@ -752,38 +845,76 @@ class _Connection:
     def _send_parts(self, parts: tuple[bytes, ...]) -> None:
         sock = self.sock
         if len(parts) == 1:
-            sock.sendall(parts[0])
+            self._send(parts[0])
             return
         total = sum(len(p) for p in parts)
         if total <= _BIG or isinstance(sock, ssl.SSLSocket):
             if total <= _BIG:
-                sock.sendall(b"".join(parts))
+                self._send(b"".join(parts))
             else:
                 for part in parts:
-                    sock.sendall(part)
+                    self._send(part)
             return
         # Scatter-gather: the big body is sent from its cached bytes, never copied.
         views = [memoryview(p) for p in parts if p]
         while views:
-            sent = sock.sendmsg(views)
+            try:
+                sent = sock.sendmsg(views, [], socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                sent = 0
             while views and sent >= len(views[0]):
                 sent -= len(views[0])
                 views.pop(0)
             if sent and views:
                 views[0] = views[0][sent:]
+            if views and not sent:
+                self._wait_writable()
+
+    def _send(self, data: bytes | memoryview) -> None:
+        """Send all of `data`. One rule, however big the reply: a send that makes no
+        progress for `idle_timeout` ends the session (a client that stopped reading)."""
+        sock = self.sock
+        if isinstance(sock, ssl.SSLSocket):
+            # Python's timeout bounds one write as a whole: in chunks, a slow reader that
+            # keeps reading is not cut off in the middle of a big reply.
+            view = memoryview(data)
+            for offset in range(0, len(view), _TLS_CHUNK):
+                sock.sendall(view[offset : offset + _TLS_CHUNK])
+            return
+        # Non-blocking sends, waiting in poll() between them: the kernel's send timeout
+        # restarts with each partial send, so a client that never reads held its session
+        # for two or three times idle_timeout.
+        view = memoryview(data)
+        while view:
+            try:
+                sent = sock.send(view, socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                sent = 0
+            view = view[sent:]
+            if view and not sent:
+                self._wait_writable()
+
+    def _wait_writable(self) -> None:
+        timeout = self.server.idle_timeout
+        poller = select.poll()
+        poller.register(self.sock, select.POLLOUT)
+        # stop() shuts the socket down, which wakes this at once (the next send then fails).
+        if not poller.poll(None if timeout is None else timeout * 1000):
+            self.ended_by = self.ended_by or "idle timeout"
+            raise _Stop()
 
     def _execute(self, steps: list[Step]) -> None:
         stopping = self.server._stopping
         for step in steps:
             if isinstance(step, Send):
                 if step.data:
-                    self.sock.sendall(step.data)
+                    self._send(step.data)
             elif isinstance(step, Paced):
                 data = memoryview(step.data)
                 for offset in range(0, len(data), step.chunk):
                     if offset and stopping.wait(step.interval):
                         raise _Stop()
-                    self.sock.sendall(data[offset : offset + step.chunk])
+                    self._send(data[offset : offset + step.chunk])
             elif isinstance(step, Sleep):
                 if stopping.wait(step.seconds):
                     raise _Stop()
@@ -833,6 +964,11 @@ class _Connection:
         # Inside TLS the kernel timeouts do not end a blocking read (the ssl module retries
         # "want read" forever), so the idle timeout is Python's own here.
         tls_sock.settimeout(self.server.idle_timeout)
+        if self.login_deadline is not None:
+            # The handshake counts against the login deadline too.
+            left = max(self.login_deadline - time.monotonic(), 0.001)
+            idle = self.server.idle_timeout
+            tls_sock.settimeout(left if idle is None or left < idle else idle)
         self.sock = tls_sock
         if self.server._stopping.is_set():
             # stop() may have shut down the plain socket after wrap_socket detached it from
@@ -905,13 +1041,18 @@ def _peer_gone(sock: socket.socket) -> str | None:
     return None
 
 
-def _set_idle_timeout(sock: socket.socket, seconds: float | None) -> None:
+def _set_idle_timeout(sock: socket.socket, seconds: float | None, *, clear: bool = False) -> None:
     # Kernel timeouts (SO_RCVTIMEO/SO_SNDTIMEO) on a blocking socket, not settimeout():
     # settimeout() makes Python poll() before every recv and send, and those extra system
     # calls cost a fifth of the sessions per second when many clients are connected.
     if seconds is None:
-        return
+        if not clear:
+            return
+        seconds = 0.0  # a zero timeval: no timeout
     whole = int(seconds)
-    timeval = struct.pack("ll", whole, int((seconds - whole) * 1_000_000))
+    micro = int((seconds - whole) * 1_000_000)
+    if seconds > 0 and not whole and not micro:
+        micro = 1  # a zero timeval would mean no timeout at all
+    timeval = struct.pack("ll", whole, micro)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, timeval)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
