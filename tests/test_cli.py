@@ -892,3 +892,59 @@ def test_session_keep_commands_bounds_memory_not_the_counts(tmp_path: Path) -> N
     assert len([r for r in records if r["event"] == "command"]) == 9  # the file has them all
     (end,) = [r for r in records if r["event"] == "session-end"]
     assert end["commands"] == 9
+
+
+def _built(*args: str, cwd: Path | None = None) -> object:
+    from pop3mock.cli import _server, _settings
+
+    settings = _settings(build_parser().parse_args(["serve", *args]))
+    return _server(settings, None)[0]
+
+
+def test_serve_has_the_limits_of_a_shared_service_by_default(tmp_path: Path) -> None:
+    server = _built()
+    assert (server.max_connections, server.login_timeout) == (100, 180.0)  # type: ignore[attr-defined]
+    assert server.drop_oldest_when_full is True  # type: ignore[attr-defined]
+    off = _built("--max-connections", "0", "--login-timeout", "0", "--no-drop-oldest-when-full")
+    assert (off.max_connections, off.login_timeout) == (None, None)  # type: ignore[attr-defined]
+    assert off.drop_oldest_when_full is False  # type: ignore[attr-defined]
+    config = tmp_path / "pop3mock.toml"
+    config.write_text("max_connections = 7\nlogin_timeout = 2.5\ndrop_oldest_when_full = false\n")
+    filed = _built("--config", str(config))
+    assert (filed.max_connections, filed.login_timeout) == (7, 2.5)  # type: ignore[attr-defined]
+    assert filed.drop_oldest_when_full is False  # type: ignore[attr-defined]
+    flagged = _built("--config", str(config), "--max-connections", "3", "--drop-oldest-when-full")
+    assert flagged.max_connections == 3  # type: ignore[attr-defined]
+    assert flagged.drop_oldest_when_full is True  # type: ignore[attr-defined]
+
+
+def test_serve_drops_the_oldest_connection_not_logged_in_when_full() -> None:
+    with Served("--max-connections", "1") as served:
+        port = served.port()
+        served.until("stop with")
+        with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as first:
+            first_reader = first.makefile("rb")
+            assert first_reader.readline().startswith(b"+OK")
+            with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as second:
+                second_reader = second.makefile("rb")
+                assert first_reader.readline() == (
+                    b"-ERR [SYS/TEMP] Too many connections, try later.\r\n"
+                )
+                assert second_reader.readline().startswith(b"+OK")
+                second.sendall(b"QUIT\r\n")
+                assert second_reader.readline().startswith(b"+OK")
+        code, _, stderr = served.stop()
+    assert code == 0, stderr
+
+
+def test_serve_closes_a_client_that_does_not_log_in_in_time() -> None:
+    with Served("--login-timeout", "0.3") as served:
+        port = served.port()
+        served.until("stop with")
+        with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+            reader = sock.makefile("rb")
+            assert reader.readline().startswith(b"+OK")
+            assert reader.readline() == b"-ERR No login within the time allowed.\r\n"
+            assert reader.read() == b""
+        code, _, stderr = served.stop()
+    assert code == 0, stderr

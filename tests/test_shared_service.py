@@ -225,3 +225,19 @@ def test_a_client_that_never_reads_a_big_reply_is_ended_by_the_idle_timeout(tls:
         assert record.ended is not None
         assert record.ended - server.journal.find("RETR")[0].time >= 0.3
     server.check()
+
+
+def test_the_marker_takes_the_same_limits() -> None:
+    from pop3mock.plugin import build_server
+
+    server, _ = build_server(
+        {
+            "max_connections": 2,
+            "drop_oldest_when_full": True,
+            "login_timeout": 1.5,
+            "session_keep_commands": 5,
+        }
+    )
+    assert (server.max_connections, server.drop_oldest_when_full) == (2, True)
+    assert server.login_timeout == 1.5
+    assert server.journal.keep_commands == 5

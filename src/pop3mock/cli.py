@@ -72,6 +72,9 @@ _FLAGS = (
     "max_auth_failures",
     "max_message_size",
     "session_keep_commands",
+    "max_connections",
+    "login_timeout",
+    "drop_oldest_when_full",
 )
 
 # Ended sessions `serve` keeps in memory: it runs for as long as its user wants, and the
@@ -84,6 +87,10 @@ _AUTH_FAILURE_DELAY = 0.5
 _MAX_AUTH_FAILURES = 10
 # Unusual messages named one per line at start-up; the rest are counted.
 _NOTES_SHOWN = 20
+# A shared service's limits (Python's defaults, for tests, have none): no client holds a
+# thread forever, and clients trickling bytes cannot take every slot.
+_MAX_CONNECTIONS = 100
+_LOGIN_TIMEOUT = 180.0  # Dovecot's: 3 minutes from connect to login
 
 _TOP_EPILOG = """\
 examples:
@@ -133,6 +140,12 @@ examples:
   pop3mock serve --journal-keep 0
       keep every session in memory (default: the last 1000 ended ones, so that a
       server running for days stays small; the --journal file gets them all anyway)
+  pop3mock serve --max-connections 20 --login-timeout 30 --drop-oldest-when-full
+      at most 20 connections at once (default 100; 0: no cap), each logged in within
+      30 s of connecting (default 180; 0: no deadline); when full, the oldest
+      connection not logged in makes room for a new one (the default)
+  pop3mock serve --max-connections 20 --no-drop-oldest-when-full
+      when full, refuse a new client with -ERR [SYS/TEMP] instead
   pop3mock serve --session-keep-commands 100
       keep the first and last 100 commands of each session in memory (default
       1000; 0: all); the ones in between are counted, and the --journal file
@@ -327,6 +340,25 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"close a connection at its Nth failed login (default {_MAX_AUTH_FAILURES}; 0: never)",
     )
     add(
+        "--max-connections",
+        type=_count,
+        metavar="N",
+        help=f"connections served at once (default {_MAX_CONNECTIONS}; 0: no cap)",
+    )
+    add(
+        "--login-timeout",
+        type=_seconds,
+        metavar="SECONDS",
+        help=f"close connections not logged in this long after connecting (default "
+        f"{_LOGIN_TIMEOUT:g}; 0: never)",
+    )
+    add(
+        "--drop-oldest-when-full",
+        action=argparse.BooleanOptionalAction,
+        help="when --max-connections is reached, drop the oldest connection not logged in "
+        "to make room (default); --no-drop-oldest-when-full refuses the newcomer instead",
+    )
+    add(
         "--journal",
         metavar="FILE.jsonl",
         help="write every session and command to FILE as JSON lines, as they happen",
@@ -406,7 +438,11 @@ class _Settings:
     quiet: bool = False
     ready_file: str | None = None
     fault_seed: int | None = None
+    #: None: the default of serve; 0: no cap.
     max_connections: int | None = None
+    #: None: the default of serve; 0: no deadline.
+    login_timeout: float | None = None
+    drop_oldest_when_full: bool | None = None
     #: Ended sessions the in-memory journal keeps: None is the default, 0 all of them.
     journal_keep: int | None = None
     #: None: serve's defaults; 0: off.
@@ -538,8 +574,12 @@ def _server(settings: _Settings, context: ssl.SSLContext | None) -> tuple[POP3Se
         kwargs["personality"] = settings.personality
     if settings.idle_timeout is not None:
         kwargs["idle_timeout"] = settings.idle_timeout or None
-    if settings.max_connections is not None:
-        kwargs["max_connections"] = settings.max_connections
+    cap = _MAX_CONNECTIONS if settings.max_connections is None else settings.max_connections
+    kwargs["max_connections"] = cap or None
+    login = _LOGIN_TIMEOUT if settings.login_timeout is None else settings.login_timeout
+    kwargs["login_timeout"] = login or None
+    drop = settings.drop_oldest_when_full
+    kwargs["drop_oldest_when_full"] = True if drop is None else drop
     keep = _JOURNAL_KEEP if settings.journal_keep is None else settings.journal_keep
     kwargs["journal_keep"] = keep or None
     delay = settings.auth_failure_delay
