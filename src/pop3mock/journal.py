@@ -175,12 +175,14 @@ class SessionRecord:
 
     @property
     def client_bytes(self) -> bytes:
-        """Every line the client sent, as received (credentials included)."""
+        """Every line the client sent, as received (credentials included): of a long
+        session, the lines of the commands kept."""
         return b"".join(c.raw for c in list(self.commands))
 
     @property
     def server_bytes(self) -> bytes:
-        """The greeting and every reply as kept by the journal (each capped)."""
+        """The greeting and every reply as kept by the journal (each capped; of a long
+        session, the replies to the commands kept)."""
         return self.greeting + b"".join(c.response for c in list(self.commands))
 
     def transcript(self, *, max_lines: int | None = None) -> str:

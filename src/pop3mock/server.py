@@ -561,6 +561,7 @@ class _Connection:
     def drop(self) -> None:
         """Give up this connection's slot: its thread wakes from the read, says why, ends."""
         self.dropped = True
+        self.ended_by = self.ended_by or "dropped: server full"  # (not a client that left)
         with contextlib.suppress(OSError):
             socket.socket.shutdown(self.sock, socket.SHUT_RD)
 
@@ -859,15 +860,16 @@ class _Connection:
         views = [memoryview(p) for p in parts if p]
         while views:
             try:
-                sent = sock.sendmsg(views, [], socket.MSG_DONTWAIT)
+                progress = sock.sendmsg(views, [], socket.MSG_DONTWAIT)
             except BlockingIOError:
-                sent = 0
+                progress = 0
+            sent = progress
             while views and sent >= len(views[0]):
                 sent -= len(views[0])
                 views.pop(0)
             if sent and views:
                 views[0] = views[0][sent:]
-            if views and not sent:
+            if views and not progress:
                 self._wait_writable()
 
     def _send(self, data: bytes | memoryview) -> None:
