@@ -162,3 +162,41 @@ def test_session_keep_commands_is_checked() -> None:
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ConfigurationError, match="session_keep_commands must be"):
             POP3Server(session_keep_commands=bad)
+
+
+# -- violations: counted whatever is kept --------------------------------------------------
+
+
+def test_violations_of_forgotten_sessions_still_fail_the_check() -> None:
+    from pop3mock import ClientViolationError
+
+    with POP3Server(users={"alice": "pw"}, strict=True, journal_keep=1) as server:
+        for _ in range(6):
+            with socket.create_connection(server.address, timeout=10) as sock:
+                sock.recv(100)
+                sock.sendall(b"CAPA\r\n")
+                sock.recv(1000)  # then leave without QUIT: one violation each
+            server.journal.wait_for(sessions_ended=server.journal.total_sessions)
+        assert server.journal.violation_count == 6
+        assert len(server.journal.violations) <= 2  # of the sessions still kept
+    with pytest.raises(ClientViolationError, match=r"6 violations:(.|\n)*and \d more"):
+        server.check()
+
+
+def test_a_session_keeps_a_bounded_number_of_violations_and_counts_them_all() -> None:
+    from pop3mock import ClientViolationError
+
+    server = POP3Server(users={"alice": "pw"}, strict=True, session_keep_commands=2)
+    with server, socket.create_connection(server.address, timeout=10) as sock:
+        reader = sock.makefile("rb")
+        reader.readline()
+        for _ in range(10):
+            sock.sendall(b"STAT\r\n")  # before login: a violation each time
+            reader.readline()
+        sock.sendall(b"QUIT\r\n")
+        reader.readline()
+        server.journal.wait_for(sessions_ended=1)
+    assert server.journal.violation_count == 10
+    assert len(server.journal.violations) == len(server.journal.sessions[0].violations) == 4
+    with pytest.raises(ClientViolationError, match="10 violations"):
+        server.check()

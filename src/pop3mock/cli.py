@@ -1043,9 +1043,9 @@ def _serve(args: argparse.Namespace, console: _Console) -> int:
         return 1
     if settings.check:
         failed = []
-        violations = server.journal.violations if settings.strict else []
+        violations = server.journal.violation_count if settings.strict else 0
         if violations:
-            failed.append(f"{_plural(len(violations), 'protocol violation')} by clients")
+            failed.append(f"{_plural(violations, 'protocol violation')} by clients")
         if unfired:
             failed.append(f"{_plural(len(unfired), 'counted fault rule')} not fired as configured")
         if failed:

@@ -331,6 +331,8 @@ class Journal:
         self.total_commands = 0
         # Ended sessions no longer kept (keep_sessions), so that waits count them too.
         self._ended_forgotten = 0
+        # Violations counted but not kept: of forgotten sessions, or beyond a session's share.
+        self._violations_not_kept = 0
         self._violations: list[Violation] = []
         self._clock = clock
         self._listeners: list[Listener] = []
@@ -405,7 +407,7 @@ class Journal:
                     self._drop_left_out()
             if command.user and session.user is None:
                 session.user = command.user
-            if command.violation:
+            if command.violation and self._keeps_violation(session):
                 session.violations.append(f"{command.line}: {escape(command.violation)}")
                 self._violations.append(Violation(session.id, command.violation, command))
             self._emit("command", session, command)
@@ -421,7 +423,7 @@ class Journal:
         tls: bool | None = None,
     ) -> None:
         with self._cond:
-            if violation:
+            if violation and self._keeps_violation(session):
                 session.violations.append(escape(violation))
                 after = session.command_count
                 self._violations.append(Violation(session.id, violation, after=after))
@@ -434,6 +436,13 @@ class Journal:
             if tls is not None:
                 session.tls = tls
             self._cond.notify_all()
+
+    def _keeps_violation(self, session: SessionRecord) -> bool:
+        # A session keeps as many violations as commands at each end; the rest are counted.
+        if self.keep_commands is None or len(session.violations) < 2 * self.keep_commands:
+            return True
+        self._violations_not_kept += 1
+        return False
 
     def close_session(self, session: SessionRecord, reason: str) -> None:
         with self._cond:
@@ -457,6 +466,9 @@ class Journal:
         dropped = {s.id for s in ended[: len(ended) - keep]}
         self._ended_forgotten += len(dropped)
         self._sessions = [s for s in self._sessions if s.id not in dropped]
+        kept = [v for v in self._violations if v.session not in dropped]
+        self._violations_not_kept += len(self._violations) - len(kept)
+        self._violations = kept
         left_out = self._left_out
         self._commands = [
             c for c in self._commands if c.session not in dropped and id(c) not in left_out
@@ -478,6 +490,7 @@ class Journal:
             self._commands.clear()
             self._violations.clear()
             self._ended_forgotten = 0
+            self._violations_not_kept = 0
             self._left_out.clear()
 
     # -- queries -------------------------------------------------------------------------
@@ -520,9 +533,17 @@ class Journal:
 
     @property
     def violations(self) -> list[Violation]:
-        """Client protocol violations seen so far (strict mode fails on them)."""
+        """Client protocol violations seen so far (strict mode fails on them): those of the
+        sessions kept, up to twice `keep_commands` a session."""
         with self._cond:
             return list(self._violations)
+
+    @property
+    def violation_count(self) -> int:
+        """Every violation seen, those of sessions no longer kept (`keep_sessions`) or
+        beyond a session's share included."""
+        with self._cond:
+            return len(self._violations) + self._violations_not_kept
 
     def find(
         self,
@@ -598,12 +619,13 @@ class Journal:
 
     def violation_report(self, limit: int = _REPORT_LIMIT) -> str:
         """The violations as a readable multi-line text ('' when there are none)."""
-        found = self.violations
-        if not found:
+        with self._cond:
+            found, total = list(self._violations), self.violation_count
+        if not total:
             return ""
         lines = [
             f"the client broke the POP3 protocol (strict mode), "
-            f"{len(found)} violation{'s' if len(found) != 1 else ''}:"
+            f"{total} violation{'s' if total != 1 else ''}:"
         ]
         for item in found[:limit]:
             lines.append(f"  {item}")
@@ -611,8 +633,9 @@ class Journal:
                 lines.append(f"      C: {item.command.line}")
                 reply = escape(f"{item.command.status} {item.command.reply}".rstrip())
                 lines.append(f"      S: {reply}")
-        if len(found) > limit:
-            lines.append(f"  ... and {len(found) - limit} more")
+        shown = min(len(found), limit)
+        if total > shown:
+            lines.append(f"  ... and {total - shown} more")
         return "\n".join(lines)
 
     # -- assertions ----------------------------------------------------------------------
