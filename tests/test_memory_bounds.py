@@ -200,3 +200,14 @@ def test_a_session_keeps_a_bounded_number_of_violations_and_counts_them_all() ->
     assert len(server.journal.violations) == len(server.journal.sessions[0].violations) == 4
     with pytest.raises(ClientViolationError, match="10 violations"):
         server.check()
+
+
+def test_a_session_lists_a_bounded_number_of_fired_faults() -> None:
+    server = POP3Server(users={"alice": "pw"}, session_keep_commands=2)
+    server.faults.on("NOOP").error("[SYS/TEMP] no")
+    with server:
+        session(server, *[b"NOOP"] * 10)
+        server.journal.wait_for(sessions_ended=1)
+    record = server.journal.sessions[0]
+    assert record.faults == ["NOOP -> error [SYS/TEMP] no"] * 4
+    assert server.faults.fired(server.faults.rules[0]) == 10

@@ -427,7 +427,10 @@ class Journal:
                 session.violations.append(escape(violation))
                 after = session.command_count
                 self._violations.append(Violation(session.id, violation, after=after))
-            if fault:
+            if fault and (
+                self.keep_commands is None or len(session.faults) < 2 * self.keep_commands
+            ):
+                # (a fault on every command of a long session is listed up to there)
                 session.faults.append(fault)
             if user:
                 session.user = user
