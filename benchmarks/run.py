@@ -321,7 +321,7 @@ def soak(row: Row, kind: str, total: int, baseline: int) -> None:
     row.note = (
         f"{total:,} {unit}, growth {since}: from "
         f"{result['baseline_mb']:.1f} MB to {result['end_mb']:.1f} MB resident, "
-        f"{result['per_s']:,.0f} {unit}/s (client in the same process)"
+        f"{result['per_s']:,.0f} {unit}/s (client in the same process); measured once a run"
     )
 
 
