@@ -577,9 +577,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 stat_large(large, 100_000)
             # Once per run: they measure growth, which repeating would not make any surer.
             if rep == 0 and wanted(soak_sessions_row):
-                soak(soak_sessions_row, "sessions", *((1_000, 300) if q else (100_000, 10_000)))
+                soak(soak_sessions_row, "sessions", *((500, 100) if q else (100_000, 10_000)))
             if rep == 0 and wanted(soak_commands_row):
-                soak(soak_commands_row, "commands", *((10_000, 0) if q else (1_000_000, 0)))
+                soak(soak_commands_row, "commands", *((5_000, 0) if q else (1_000_000, 0)))
             print(f"repetition {rep + 1}/{reps} done, load {_load()}", flush=True)
     finally:
         client.close()

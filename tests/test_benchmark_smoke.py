@@ -86,8 +86,8 @@ def test_quick_run_reports_the_soak_rows_without_a_floor() -> None:
             re.M,
         )
         assert row, out.stdout
-    assert re.search(r"1,000 sessions, growth after the first 300: from [\d.]+ MB", out.stdout)
-    assert re.search(r"10,000 commands, growth from the login on: from [\d.]+ MB", out.stdout)
+    assert re.search(r"500 sessions, growth after the first 100: from [\d.]+ MB", out.stdout)
+    assert re.search(r"5,000 commands, growth from the login on: from [\d.]+ MB", out.stdout)
 
 
 def _script(name: str, *args: str) -> subprocess.CompletedProcess[str]:
