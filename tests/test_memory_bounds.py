@@ -149,6 +149,18 @@ def test_a_count_that_cannot_be_exact_says_so_instead_of_guessing() -> None:
         journal.assert_command("RETR", 1, count=5)
 
 
+def test_distinct_verbs_left_out_are_counted_in_bounded_space() -> None:
+    # A client chooses its verbs: 40 different unknown ones must not add 40 counters.
+    lines = [f"X{n}".encode() for n in range(40)]
+    journal = long_session(1, lines).journal
+    record = journal.sessions[0]
+    assert len(record.left_out) <= 3  # twice keep, and the one counter of any verb
+    assert record.commands_left_out == sum(record.left_out.values())
+    assert journal.count() == record.command_count == 43
+    with pytest.raises(ValueError, match="cannot count 'X7' exactly"):
+        journal.count("X7")
+
+
 def test_without_a_limit_every_command_is_kept() -> None:
     server = long_session(None, MIDDLE)
     record = server.journal.sessions[0]

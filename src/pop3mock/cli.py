@@ -586,8 +586,8 @@ def _server(settings: _Settings, context: ssl.SSLContext | None) -> tuple[POP3Se
     kwargs["auth_failure_delay"] = (_AUTH_FAILURE_DELAY if delay is None else delay) or None
     failures = settings.max_auth_failures
     kwargs["max_auth_failures"] = (_MAX_AUTH_FAILURES if failures is None else failures) or None
-    if settings.session_keep_commands is not None:
-        kwargs["session_keep_commands"] = settings.session_keep_commands or None
+    kept = settings.session_keep_commands
+    kwargs["session_keep_commands"] = (SESSION_KEEP_COMMANDS if kept is None else kept) or None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:

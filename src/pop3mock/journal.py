@@ -121,8 +121,8 @@ class Violation:
         return f"session {self.session}, {where}: {escape(self.text)}"
 
 
-#: A command left out of a session's record, as counted: verb, arguments (None: not
-#: counted one by one, see `SessionRecord.left_out`) and user.
+#: A command left out of a session's record, as counted: verb ("": any verb), arguments
+#: (None: not counted one by one, see `SessionRecord.left_out`) and user.
 LeftOutKey = tuple[str, "tuple[str, ...] | None", "str | None"]
 
 
@@ -159,7 +159,9 @@ class SessionRecord:
     commands_left_out: int = 0
     #: The commands left out, counted by (verb, arguments, user). Arguments are None for
     #: those counted by verb only: once a session has left out as many distinct commands
-    #: as it keeps at each end, further new ones are counted without their arguments.
+    #: as it keeps at each end, further new ones are counted without their arguments; past
+    #: twice that, a new verb too is counted under "" (a client chooses its verbs, and
+    #: unknown ones must not grow the count without bound).
     left_out: dict[LeftOutKey, int] = attrs.field(factory=dict)
 
     def _leave_out(self, command: CommandRecord, distinct: int) -> None:
@@ -167,6 +169,8 @@ class SessionRecord:
         key: LeftOutKey = (command.verb, command.args, command.user)
         if key not in self.left_out and len(self.left_out) >= distinct:
             key = (command.verb, None, command.user)
+            if key not in self.left_out and len(self.left_out) >= 2 * distinct:
+                key = ("", None, None)
         self.left_out[key] = self.left_out.get(key, 0) + 1
 
     @property
@@ -604,6 +608,13 @@ class Journal:
             if not record.commands_left_out or session not in (None, record.id):
                 continue
             for (got_verb, got_args, got_user), n in record.left_out.items():
+                if not got_verb:
+                    # Counted without verb or user: it may be what was asked, or not.
+                    if want is None and user is None:
+                        certain += n
+                    else:
+                        unsure[record.id] = unsure.get(record.id, 0) + n
+                    continue
                 if (user is not None and got_user != user) or (
                     want is not None and got_verb != want.verb
                 ):

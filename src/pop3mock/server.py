@@ -97,7 +97,7 @@ class POP3Server:
         check_faults: bool = True,
         fault_seed: int | None = None,
         journal_keep: int | None = None,
-        session_keep_commands: int | None = SESSION_KEEP_COMMANDS,
+        session_keep_commands: int | None = None,
         **options: Any,
     ) -> None:
         if host not in _LOOPBACK:
