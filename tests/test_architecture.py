@@ -35,7 +35,7 @@ OUTER_LAYERS = {"server", "tls", "plugin", "cli", "__main__", "configfile", "jou
 LAYERS: list[set[str]] = [
     {"errors", "_version", "steps", "checks", "_text"},
     {"message", "entries", "mailbox"},
-    {"framing", "auth", "config", "personality", "protocol"},
+    {"framing", "auth", "config", "personality", "personality_file", "protocol"},
     {"sources", "fake", "fake_builder", "fake_fill", "fake_headers", "fake_heads",
      "fake_malformed", "fake_mime", "fake_parts", "fake_plan", "fake_vocabulary"},
     {"fault_targets", "fault_syntax", "fault_spec", "fault_actions", "corruptions",

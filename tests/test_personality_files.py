@@ -3,12 +3,19 @@ user files load through the same loader, and malformed files are refused by key.
 
 from __future__ import annotations
 
+import poplib
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pop3mock import ServerConfig
-from pop3mock.personality import personality_config
+import pop3mock
+from pop3mock import ConfigurationError, POP3Server, ServerConfig
+from pop3mock.personality import load_personality, personality_config
+from test_cli import Served, run
+
+BUILTIN_FOLDER = Path(pop3mock.__file__).parent / "personalities"
 
 # The presets as pop3mock defined them in code before they moved to files: each built-in
 # file must load to exactly this ServerConfig.
@@ -118,3 +125,143 @@ BEFORE: dict[str, dict[str, Any]] = {
 @pytest.mark.parametrize("name", sorted(BEFORE))
 def test_builtin_file_loads_to_the_preset_it_replaces(name: str) -> None:
     assert personality_config(name) == ServerConfig(**BEFORE[name], personality=name)
+
+
+# -- a user's own file ------------------------------------------------------------------------
+
+OWN = """\
+format = 1
+description = "a hand-written server"
+last = false
+
+[greeting]
+text = "Example POP3 ready"
+apop = false
+
+[capabilities]
+capa = true
+before_login = ["CAPA", "TOP", "UIDL", "RESP-CODES", "USER", "SASL PLAIN"]
+after_login = ["CAPA", "TOP", "UIDL"]
+
+[strictness]
+arguments = false
+
+[uidl]
+form = "dovecot"
+
+[texts]
+login_ok = "Welcome aboard."
+list = "{count} Messages"
+"""
+
+MESSAGES = [b"Subject: one\r\n\r\nfirst\r\n", b"Subject: two\r\n\r\nsecond\r\n"]
+
+
+def own_file(tmp_path: Path, text: str = OWN, name: str = "own.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("as_str", [True, False])
+def test_own_file_by_path_walked_by_poplib(tmp_path: Path, as_str: bool) -> None:
+    path = own_file(tmp_path)
+    personality = str(path) if as_str else path
+    with POP3Server(personality=personality) as server:  # type: ignore[arg-type]
+        server.add_user("alice", "wonderland", MESSAGES)
+        client = poplib.POP3(server.host, server.port, timeout=10)
+        assert client.getwelcome() == b"+OK Example POP3 ready"
+        assert list(client.capa()) == ["CAPA", "TOP", "UIDL", "RESP-CODES", "USER", "SASL"]
+        client.user("alice")
+        assert client.pass_("wonderland") == b"+OK Welcome aboard."
+        assert list(client.capa()) == ["CAPA", "TOP", "UIDL"]
+        assert client.list()[0] == b"+OK 2 Messages"
+        assert client._shortcmd("STAT extra").startswith(b"+OK 2 ")  # lenient arguments
+        assert re.fullmatch(rb"1 [0-9a-f]{16}", client.uidl(1).split(b" ", 1)[1])
+        client.quit()
+    assert server.config.personality == str(path)
+
+
+def test_marker_and_serve_take_a_personality_file(tmp_path: Path) -> None:
+    path = own_file(tmp_path)
+    with Served("--personality", str(path)) as served:
+        port = served.port()
+        client = poplib.POP3("127.0.0.1", port, timeout=10)
+        assert client.getwelcome() == b"+OK Example POP3 ready"
+        client.quit()
+        assert served.stop()[0] == 0
+
+
+def test_config_file_personality_is_relative_to_the_config_file(tmp_path: Path) -> None:
+    own_file(tmp_path)
+    config = tmp_path / "serve.toml"
+    config.write_text('personality = "own.toml"\n', encoding="utf-8")
+    with Served("--config", str(config), cwd=Path("/")) as served:
+        client = poplib.POP3("127.0.0.1", served.port(), timeout=10)
+        assert client.getwelcome() == b"+OK Example POP3 ready"
+        client.quit()
+        assert served.stop()[0] == 0
+
+
+@pytest.mark.pop3(personality=str(BUILTIN_FOLDER / "dovecot.toml"))
+def test_marker_personality_path(pop3_server: POP3Server) -> None:
+    client = poplib.POP3(pop3_server.host, pop3_server.port, timeout=10)
+    assert client.getwelcome().startswith(b"+OK Dovecot (Debian) ready. <")
+    client.quit()
+
+
+# -- malformed files --------------------------------------------------------------------------
+
+BAD = [
+    ("[greeting]\ntxt = 'x'\n", r"unknown key in \[greeting\] 'txt' \(did you mean 'text'\?\)"),
+    ("descripton = 'x'\n", r"unknown key 'descripton' \(did you mean 'description'\?\)"),
+    ("[greeting]\napop = 'yes'\n", r"greeting\.apop: expected true or false, got 'yes'"),
+    ("last = 1\n", r"last: expected true or false, got 1"),
+    ("[uidl]\nform = 'md5'\n", r"uidl\.form: expected one of 'message', 'dovecot', 'gmail'"),
+    ("[texts]\nlogin = 'hi'\n", r"unknown key in \[texts\] 'login' \(did you mean 'login_ok'\?\)"),
+    (
+        "[capabilities]\nbefore_login = ['CAPA', 'UIDLL']\n",
+        r"capabilities\.before_login: unknown capability 'UIDLL' \(did you mean 'UIDL'\?\)",
+    ),
+    (
+        "[capabilities]\nbefore_login = ['USER']\nafter_login = ['USER', 'TOP']\n",
+        r"capabilities\.after_login: 'TOP' is not in before_login",
+    ),
+    ("[capabilities]\nbefore_login = ['TOP 10']\n", r"TOP takes no arguments here"),
+    ("format = 2\n", r"format: this is a format 2 personality file; this pop3mock reads format 1"),
+    ("[strictness]\nbad_command_limit = -1\n", r"strictness\.bad_command_limit: expected a whole"),
+    ("greeting = 'hi'\n", r"greeting: expected a table, got 'hi'"),
+    ('[texts]\nquit = "bye\\r\\nx"\n', r"reply text 'quit' contains a line end"),
+    ("[greeting\n", r"invalid TOML"),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), BAD)
+def test_malformed_file_is_refused_naming_the_key(tmp_path: Path, text: str, message: str) -> None:
+    path = own_file(tmp_path, text, "bad.toml")
+    with pytest.raises(ConfigurationError, match=message) as caught:
+        POP3Server(personality=str(path))
+    assert str(caught.value).startswith(f"{path}: ")
+    assert "\n" not in str(caught.value)
+
+
+def test_malformed_file_stops_serve_with_one_line(tmp_path: Path) -> None:
+    path = own_file(tmp_path, "[greeting]\ntxt = 'x'\n", "bad.toml")
+    result = run("serve", "--port", "0", "--personality", str(path))
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "unknown key in [greeting] 'txt' (did you mean 'text'?)" in lines[0]
+
+
+def test_missing_file_and_unknown_name() -> None:
+    with pytest.raises(ConfigurationError, match="cannot read the personality file"):
+        POP3Server(personality="/nonexistent/server.toml")
+    with pytest.raises(ConfigurationError, match="or give the path of a personality file"):
+        POP3Server(personality="exchange")
+
+
+def test_load_personality_returns_options_and_server_defaults() -> None:
+    loaded = load_personality(BUILTIN_FOLDER / "gmail.toml")
+    assert loaded["server"] == {"implicit_tls": True}
+    assert loaded["uid_format"] == "gmail"

@@ -209,6 +209,15 @@ def _octets(text: str) -> int:
     return value
 
 
+def _personality(value: str) -> str:
+    if value in PERSONALITIES or value.endswith(".toml"):
+        return value
+    raise argparse.ArgumentTypeError(
+        f"invalid choice: {value!r} (choose from {', '.join(sorted(PERSONALITIES))}, or a "
+        "personality file FILE.toml)"
+    )
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
@@ -306,8 +315,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add(
         "--personality",
-        choices=sorted(PERSONALITIES),
-        help="answer like a known server (default: default)",
+        type=_personality,
+        metavar="NAME|FILE.toml",
+        help=f"answer like a known server: {', '.join(sorted(PERSONALITIES))} (default: "
+        "default), or a personality file (see pop3mock probe)",
     )
     add(
         "--strict",

@@ -383,6 +383,18 @@ class ServerConfig:
         default=(("en", "English"),), converter=_languages
     )
     texts: Mapping[str, str] = attrs.field(factory=dict, validator=_check_texts)
+    #: The capabilities CAPA lists once logged in, in this order (None: what works then, in
+    #: capa_order). Dovecot's login process and its mail process answer CAPA differently.
+    capa_after_login: tuple[str, ...] | None = attrs.field(
+        default=None, converter=attrs.converters.optional(_upper_tuple)
+    )
+    #: The response codes (RFC 2449, RFC 3206) the server puts on its -ERR replies when
+    #: RESP-CODES (or AUTH-RESP-CODE) is advertised; None: every code pop3mock knows.
+    response_codes: frozenset[str] | None = attrs.field(
+        default=None, converter=attrs.converters.optional(_upper_set)
+    )
+    #: TOP sends the whole message whatever line count it is given (a server quirk).
+    top_ignores_lines: bool = attrs.field(default=False, validator=_check_bool)
     #: How UIDs look on the wire: one of UID_FORMATS.
     uid_format: str = attrs.field(default="message", validator=_check_uid_format)
     #: The host name in APOP timestamps and CRAM-MD5 challenges.
@@ -424,6 +436,11 @@ class ServerConfig:
             )
         if self.apop:
             self._check_greeting_fits()
+        if self.capa_after_login is not None and not set(self.capa_after_login) <= caps:
+            raise ConfigurationError(
+                "capa_after_login lists capabilities the server does not offer: "
+                + ", ".join(sorted(set(self.capa_after_login) - caps))
+            )
         if "LANG" in caps and not self.languages:
             raise ConfigurationError("LANG is enabled but languages is empty")
         if self.utf8_required and "UTF8" not in caps:

@@ -94,6 +94,19 @@ def _path(value: Any, base: str) -> str:
     return os.path.join(base, os.path.expanduser(_nonempty(value, base)))
 
 
+def _personality(value: Any, base: str) -> str:
+    # A built-in name, or a personality file relative to this file's folder.
+    if isinstance(value, str) and value.endswith(".toml"):
+        return _path(value, base)
+    known = sorted(PERSONALITIES)
+    if not isinstance(value, str) or value not in known:
+        raise _Invalid(
+            f"unknown personality {value!r}: choose from {', '.join(known)} or give a "
+            "personality file (.toml)"
+        )
+    return value
+
+
 def _boolean(value: Any, base: str) -> bool:
     if not isinstance(value, bool):
         raise _Invalid(f"expected true or false, got {value!r}")
@@ -122,16 +135,6 @@ def _seconds(value: Any, base: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
         raise _Invalid(f"expected a number of seconds >= 0, got {value!r}")
     return float(value)
-
-
-def _choice(options: Callable[[], Any], what: str) -> Check:
-    def check(value: Any, base: str) -> str:
-        known = sorted(options())
-        if not isinstance(value, str) or value not in known:
-            raise _Invalid(f"unknown {what} {value!r}: choose from {', '.join(known)}")
-        return value
-
-    return check
 
 
 def _names(options: Callable[[], Any], what: str) -> Check:
@@ -188,7 +191,7 @@ FILE_KEYS: Mapping[str, Check] = {
     "ca": _path,
     "tls_dir": _path,
     "faults": _strings,
-    "personality": _choice(lambda: PERSONALITIES, "personality"),
+    "personality": _personality,
     "strict": _boolean,
     "check": _boolean,
     "idle_timeout": _seconds,

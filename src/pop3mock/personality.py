@@ -13,11 +13,17 @@ A test picks one to check that its client copes with that server:
 - ``gmail``: Gmail's POP3 greeting, capability list (EXPIRE 0, LOGIN-DELAY 300, SASL PLAIN
   XOAUTH2 OAUTHBEARER) and texts, ``GmailId…`` UIDLs; the server also listens with
   implicit TLS (pop.gmail.com only offers port 995).
+
+Each of them but ``default`` is a personality file (TOML) shipped in the package's
+``personalities`` folder, read by the same loader as a user's own file
+(``personality="path/to/server.toml"``; docs/personalities.md describes the format). The
+files are read on first use: pytest imports this module at every start.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigurationError
@@ -25,140 +31,103 @@ from .errors import ConfigurationError
 if TYPE_CHECKING:
     from .config import ServerConfig
 
-__all__ = ["PERSONALITIES", "SERVER_DEFAULTS", "personality_config", "server_default"]
+__all__ = [
+    "FORMAT",
+    "PERSONALITIES",
+    "SERVER_DEFAULTS",
+    "load_personality",
+    "personality_config",
+    "server_default",
+]
 
-PERSONALITIES: Mapping[str, Mapping[str, Any]] = {
-    "default": {},
-    "rfc1939": {
-        "capabilities": frozenset({"USER"}),
-        "apop": False,
-        "last": False,
-        "texts": {"greeting": "POP3 server ready"},
-    },
-    "dovecot": {
-        "capabilities": frozenset(
-            {
-                "CAPA",
-                "TOP",
-                "UIDL",
-                "RESP-CODES",
-                "PIPELINING",
-                "AUTH-RESP-CODE",
-                "USER",
-                "SASL",
-                "STLS",
-            }
-        ),
-        "capa_order": (
-            "CAPA",
-            "TOP",
-            "UIDL",
-            "RESP-CODES",
-            "PIPELINING",
-            "AUTH-RESP-CODE",
-            "STLS",
-            "USER",
-            "SASL",
-        ),
-        "mechanisms": ("PLAIN", "LOGIN", "CRAM-MD5"),
-        "apop": True,
-        "last": False,
-        "uid_format": "dovecot",
-        "strict_arguments": False,
-        # Its login process closes at the 4th bad command; once logged in, at the 21st.
-        "bad_command_limit": 4,
-        "bad_command_limit_after_login": 21,
-        # Dovecot delays failed logins (2 s, doubling to 15 s per client address); not
-        # here: a test that checks its client's answer to one wrong password would wait
-        # 2 s for it. auth_failure_delay=2 asks for it.
-        "texts": {
-            "greeting": "Dovecot (Debian) ready.",
-            "unknown": "Unknown command.",
-            "unknown_trans": "Unknown command: {verb}",
-            "off": "Unknown command.",
-            "stls_after_login": "Unknown command: STLS",
-            "utf8_again": "Unknown command: UTF8",
-            "bad_state_auth": "Unknown command.",
-            "bad_state_trans": "Unknown command: {verb}",
-            "no_such": "There's no message {n}.",
-            "deleted": "Message is deleted.",
-            "bad_number": "Invalid message number.",
-            "user_ok": "",
-            "no_user": "No username given.",
-            "login_ok": "Logged in.",
-            "auth_failed": "Authentication failed.",
-            "in_use": "Mailbox is locked by another POP3 session.",
-            "quit": "Logging out",
-            "quit_update": "Logging out.",
-            "list": "{count} messages:",
-            "retr": "{size} octets",
-            "dele": "Marked to be deleted.",
-            "rset": "",
-            "capa": "",
-            "uidl": "",
-            "top": "",
-            "auth_list": "",
-            "auth_unsupported": "Unsupported authentication mechanism.",
-            "auth_cancelled": "Authentication aborted by client.",
-            "auth_base64": "Invalid base64 in response",
-            "stls": "Begin TLS negotiation now.",
-            "stls_active": "TLS is already active.",
-            "too_long": "Input line too long.",
-            "too_many_bad": "Too many invalid bad commands.",
-            "too_many_bad_trans": "Too many bad commands.",
-        },
-    },
-    "gmail": {
-        "capabilities": frozenset(
-            {
-                "CAPA",
-                "USER",
-                "RESP-CODES",
-                "EXPIRE",
-                "LOGIN-DELAY",
-                "TOP",
-                "UIDL",
-                "SASL",
-            }
-        ),
-        "capa_order": ("USER", "RESP-CODES", "EXPIRE", "LOGIN-DELAY", "TOP", "UIDL", "SASL"),
-        "mechanisms": ("PLAIN", "XOAUTH2", "OAUTHBEARER"),
-        "apop": False,
-        "expire": "0",
-        "login_delay": 300,
-        "uid_format": "gmail",
-        "hostname": "mx.google.com",
-        "texts": {
-            "greeting": "Gpop ready for requests from 127.0.0.1",
-            "user_ok": "send PASS",
-            "login_ok": "Welcome.",
-            "auth_failed": "Username and password not accepted.",
-            "quit": "Farewell.",
-            "quit_update": "Farewell.",
-            "capa": "Capability list follows",
-            "dele": "marked for deletion",
-            "noop": "",
-            "unknown": "Unknown command.",
-        },
-    },
-}
+#: The version of the personality file format this pop3mock reads and writes.
+FORMAT = 1
 
+_BUILTIN = ("default", "dovecot", "gmail", "rfc1939")
+# POP3Server options (not ServerConfig ones) that a personality file can set.
+_SERVER_OPTIONS = ("implicit_tls",)
+_cache: dict[str, tuple[Mapping[str, Any], Mapping[str, Any]]] = {}
+
+
+def _is_path(name: object) -> bool:
+    if isinstance(name, os.PathLike):
+        return True
+    return isinstance(name, str) and (name.endswith(".toml") or os.sep in name or "/" in name)
+
+
+def _resolve(name: str | os.PathLike[str]) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+    """The ServerConfig values and the POP3Server defaults of personality `name`."""
+    key = os.fspath(name)
+    cached = _cache.get(key)
+    if cached is not None:
+        return cached
+    if key == "default":
+        loaded: tuple[Mapping[str, Any], Mapping[str, Any]] = ({}, {})
+    elif key in _BUILTIN:
+        loaded = _read(os.path.join(os.path.dirname(__file__), "personalities", f"{key}.toml"))
+    elif _is_path(name):
+        loaded = _read(key)
+    else:
+        raise ConfigurationError(
+            f"unknown personality {key!r}: choose from {sorted(_BUILTIN)} "
+            "or give the path of a personality file (.toml)"
+        )
+    _cache[key] = loaded
+    return loaded
+
+
+class _Presets(Mapping[str, Mapping[str, Any]]):
+    """The built-in personalities by name; a file is read when its preset is first asked for."""
+
+    def __init__(self, part: int) -> None:
+        self._part = part
+
+    def __getitem__(self, name: str) -> Mapping[str, Any]:
+        if name not in _BUILTIN:
+            raise KeyError(name)
+        return _resolve(name)[self._part]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_BUILTIN)
+
+    def __len__(self) -> int:
+        return len(_BUILTIN)
+
+    def __contains__(self, name: object) -> bool:
+        return name in _BUILTIN
+
+
+#: The built-in personalities: name -> the ServerConfig options it sets.
+PERSONALITIES: Mapping[str, Mapping[str, Any]] = _Presets(0)
 
 #: POP3Server options a personality changes when the caller does not set them.
-SERVER_DEFAULTS: Mapping[str, Mapping[str, Any]] = {
-    "gmail": {"implicit_tls": True},
-}
+SERVER_DEFAULTS: Mapping[str, Mapping[str, Any]] = _Presets(1)
 
 
 def server_default(personality: str, option: str, value: Any) -> Any:
     """`value` if the caller set it (not None), else the personality's default for `option`."""
     if value is not None:
         return value
-    return SERVER_DEFAULTS.get(personality, {}).get(option)
+    return _resolve(personality)[1].get(option)
 
 
-def personality_config(name: str = "default", **overrides: Any) -> ServerConfig:
-    """A `ServerConfig` for personality `name`, with `overrides` applied on top."""
+def load_personality(path: str | os.PathLike[str]) -> Mapping[str, Any]:
+    """The ServerConfig options a personality file sets, checked; its POP3Server defaults
+    (``implicit_tls``) under the key ``"server"``. Raises ConfigurationError naming the
+    file and the key that is wrong."""
+    options, server = _read(os.fspath(path))
+    return {**options, "server": dict(server)}
+
+
+def _read(path: str) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+    from . import personality_file
+
+    return personality_file.read(path)
+
+
+def personality_config(name: str | os.PathLike[str] = "default", **overrides: Any) -> ServerConfig:
+    """A `ServerConfig` for personality `name` (a built-in name or the path of a personality
+    file), with `overrides` applied on top."""
     # Imported here so that the pytest plugin can list the personalities at start without
     # loading the protocol core.
     import difflib
@@ -167,12 +136,11 @@ def personality_config(name: str = "default", **overrides: Any) -> ServerConfig:
 
     from .config import ServerConfig
 
-    try:
-        preset = PERSONALITIES[name]
-    except KeyError:
+    if not isinstance(name, (str, os.PathLike)):
         raise ConfigurationError(
-            f"unknown personality {name!r}: choose from {sorted(PERSONALITIES)}"
-        ) from None
+            f"personality must be a name or the path of a personality file, not {name!r}"
+        )
+    preset, _ = _resolve(name)
     values: dict[str, Any] = dict(preset)
     texts = dict(values.get("texts", {}))
     extra_texts = overrides.pop("texts", None) or {}
@@ -183,7 +151,7 @@ def personality_config(name: str = "default", **overrides: Any) -> ServerConfig:
         overrides.pop("capabilities", None)
     values.update(overrides)
     values["texts"] = texts
-    values["personality"] = name
+    values["personality"] = os.fspath(name)
     known = attrs.fields_dict(ServerConfig)
     unknown = sorted(set(values) - set(known))
     if unknown:

@@ -88,7 +88,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         dest="pop3_personality",
         metavar="NAME",
         default=None,
-        help=f"server personality for every server: {', '.join(sorted(PERSONALITIES))}",
+        help=f"server personality for every server: {', '.join(sorted(PERSONALITIES))} or a "
+        "personality file (.toml)",
     )
     group.addoption(
         "--pop3-host",
@@ -158,9 +159,10 @@ def _run_defaults(config: pytest.Config) -> dict[str, Any]:
     defaults: dict[str, Any] = {"strict": bool(pick("pop3_strict"))}
     personality = pick("pop3_personality")
     if personality:
-        if personality not in PERSONALITIES:
+        if personality not in PERSONALITIES and not personality.endswith(".toml"):
             raise pytest.UsageError(
-                f"unknown pop3 personality {personality!r}: choose from {sorted(PERSONALITIES)}"
+                f"unknown pop3 personality {personality!r}: choose from {sorted(PERSONALITIES)} "
+                "or give a personality file (.toml)"
             )
         defaults["personality"] = personality
     host = pick("pop3_host")

@@ -227,6 +227,9 @@ class Session:
     def _code(self, code: str | None) -> str | None:
         if code is None:
             return None
+        codes = self.config.response_codes
+        if codes is not None and code not in codes:
+            return None
         if self.config.has("RESP-CODES"):
             return code
         if code == "AUTH" and self.config.has("AUTH-RESP-CODE"):
@@ -606,8 +609,11 @@ class Session:
         lines["LANG"] = "LANG"
         if config.implementation:
             lines["IMPLEMENTATION"] = f"IMPLEMENTATION {config.implementation}"
-        order = list(config.capa_order)
-        order += [tag for tag in DEFAULT_CAPA_ORDER if tag not in order]
+        if self.state is not State.AUTHORIZATION and config.capa_after_login is not None:
+            order = list(config.capa_after_login)
+        else:
+            order = list(config.capa_order)
+            order += [tag for tag in DEFAULT_CAPA_ORDER if tag not in order]
         return [lines[tag] for tag in order if tag in lines and config.has(tag)]
 
     def _cmd_STAT(self, args: list[str], rest: str) -> Response:
@@ -691,6 +697,8 @@ class Session:
             return refused
         assert self.view is not None
         message = self.view.retrieved(number)
+        if self.config.top_ignores_lines:
+            return self._ok("top", body=message.wire)
         return self._ok("top", body=message.top(lines))
 
     def _cmd_DELE(self, args: list[str], rest: str) -> Response:
@@ -744,4 +752,7 @@ def system_error(
     """A `-ERR [SYS/TEMP]` (or `[SYS/PERM]`) reply for a failure of the server itself
     (RFC 3206 section 4); the code is left out unless RESP-CODES is advertised."""
     code = "SYS/PERM" if permanent else "SYS/TEMP"
-    return Response("-ERR", config.text(key), code if config.has("RESP-CODES") else None)
+    listed = config.response_codes is None or code in config.response_codes
+    return Response(
+        "-ERR", config.text(key), code if listed and config.has("RESP-CODES") else None
+    )
