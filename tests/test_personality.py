@@ -136,6 +136,14 @@ def test_dovecot_poplib() -> None:
         caps = client.capa()
         assert list(caps.items()) == list(DOVECOT_CAPA.items())  # as observed, in its order
         client.stls(tls.client_context())
+        client.user("alice")
+        client.pass_("wonderland")
+        # Dovecot's mail process lists fewer capabilities than its login process did.
+        assert list(client.capa()) == ["CAPA", "TOP", "UIDL", "RESP-CODES", "PIPELINING"] + [
+            "AUTH-RESP-CODE"
+        ]
+        client.quit()
+        client = poplib.POP3(server.host, server.port, timeout=10)
         uids = walk(client, server)
         validity = f"{zlib.crc32(b'alice'):08x}"
         assert uids == [f"{n:08x}{validity}" for n in (1, 2, 3)]

@@ -122,9 +122,19 @@ BEFORE: dict[str, dict[str, Any]] = {
 }
 
 
+# What changed since, each measured on the real server.
+SINCE: dict[str, dict[str, Any]] = {
+    # Dovecot 2.3.19: CAPA after login comes from the mail process, which lists less.
+    "dovecot": {
+        "capa_after_login": ("CAPA", "TOP", "UIDL", "RESP-CODES", "PIPELINING", "AUTH-RESP-CODE")
+    },
+}
+
+
 @pytest.mark.parametrize("name", sorted(BEFORE))
 def test_builtin_file_loads_to_the_preset_it_replaces(name: str) -> None:
-    assert personality_config(name) == ServerConfig(**BEFORE[name], personality=name)
+    expected = ServerConfig(**BEFORE[name], **SINCE.get(name, {}), personality=name)
+    assert personality_config(name) == expected
 
 
 # -- a user's own file ------------------------------------------------------------------------

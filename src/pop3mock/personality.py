@@ -6,10 +6,10 @@ A test picks one to check that its client copes with that server:
 - ``rfc1939``: the bare RFC 1939 minimum: no CAPA, no TOP, no UIDL, no SASL, no APOP, no
   LAST (RFC 1725 removed it).
 - ``dovecot``: Dovecot 2.3 as observed with its defaults: greeting with an APOP timestamp,
-  its CAPA lines in its order (CAPA itself included), SASL PLAIN LOGIN CRAM-MD5, its reply
-  texts, ``%08Xu%08Xv`` UIDLs, no LAST, lenient arguments; the 4th bad command before
-  login closes the connection, and the 21st after it. Dovecot's failed-login delay is left
-  off (``auth_failure_delay=2`` turns it on).
+  its CAPA lines in its order (CAPA itself included; fewer once logged in), SASL PLAIN
+  LOGIN CRAM-MD5, its reply texts, ``%08Xu%08Xv`` UIDLs, no LAST, lenient arguments; the
+  4th bad command before login closes the connection, and the 21st after it. Dovecot's
+  failed-login delay is left off (``auth_failure_delay=2`` turns it on).
 - ``gmail``: Gmail's POP3 greeting, capability list (EXPIRE 0, LOGIN-DELAY 300, SASL PLAIN
   XOAUTH2 OAUTHBEARER) and texts, ``GmailId…`` UIDLs; the server also listens with
   implicit TLS (pop.gmail.com only offers port 995).
