@@ -42,7 +42,7 @@ LAYERS: list[set[str]] = [
      "fault_rules", "faults"},
     {"journal"},
     {"tls", "server"},
-    {"plugin", "cli", "configfile", "__main__", "__init__"},
+    {"plugin", "cli", "configfile", "probe", "__main__", "__init__"},
 ]  # fmt: skip
 
 

@@ -29,6 +29,7 @@ from typing import Any, NoReturn, TextIO, TypeVar
 
 import attrs
 
+from . import probe
 from ._text import escape, escape_json, masked
 from ._version import __version__
 from .configfile import FileConfig, UserEntry, load_config
@@ -165,6 +166,21 @@ then such a rule, or a client's protocol violation under --strict, exits with st
 """
 
 
+_PROBE_EPILOG = """\
+example:
+  POP3MOCK_PROBE_PASSWORD=secret pop3mock probe pop3://alice@127.0.0.1:1110 --out mine.toml
+  pop3mock serve --personality mine.toml
+
+It sends, in order: CAPA, STLS (with --stls), an unknown command, USER and a wrong PASS
+(not with --no-failed-login), USER and PASS, CAPA, STAT, LIST, LIST 1, LIST of a message
+out of range, UIDL, UIDL 1, TOP 1 0, RETR 1 (not with --no-retr), NOOP, NOOP with an
+argument, RSET, LAST, QUIT; then a second connection sends QUIT. Each command is printed
+on stderr as it is sent (passwords and the user name masked). A server that cannot be
+reached, is not POP3 or refuses the login ends the probe within --timeout with one line on
+stderr and exit status 2.
+"""
+
+
 class _Parser(argparse.ArgumentParser):
     """Usage errors as one line, like every other error of the command."""
 
@@ -245,6 +261,16 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_SERVE_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    probe_parser = commands.add_parser(
+        "probe",
+        help="probe a POP3 server and write its manners as a personality file",
+        description="Probe a POP3 server with a fixed script that changes nothing (no DELE) "
+        "and write what it saw as a personality file for --personality. The password comes "
+        f"from ${probe.PASSWORD_VARIABLE} or a prompt, never from the command line.",
+        epilog=_PROBE_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    probe.add_arguments(probe_parser)
     add = serve.add_argument
     add("--host", metavar="HOST", help="address to bind (default 127.0.0.1)")
     add("--port", type=_port, metavar="PORT", help="port to listen on (default 0: any free port)")
@@ -1099,6 +1125,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the `pop3mock` command; return its exit status."""
     args = build_parser().parse_args(argv)
     console = _Console(sys.stdout, sys.stderr)
+    if args.command == "probe":
+        try:
+            return probe.run(args)
+        except probe.ProbeError as exc:
+            print(f"pop3mock probe: error: {exc}", file=sys.stderr)
+            return 2
     try:
         return _serve(args, console)
     except ServerError as exc:
