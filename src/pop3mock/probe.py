@@ -236,9 +236,12 @@ def _greeting(conn: _Connection) -> _Reply:
                 raise ProbeError(
                     f"not POP3: to a line it answered {_describe(conn.buffer)}"
                 ) from None
+            hint = ""
+            if conn.target.tls == "none":
+                hint = " (a TLS server waits for a handshake: try pop3s://)"
             raise ProbeError(
                 f"no greeting within {conn.timeout:g} s: the server accepted the connection "
-                "and said nothing, even to a line"
+                f"and said nothing, even to a line{hint}"
             ) from None
         raise ProbeError(_not_pop3(first, "to a line (no greeting first)")) from None
     if not first.startswith(b"+OK"):
@@ -418,7 +421,10 @@ class _Probe:
         else:
             self.notes.append("the maildrop is empty: LIST 1, UIDL 1, TOP and RETR not sent")
         retr_body: list[bytes] | None = None
-        if count and self.retr:
+        expire = [line for line in before + _capa_lines(after or capa) if line == "EXPIRE 0"]
+        if count and self.retr and expire:
+            self.notes.append("the server advertises EXPIRE 0: RETR 1 not sent")
+        if count and self.retr and not expire:
             retr = self.cmd("RETR 1", multiline=True)
             if retr.ok:
                 self.texts["retr"] = _form(retr.text, size=first_size or -1)
@@ -612,6 +618,11 @@ def run(args: argparse.Namespace, stdout: TextIO = sys.stdout, stderr: TextIO = 
     target = Target.from_url(args.url, stls=args.stls)
     context = _context(args) if target.tls != "none" else None
     password = os.environ.get(PASSWORD_VARIABLE)
+    if password is None and not sys.stdin.isatty():
+        raise ProbeError(
+            f"no password: set ${PASSWORD_VARIABLE} (standard input is not a terminal to ask "
+            "for it)"
+        )
     if password is None:
         try:
             password = getpass.getpass(f"password of {target.user} at {target.host}: ")
