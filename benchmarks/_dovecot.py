@@ -3,6 +3,9 @@
 Nothing of the system's Dovecot is used but its binaries: the instance runs in the
 foreground from a temporary directory with a generated config (plaintext USER/PASS on
 127.0.0.1, a passwd-file, one Maildir per benchmark user) and is stopped at the end.
+The benchmarks use it as it is; the test suite (tests/test_dovecot.py) also turns on STLS
+and the login mechanisms Debian's package offers, to compare pop3mock's dovecot
+personality with the real server.
 """
 
 from __future__ import annotations
@@ -29,9 +32,9 @@ state_dir = {root}/state
 log_path = {root}/dovecot.log
 protocols = pop3
 listen = 127.0.0.1
-ssl = no
+{ssl}
 disable_plaintext_auth = no
-auth_mechanisms = plain
+auth_mechanisms = {mechanisms}
 mail_location = maildir:{root}/mail/%u
 first_valid_uid = 1
 default_internal_user = dovecot
@@ -92,9 +95,20 @@ def _free_port() -> int:
 class Dovecot:
     """One Dovecot instance holding every workload's maildrops under prefixed user names."""
 
-    def __init__(self, maildrops: Sequence[Mapping[str, Any]], password: str) -> None:
+    def __init__(
+        self,
+        maildrops: Sequence[Mapping[str, Any]],
+        password: str,
+        *,
+        certificate: tuple[str, str] | None = None,
+        mechanisms: str = "plain",
+    ) -> None:
+        """`certificate` (cert and key PEM files) turns on STLS; `mechanisms` are Dovecot's
+        auth_mechanisms ("apop" adds a timestamp to the greeting)."""
         self.maildrops = maildrops
         self.password = password
+        self.certificate = certificate
+        self.mechanisms = mechanisms
         self.root = Path(tempfile.mkdtemp(prefix="pop3mock-bench-dovecot-"))
         self.port = _free_port()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -121,8 +135,19 @@ class Dovecot:
         (self.root / "passwd").write_text("".join(passwd))
         (self.root / "home").mkdir()
         config = self.root / "dovecot.conf"
+        ssl = "ssl = no"
+        if self.certificate is not None:
+            cert, key = self.certificate
+            ssl = f"ssl = yes\nssl_cert = <{cert}\nssl_key = <{key}"
         config.write_text(
-            _CONFIG.format(root=self.root, uid=nobody.pw_uid, gid=nobody.pw_gid, port=self.port)
+            _CONFIG.format(
+                root=self.root,
+                uid=nobody.pw_uid,
+                gid=nobody.pw_gid,
+                port=self.port,
+                ssl=ssl,
+                mechanisms=self.mechanisms,
+            )
         )
         for sub in ("mail", "home"):
             for path in (self.root / sub).rglob("*"):

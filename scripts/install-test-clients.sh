@@ -1,6 +1,7 @@
 #!/bin/sh
 # Installs the real POP3 clients the test suite drives (Debian packages): curl, fetchmail,
-# mpop, getmail6, and Perl's Net::POP3 with the modules it needs for STLS and SASL; and
+# mpop, getmail6, and Perl's Net::POP3 with the modules it needs for STLS and SASL; Dovecot's
+# POP3 server (dovecot-pop3d), which the suite probes and compares pop3mock with; and
 # python3-venv when python3 cannot make a virtual environment. Does nothing when all are
 # there already.
 set -eu
@@ -12,6 +13,8 @@ for pair in Net::POP3=perl IO::Socket::SSL=libio-socket-ssl-perl Authen::SASL=li
     Digest::HMAC_MD5=libdigest-hmac-perl; do
     perl -M"${pair%%=*}" -e 1 >/dev/null 2>&1 || missing="$missing ${pair#*=}"
 done
+# Only its binaries are used: the suite runs a private instance with its own config.
+[ -x /usr/sbin/dovecot ] && [ -e /usr/lib/dovecot/pop3 ] || missing="$missing dovecot-pop3d"
 # The README's command makes a virtual environment next: Debian's python3 needs
 # python3-venv (ensurepip) for that.
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing="$missing python3-venv"

@@ -17,7 +17,7 @@ __all__ = ["SCRIPT", "flatten", "same_transcripts", "session", "transcript"]
 SCRIPT: tuple[tuple[str, bool], ...] = (
     ("CAPA", True),
     ("XYZZY", False),
-    ("USER alice", False),
+    ("USER {user}", False),
     ("PASS {password}", False),
     ("CAPA", True),
     ("STAT", False),
@@ -36,13 +36,15 @@ SCRIPT: tuple[tuple[str, bool], ...] = (
 )
 
 
-def session(host: str, port: int, script: Sequence[tuple[str, bool]], password: str) -> list[bytes]:
+def session(
+    host: str, port: int, script: Sequence[tuple[str, bool]], user: str, password: str
+) -> list[bytes]:
     """The greeting and the reply to each command of `script`, as received."""
     with socket.create_connection((host, port), timeout=10) as sock:
         stream = sock.makefile("rwb")
         out = [stream.readline()]
         for command, multiline in script:
-            stream.write(command.format(password=password).encode() + b"\r\n")
+            stream.write(command.format(user=user, password=password).encode() + b"\r\n")
             stream.flush()
             reply = [stream.readline()]
             if multiline and reply[0].startswith(b"+OK"):
@@ -54,10 +56,9 @@ def session(host: str, port: int, script: Sequence[tuple[str, bool]], password: 
         return out
 
 
-def transcript(server: Any, script: Sequence[tuple[str, bool]], password: str = "") -> list[bytes]:
-    """`session` against a POP3Server whose user alice has `password` (its own if empty)."""
-    password = password or server.mailbox("alice").password
-    return session(server.host, server.port, script, password)
+def transcript(server: Any, script: Sequence[tuple[str, bool]], user: str = "alice") -> list[bytes]:
+    """`session` against a POP3Server as `user`, with its password."""
+    return session(server.host, server.port, script, user, server.mailbox(user).password)
 
 
 _TIMESTAMP = re.compile(rb" <[^<>]*>(?=\r\n)")
