@@ -27,7 +27,7 @@ else:  # pragma: no cover - Python 3.10 only
     import tomli as tomllib
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-from _dovecot import Dovecot, unavailable  # noqa: E402
+from _dovecot import Dovecot, unavailable
 
 PASSWORD = "wonderland"
 MESSAGES = [
