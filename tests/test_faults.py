@@ -351,6 +351,9 @@ def test_plans_are_pure() -> None:
         (Corrupt("no_terminator"), LISTING, LISTING[:-3]),
         (Corrupt("no_terminator"), b"+OK\r\n.\r\n", b"+OK\r\n"),
         (Corrupt("no_terminator"), b"-ERR no\r\n", b"-ERR no\r\n"),
+        (Corrupt("cr_terminator"), LISTING, LISTING[:-3] + b".\r"),
+        (Corrupt("cr_terminator"), b"+OK\r\n.\r\n", b"+OK\r\n.\r"),
+        (Corrupt("cr_terminator"), b"-ERR no\r\n", b"-ERR no\r\n"),
         (
             Corrupt("unstuffed"),
             DOTTY,

@@ -234,8 +234,8 @@ BAD = [
         r"capabilities\.before_login: unknown capability 'UIDLL' \(did you mean 'UIDL'\?\)",
     ),
     (
-        "[capabilities]\nbefore_login = ['USER']\nafter_login = ['USER', 'TOP']\n",
-        r"capabilities\.after_login: 'TOP' is not in before_login",
+        "[capabilities]\nbefore_login = ['SASL PLAIN']\nafter_login = ['SASL LOGIN']\n",
+        r"capabilities\.after_login: 'SASL LOGIN' differs from before_login's 'SASL PLAIN'",
     ),
     ("[capabilities]\nbefore_login = ['TOP 10']\n", r"TOP takes no arguments here"),
     ("format = 2\n", r"format: this is a format 2 personality file; this pop3mock reads format 1"),

@@ -80,6 +80,12 @@ def _drop_terminator(wire: bytes) -> bytes:
     return wire if body is None else _multi(head, _lines(body), terminator=False)
 
 
+def _cr_terminator(wire: bytes) -> bytes:
+    """A multi-line reply whose final line is `.` and a bare CR, without the LF."""
+    head, body = _split_reply(wire)
+    return wire if body is None else _multi(head, _lines(body), terminator=False) + b".\r"
+
+
 def _unstuff(wire: bytes) -> bytes:
     """Byte-stuffing undone: a body line `..x` goes out as `.x`, a lone `.` line ends early."""
     head, body = _split_reply(wire)
@@ -173,6 +179,7 @@ _KINDS: dict[str, _Kind] = {
         lambda w, c, s, d: _wrong_count(w, c.delta or 1), ("delta",), frozenset({"STAT"})
     ),
     "no_terminator": _Kind(lambda w, c, s, d: _drop_terminator(w), multiline=True),
+    "cr_terminator": _Kind(lambda w, c, s, d: _cr_terminator(w), multiline=True),
     "unstuffed": _Kind(lambda w, c, s, d: _unstuff(w), multiline=True),
     "double_stuffed": _Kind(lambda w, c, s, d: _double_stuff(w), multiline=True),
     "bare_lf": _Kind(lambda w, c, s, d: _bare_lf(w)),

@@ -183,43 +183,59 @@ def _capa_line(line: str) -> tuple[str, str]:
     return tag.upper(), arguments.strip()
 
 
-def _capabilities(table: Mapping[str, Any], source: str, options: dict[str, Any]) -> None:
-    where = f"{source}: capabilities"
-    capa = table.get("capa", True)
-    lines = [_capa_line(line) for line in table.get("before_login", [])]
-    tags = [tag for tag, _ in lines]
-    arguments = dict(lines)
+def _lines(table: Mapping[str, Any], key: str, where: str) -> list[tuple[str, str]]:
+    lines = [_capa_line(line) for line in table.get(key, [])]
     for tag, argument in lines:
         if tag not in ALL_CAPABILITIES:
             hint = difflib.get_close_matches(tag, sorted(ALL_CAPABILITIES), n=1)
             suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
             raise ConfigurationError(
-                f"{where}.before_login: unknown capability {tag!r}{suggestion}: "
+                f"{where}.{key}: unknown capability {tag!r}{suggestion}: "
                 f"pop3mock can offer {', '.join(sorted(ALL_CAPABILITIES))}"
             )
         if argument and tag not in _WITH_ARGUMENTS:
             raise ConfigurationError(
-                f"{where}.before_login: {tag} takes no arguments here, got {argument!r}"
+                f"{where}.{key}: {tag} takes no arguments here, got {argument!r}"
             )
-    if len(set(tags)) != len(tags):
-        raise ConfigurationError(f"{where}.before_login: a capability is listed twice")
-    if not capa and "CAPA" in tags:
+    if len({tag for tag, _ in lines}) != len(lines):
+        raise ConfigurationError(f"{where}.{key}: a capability is listed twice")
+    return lines
+
+
+def _capabilities(table: Mapping[str, Any], source: str, options: dict[str, Any]) -> None:
+    where = f"{source}: capabilities"
+    capa = table.get("capa", True)
+    before = _lines(table, "before_login", where)
+    after = _lines(table, "after_login", where)
+    tags = [tag for tag, _ in before]
+    arguments = dict(before)
+    for tag, argument in after:
+        if tag in arguments and argument and argument != arguments[tag] and tag != "UTF8":
+            raise ConfigurationError(
+                f"{where}.after_login: {(tag + ' ' + argument)!r} differs from "
+                f"before_login's {(tag + ' ' + arguments[tag]).strip()!r}: pop3mock lists a "
+                "capability with the same arguments before and after login"
+            )
+        arguments.setdefault(tag, argument)
+    if not capa and "CAPA" in arguments:
         raise ConfigurationError(
-            f"{where}.before_login: lists CAPA but capa = false (the server answers CAPA with -ERR)"
+            f"{where}: lists CAPA but capa = false (the server answers CAPA with -ERR)"
         )
-    options["capabilities"] = frozenset(tags) | ({"CAPA"} if capa else frozenset())
+    options["capabilities"] = frozenset(arguments) | ({"CAPA"} if capa else frozenset())
     if capa:
         # Without CAPA the order of the lines is never seen: keep the default.
         options["capa_order"] = tuple(tags)
+    if "after_login" in table:
+        options["capa_after_login"] = tuple(tag for tag, _ in after)
     if "SASL" in arguments:
         if not arguments["SASL"]:
-            raise ConfigurationError(f"{where}.before_login: SASL needs its mechanisms")
+            raise ConfigurationError(f"{where}: SASL needs its mechanisms")
         options["mechanisms"] = tuple(arguments["SASL"].split())
     if arguments.get("LOGIN-DELAY"):
         delay = arguments["LOGIN-DELAY"]
         if not (delay.isascii() and delay.isdigit()):
             raise ConfigurationError(
-                f"{where}.before_login: LOGIN-DELAY takes a number of seconds, got {delay!r}"
+                f"{where}: LOGIN-DELAY takes a number of seconds, got {delay!r}"
             )
         options["login_delay"] = int(delay)
     if arguments.get("EXPIRE"):
@@ -228,24 +244,8 @@ def _capabilities(table: Mapping[str, Any], source: str, options: dict[str, Any]
         options["implementation"] = arguments["IMPLEMENTATION"]
     if arguments.get("UTF8", "USER") != "USER":
         raise ConfigurationError(
-            f"{where}.before_login: UTF8 takes no argument or USER, got {arguments['UTF8']!r}"
+            f"{where}: UTF8 takes no argument or USER, got {arguments['UTF8']!r}"
         )
-    if "after_login" in table:
-        after = []
-        for line in table["after_login"]:
-            tag, argument = _capa_line(line)
-            if tag not in arguments:
-                raise ConfigurationError(
-                    f"{where}.after_login: {tag!r} is not in before_login: pop3mock offers "
-                    "after login a part of what it offers before"
-                )
-            if argument and argument != arguments[tag] and tag not in ("UTF8",):
-                raise ConfigurationError(
-                    f"{where}.after_login: {line!r} differs from before_login's "
-                    f"{(tag + ' ' + arguments[tag]).strip()!r}"
-                )
-            after.append(tag)
-        options["capa_after_login"] = tuple(after)
 
 
 def parse(data: Mapping[str, Any], source: str) -> tuple[dict[str, Any], dict[str, Any]]:

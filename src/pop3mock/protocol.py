@@ -613,7 +613,10 @@ class Session:
             order = list(config.capa_after_login)
         else:
             order = list(config.capa_order)
-            order += [tag for tag in DEFAULT_CAPA_ORDER if tag not in order]
+            if config.capa_after_login is None:
+                order += [tag for tag in DEFAULT_CAPA_ORDER if tag not in order]
+            # else: the two lists are given in full; one offered only after login is not
+            # listed before it.
         return [lines[tag] for tag in order if tag in lines and config.has(tag)]
 
     def _cmd_STAT(self, args: list[str], rest: str) -> Response:
