@@ -40,7 +40,7 @@ SHELL = blocks("sh")
 
 
 def test_the_documents_have_examples() -> None:
-    assert len(TOML) >= 2
+    assert len(TOML) >= 5
     assert SHELL
 
 

@@ -149,7 +149,7 @@ def test_greeting_without_timestamp_but_apop(tmp_path: Path) -> None:
         rc.write_text(rc.read_text().replace("protocol pop3 auth password", "protocol apop"))
         result = fetchmail(tmp_path, rc)
         assert result.returncode != 0
-        assert "timestamp" in (result.stdout + result.stderr).lower()
+        assert "Required APOP timestamp not found in greeting" in result.stdout + result.stderr
 
 
 # -- -ERR texts without response codes where codes are advertised -----------------------------
