@@ -5,15 +5,24 @@ from __future__ import annotations
 
 import poplib
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import pop3mock
 from pop3mock import ConfigurationError, POP3Server, ServerConfig
 from pop3mock.personality import load_personality, personality_config
+from pop3mock.personality_file import dumps
 from test_cli import Served, run
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10 only
+    import tomli as tomllib
 
 BUILTIN_FOLDER = Path(pop3mock.__file__).parent / "personalities"
 
@@ -275,3 +284,19 @@ def test_load_personality_returns_options_and_server_defaults() -> None:
     loaded = load_personality(BUILTIN_FOLDER / "gmail.toml")
     assert loaded["server"] == {"implicit_tls": True}
     assert loaded["uid_format"] == "gmail"
+
+
+# -- the writer pop3mock probe uses ---------------------------------------------------------
+
+TEXT = st.text(st.characters(blacklist_categories=("Cs",)))
+
+
+@given(
+    st.dictionaries(st.from_regex(r"[a-z_]{1,8}", fullmatch=True), TEXT | st.lists(TEXT)),
+    st.dictionaries(TEXT, st.booleans() | st.integers() | st.floats(allow_nan=False)),
+)
+def test_dumps_round_trips_through_a_toml_parser(
+    top: dict[str, Any], table: dict[str, Any]
+) -> None:
+    document = {**top, "table": table}
+    assert tomllib.loads(dumps(document)) == document

@@ -304,16 +304,18 @@ def _value(value: Any) -> str:
     if isinstance(value, str):
         # A TOML basic string: JSON's escapes are TOML's, but \u for non-ASCII keeps the
         # file plain ASCII.
-        escaped = "".join(
-            c
-            if " " <= c <= "~" and c not in '"\\'
-            else {'"': '\\"', "\\": "\\\\"}.get(c, f"\\u{ord(c):04x}")
-            for c in value
-        )
+        escaped = "".join(_escape(c) for c in value)
         return f'"{escaped}"'
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_value(v) for v in value) + "]"
     raise TypeError(f"no TOML form for {value!r}")
+
+
+def _escape(char: str) -> str:
+    if " " <= char <= "~":
+        return {'"': '\\"', "\\": "\\\\"}.get(char, char)
+    code = ord(char)
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 def _key(name: str) -> str:
