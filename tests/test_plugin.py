@@ -279,6 +279,25 @@ def test_ini_and_command_line_defaults(suite: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(["*unknown pop3 personality 'nosuch'*"])
 
 
+def test_personality_file_for_the_whole_run(suite: pytest.Pytester) -> None:
+    suite.path.joinpath("mine.toml").write_text('[greeting]\ntext = "mine"\napop = false\n')
+    suite.path.joinpath("bad.toml").write_text('[greeting]\ntxt = "mine"\n')
+    suite.makepyfile(
+        """
+        import poplib
+
+        def test_greeting(pop3_server):
+            client = poplib.POP3(pop3_server.host, pop3_server.port, timeout=10)
+            assert client.getwelcome() == b"+OK mine"
+            client.quit()
+        """
+    )
+    suite.runpytest("--pop3-personality", "mine.toml").assert_outcomes(passed=1)
+    result = suite.runpytest("--pop3-personality", "bad.toml")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*bad.toml: unknown key in ?greeting? 'txt'*"])
+
+
 def test_host_and_fault_seed_from_the_command_line(suite: pytest.Pytester) -> None:
     suite.makepyfile(
         """

@@ -164,6 +164,14 @@ def _run_defaults(config: pytest.Config) -> dict[str, Any]:
                 f"unknown pop3 personality {personality!r}: choose from {sorted(PERSONALITIES)} "
                 "or give a personality file (.toml)"
             )
+        if personality not in PERSONALITIES:
+            # A file is read now, so that a malformed one stops the run before any test.
+            from .personality import load_personality
+
+            try:
+                load_personality(personality)
+            except ConfigurationError as exc:
+                raise pytest.UsageError(f"pop3 personality: {exc}") from None
         defaults["personality"] = personality
     host = pick("pop3_host")
     if host:
