@@ -154,6 +154,8 @@ def test_dovecot_texts_and_limits() -> None:
         with RawClient(server.host, server.port) as client:
             client.line()
             assert client.cmd("STAT") == b"-ERR Unknown command.\r\n"
+            assert client.cmd("USER") == b"+OK\r\n"
+            assert client.cmd("PASS wonderland") == b"-ERR [AUTH] Authentication failed.\r\n"
             assert client.cmd("USER alice") == b"+OK\r\n"
             assert client.cmd("PASS wrong") == b"-ERR [AUTH] Authentication failed.\r\n"
             client.cmd("USER alice")

@@ -133,9 +133,11 @@ BEFORE: dict[str, dict[str, Any]] = {
 
 # What changed since, each measured on the real server.
 SINCE: dict[str, dict[str, Any]] = {
-    # Dovecot 2.3.19: CAPA after login comes from the mail process, which lists less.
+    # Dovecot 2.3.19: CAPA after login comes from the mail process, which lists less; USER
+    # takes any rest of the line as the name, even none.
     "dovecot": {
-        "capa_after_login": ("CAPA", "TOP", "UIDL", "RESP-CODES", "PIPELINING", "AUTH-RESP-CODE")
+        "capa_after_login": ("CAPA", "TOP", "UIDL", "RESP-CODES", "PIPELINING", "AUTH-RESP-CODE"),
+        "strict_user_name": False,
     },
 }
 

@@ -17,6 +17,7 @@ __all__ = ["SCRIPT", "flatten", "same_transcripts", "session", "transcript"]
 SCRIPT: tuple[tuple[str, bool], ...] = (
     ("CAPA", True),
     ("XYZZY", False),
+    ("USER", False),
     ("USER {user}", False),
     ("PASS {password}", False),
     ("CAPA", True),

@@ -171,7 +171,8 @@ example:
   POP3MOCK_PROBE_PASSWORD=secret pop3mock probe pop3://alice@127.0.0.1:1110 --out mine.toml
   pop3mock serve --personality mine.toml
 
-It sends, in order: CAPA, STLS (with --stls), an unknown command, USER and a wrong PASS
+It sends, in order: CAPA, STLS (with --stls), an unknown command, USER without a name,
+USER and a wrong PASS
 (not with --no-failed-login), USER and PASS, CAPA, STAT, LIST, LIST 1, LIST of a message
 out of range, UIDL, UIDL 1, TOP 1 0, RETR 1 (not with --no-retr), NOOP, NOOP with an
 argument, RSET, LAST, QUIT; then a second connection sends QUIT. Each command is printed

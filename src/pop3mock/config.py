@@ -362,6 +362,9 @@ class ServerConfig:
     max_command_length: int = 255
     #: -ERR for arguments given to STAT, NOOP, RSET, QUIT... (Dovecot ignores them).
     strict_arguments: bool = attrs.field(default=True, validator=_check_bool)
+    #: -ERR for USER without exactly one name (Dovecot answers +OK, taking the rest of the
+    #: line as the name, even none, and refuses at PASS).
+    strict_user_name: bool = attrs.field(default=True, validator=_check_bool)
     #: Close the connection at this many bad commands before login (None: never).
     bad_command_limit: int | None = attrs.field(default=None, validator=_check_limit)
     #: The same once logged in, counted afresh from the login (default: bad_command_limit).

@@ -108,6 +108,7 @@ KEYS: Mapping[str, Any] = {
     },
     "strictness": {
         "arguments": _boolean,
+        "user_name": _boolean,
         "bad_command_limit": _integer(0),
         "bad_command_limit_after_login": _integer(0),
         "max_command_length": _integer(8),
@@ -272,6 +273,8 @@ def parse(data: Mapping[str, Any], source: str) -> tuple[dict[str, Any], dict[st
     strictness = values.get("strictness", {})
     if "arguments" in strictness:
         options["strict_arguments"] = strictness["arguments"]
+    if "user_name" in strictness:
+        options["strict_user_name"] = strictness["user_name"]
     for key in ("bad_command_limit", "bad_command_limit_after_login"):
         if key in strictness:
             options[key] = strictness[key] or None  # 0: never

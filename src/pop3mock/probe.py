@@ -318,6 +318,7 @@ class _Probe:
         self.times: dict[str, list[float]] = {}
         self.notes: list[str] = []
         self.conn: _Connection | None = None
+        self.user_name_strict = True
 
     def cmd(self, line: str, multiline: bool = False, shown: str | None = None) -> _Reply:
         assert self.conn is not None
@@ -378,6 +379,10 @@ class _Probe:
         unknown = self.cmd("XYZZY")
         if not unknown.ok:
             self.texts["unknown"] = unknown.bare_text
+        nameless = self.cmd("USER")
+        self.user_name_strict = not nameless.ok
+        if not nameless.ok:
+            self.texts["need_user"] = _form(nameless.bare_text, verb="USER")
         if self.failed_login:
             self._login(self.password + "-not", expect_ok=False)
         self._login(self.password, expect_ok=True)
@@ -453,7 +458,7 @@ class _Probe:
             ignores = len(top_body) > header_end + 1
             if retr_body is not None and ignores:
                 ignores = top_body == retr_body
-        doc["strictness"] = {"arguments": strict}
+        doc["strictness"] = {"arguments": strict, "user_name": self.user_name_strict}
         if ignores is not None:
             doc["strictness"]["top_ignores_lines"] = ignores
         if uids:

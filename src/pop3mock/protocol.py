@@ -347,17 +347,19 @@ class Session:
         return self.config.require_tls and not self.tls
 
     def _cmd_USER(self, args: list[str], rest: str) -> Response:
-        if len(args) != 1:
+        if len(args) != 1 and self.config.strict_user_name:
             key = "one_user" if args else "need_user"
             return self._bad(self._err(key, verb="USER"), "USER without exactly one name")
         if self._plaintext_refused():
             return self._bad(
                 self._err("plaintext", "AUTH"), "USER before STLS where TLS is required"
             )
-        if "\ufffd" in args[0]:
+        # Lenient (Dovecot): the rest of the line is the name, even none; PASS then fails.
+        name = args[0] if len(args) == 1 else rest
+        if "\ufffd" in name:
             return self._bad(self._err("utf8_user"), "USER with invalid UTF-8")
         # Unknown users get +OK too: the failure comes at PASS (RFC 1939 section 13, C-031).
-        self._user_given = args[0]
+        self._user_given = name
         return self._ok("user_ok")
 
     def _cmd_PASS(self, args: list[str], rest: str) -> Response:
