@@ -231,6 +231,15 @@ def test_marker_personality_path(pop3_server: POP3Server) -> None:
     client.quit()
 
 
+def test_strict_user_name_off_answers_a_nameless_user_and_fails_at_pass() -> None:
+    with POP3Server(strict_user_name=False, users={"alice": "pw"}) as server:
+        client = poplib.POP3(server.host, server.port, timeout=10)
+        assert client.user("") == b"+OK Send PASS."
+        with pytest.raises(poplib.error_proto, match=r"\[AUTH\] Authentication failed"):
+            client.pass_("pw")
+        client.quit()
+
+
 # -- malformed files --------------------------------------------------------------------------
 
 BAD = [

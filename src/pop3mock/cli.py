@@ -98,6 +98,8 @@ examples:
   pop3mock serve                  user "user", password "password", 10 generated messages
   pop3mock serve --port 1110 --user alice:secret --messages ./mail
   pop3mock serve --help           every option of serve, each with an example
+  pop3mock probe pop3://alice@mail.example.net --out mine.toml
+                                  a server's manners as a personality file
   pop3mock --version
 """
 
@@ -246,7 +248,8 @@ def _seconds(text: str) -> float:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The `pop3mock` command line: `pop3mock serve [options]`, `--version`, `--help`."""
+    """The `pop3mock` command line: `pop3mock serve [options]`, `pop3mock probe URL
+    [options]`, `--version`, `--help`."""
     parser = _Parser(
         prog="pop3mock",
         description="pop3mock: a real POP3 server for tests.",
