@@ -19,7 +19,7 @@ import pytest
 import pop3mock
 from pop3mock import POP3Server, tls
 from pop3mock.personality_file import FORMAT
-from pop3mock.probe import ProbeError, Target, probe, render
+from pop3mock.probe import ProbeError, Target, _Connection, _greeting, probe, render
 from transcripts import SCRIPT, flatten, same_transcripts, transcript
 
 if sys.version_info >= (3, 11):
@@ -294,3 +294,40 @@ def test_document_is_valid_toml_for_every_form(tmp_path: Path) -> None:
     with served("gmail") as server:
         document = probe_of(server)
     assert tomllib.loads(render(document)) == document
+
+
+def test_a_greeting_that_comes_only_after_a_line_is_still_a_greeting() -> None:
+    # The server greets once it is sent something: the probe's nudge (CAPA) is answered
+    # after the greeting, and the probe reads both.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+
+        def late_greeter() -> None:
+            conn, _ = listener.accept()
+            with conn:
+                data = b""
+                while not data.endswith(b"CAPA\r\n"):
+                    data += conn.recv(100)
+                conn.sendall(b"+OK late\r\n+OK\r\nUSER\r\n.\r\n")
+                conn.recv(100)  # until the probe closes
+
+        thread = threading.Thread(target=late_greeter)
+        thread.start()
+        conn = _Connection(Target("127.0.0.1", listener.getsockname()[1], "alice"), 0.4, None)
+        try:
+            assert _greeting(conn).line == b"+OK late"
+            assert conn.buffer == b""
+        finally:
+            conn.close()
+            thread.join()
+
+
+def test_out_file_that_cannot_be_written(tmp_path: Path) -> None:
+    with served("default") as server:
+        out = tmp_path / "no" / "such" / "folder.toml"
+        result = run_probe(f"pop3://alice@127.0.0.1:{server.port}", "--out", str(out))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"pop3mock probe: error: cannot write {out}: No such file or directory"
+    )

@@ -243,6 +243,10 @@ def _greeting(conn: _Connection) -> _Reply:
                 f"no greeting within {conn.timeout:g} s: the server accepted the connection "
                 f"and said nothing, even to a line{hint}"
             ) from None
+        if first.startswith(b"+OK"):
+            # Only slow: the greeting came, and the answer to the line sent follows it.
+            conn.reply("the reply to CAPA", multiline=True)
+            return _Reply(first, None, time.monotonic() - start)
         raise ProbeError(_not_pop3(first, "to a line (no greeting first)")) from None
     if not first.startswith(b"+OK"):
         raise ProbeError(_not_pop3(first, "as its greeting"))
@@ -399,8 +403,9 @@ class _Probe:
         first_size: int | None = None
         if count:
             one = self.cmd("LIST 1")
-            if one.ok:
-                first_size = int(one.text.split()[1])
+            scan = re.fullmatch(r"1 (\d+)\b.*", one.text) if one.ok else None
+            if scan is not None:
+                first_size = int(scan.group(1))
         beyond = self.cmd(f"LIST {count + 1}")
         if not beyond.ok:
             self.texts["no_such"] = _form(beyond.bare_text, n=count + 1)
@@ -409,7 +414,11 @@ class _Probe:
         uids: list[str] = []
         if uidl.ok:
             self.texts["uidl"] = uidl.text
-            uids = [line.decode("utf-8", "replace").split()[-1] for line in uidl.body or []]
+            uids = [
+                line.decode("utf-8", "replace").split()[-1]
+                for line in uidl.body or []
+                if line.strip()
+            ]
             if count:
                 self.cmd("UIDL 1")
         else:
@@ -649,8 +658,11 @@ def run(args: argparse.Namespace, stdout: TextIO = sys.stdout, stderr: TextIO = 
     )
     text = render(document)
     if args.out:
-        with open(args.out, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        try:
+            with open(args.out, "w", encoding="utf-8") as handle:
+                handle.write(text)
+        except OSError as exc:
+            raise ProbeError(f"cannot write {args.out}: {exc.strerror or exc}") from None
         log(f"wrote {args.out}")
     else:
         stdout.write(text)
