@@ -203,6 +203,13 @@ def test_own_file_by_path_walked_by_poplib(tmp_path: Path, as_str: bool) -> None
     assert server.config.personality == str(path)
 
 
+def test_a_file_rewritten_between_two_servers_is_read_again(tmp_path: Path) -> None:
+    path = own_file(tmp_path)
+    assert POP3Server(personality=path).config.text("greeting") == "Example POP3 ready"
+    path.write_text(OWN.replace("Example POP3 ready", "Changed, and longer"), encoding="utf-8")
+    assert POP3Server(personality=path).config.text("greeting") == "Changed, and longer"
+
+
 def test_marker_and_serve_take_a_personality_file(tmp_path: Path) -> None:
     path = own_file(tmp_path)
     with Served("--personality", str(path)) as served:

@@ -58,6 +58,18 @@ def _is_path(name: object) -> bool:
 def _resolve(name: str | os.PathLike[str]) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
     """The ServerConfig values and the POP3Server defaults of personality `name`."""
     key = os.fspath(name)
+    if key not in _BUILTIN:
+        if not _is_path(name):
+            raise ConfigurationError(
+                f"unknown personality {key!r}: choose from {sorted(_BUILTIN)} "
+                "or give the path of a personality file (.toml)"
+            )
+        try:
+            stat = os.stat(key)
+        except OSError:
+            return _read(key)  # which says why the file cannot be read
+        # A file edited since it was read (a test rewriting it) is read again.
+        key = f"{key}\0{stat.st_mtime_ns}\0{stat.st_size}"
     cached = _cache.get(key)
     if cached is not None:
         return cached
@@ -65,13 +77,8 @@ def _resolve(name: str | os.PathLike[str]) -> tuple[Mapping[str, Any], Mapping[s
         loaded: tuple[Mapping[str, Any], Mapping[str, Any]] = ({}, {})
     elif key in _BUILTIN:
         loaded = _read(os.path.join(os.path.dirname(__file__), "personalities", f"{key}.toml"))
-    elif _is_path(name):
-        loaded = _read(key)
     else:
-        raise ConfigurationError(
-            f"unknown personality {key!r}: choose from {sorted(_BUILTIN)} "
-            "or give the path of a personality file (.toml)"
-        )
+        loaded = _read(os.fspath(name))
     _cache[key] = loaded
     return loaded
 
