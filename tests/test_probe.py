@@ -331,3 +331,65 @@ def test_out_file_that_cannot_be_written(tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines()[-1] == (
         f"pop3mock probe: error: cannot write {out}: No such file or directory"
     )
+
+
+@contextlib.contextmanager
+def scripted_server(replies: Mapping[str, bytes]) -> Iterator[int]:
+    """A POP3 server of canned replies by command (`-ERR` for the rest), for `connections`
+    connections in turn: a server pop3mock is not."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def serve(connections: int = 2) -> None:
+        for _ in range(connections):
+            conn, _ = listener.accept()
+            with conn, conn.makefile("rwb") as stream:
+                stream.write(b"+OK canned POP3\r\n")
+                stream.flush()
+                for raw in stream:
+                    command = raw.decode().strip()
+                    stream.write(replies.get(command, b"-ERR no\r\n"))
+                    stream.flush()
+                    if command == "QUIT":
+                        break
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        thread.join(10)
+        listener.close()
+
+
+CANNED = {
+    "CAPA": b"+OK\r\nUSER\r\nX-GOOGLE-RICO\r\nSASL PLAIN GSSAPI NTLM\r\nUIDL\r\nTOP\r\n.\r\n",
+    "USER alice": b"+OK\r\n",
+    f"PASS {SECRET}": b"+OK in\r\n",
+    "STAT": b"+OK 1 19\r\n",
+    "LIST": b"+OK 1 message\r\n1 19\r\n.\r\n",
+    "LIST 1": b"+OK 1 19\r\n",
+    "UIDL": b"+OK\r\n1 0000abcd\r\n.\r\n",
+    "UIDL 1": b"+OK 1 0000abcd\r\n",
+    "TOP 1 0": b"+OK\r\nA: b\r\n\r\n.\r\n",
+    "RETR 1": b"+OK\r\nA: b\r\n\r\nbody\r\n.\r\n",
+    "NOOP": b"+OK\r\n",
+    "RSET": b"+OK\r\n",
+    "QUIT": b"+OK bye\r\n",
+}
+
+
+def test_what_pop3mock_cannot_offer_is_left_out_and_named(tmp_path: Path) -> None:
+    seen: list[str] = []
+    with scripted_server(CANNED) as port:
+        document = probe(Target("127.0.0.1", port, "alice"), SECRET, timeout=5, log=seen.append)
+    assert document["capabilities"]["before_login"] == ["USER", "SASL PLAIN", "UIDL", "TOP"]
+    assert document["probe"]["dropped"] == ["X-GOOGLE-RICO", "SASL GSSAPI", "SASL NTLM"]
+    assert "note: pop3mock cannot offer 'X-GOOGLE-RICO': left out of the file" in seen
+    assert document["uidl"] == {"form": "message", "pattern": "[0-9a-f]{8}"}
+    assert document["texts"]["list"] == "{count} message"
+    path = tmp_path / "canned.toml"
+    path.write_text(render(document), encoding="utf-8")
+    with POP3Server(personality=path) as server:
+        assert server.config.mechanisms == ("PLAIN",)

@@ -117,7 +117,7 @@ KEYS: Mapping[str, Any] = {
     "uidl": {"form": _one_of(UID_FORMATS), "pattern": _pattern},
     "texts": (sorted(DEFAULT_TEXTS), _string),
     "latency": (None, _milliseconds),
-    "probe": {"host": _string, "tls": _string, "pop3mock": _string},
+    "probe": {"host": _string, "tls": _string, "pop3mock": _string, "dropped": _strings},
 }
 
 

@@ -323,6 +323,7 @@ class _Probe:
         self.notes: list[str] = []
         self.conn: _Connection | None = None
         self.user_name_strict = True
+        self.dropped: list[str] = []
 
     def cmd(self, line: str, multiline: bool = False, shown: str | None = None) -> _Reply:
         assert self.conn is not None
@@ -505,10 +506,38 @@ class _Probe:
             # No CAPA: what works shows by trying it.
             tags = ["USER"] + [tag for tag in ("TOP", "UIDL") if works.get(tag)]
             return {"capa": False, "before_login": tags}
-        out: dict[str, Any] = {"capa": True, "before_login": before}
+        out: dict[str, Any] = {"capa": True, "before_login": self._servable(before)}
         if after is not None and after.ok:
-            out["after_login"] = _capa_lines(after)
+            out["after_login"] = self._servable(_capa_lines(after))
         return out
+
+    def _servable(self, lines: list[str]) -> list[str]:
+        """The CAPA lines pop3mock can offer; the rest noted in `dropped`, so that the file
+        loads as it is written."""
+        from .auth import MECHANISMS
+        from .config import ALL_CAPABILITIES
+
+        out = []
+        for line in lines:
+            tag, _, arguments = line.partition(" ")
+            if tag.upper() not in ALL_CAPABILITIES:
+                self._drop(line)
+                continue
+            if tag.upper() == "SASL":
+                known = [m for m in arguments.split() if m.upper() in MECHANISMS]
+                for mechanism in arguments.split():
+                    if mechanism not in known:
+                        self._drop(f"SASL {mechanism}")
+                if not known:
+                    continue
+                line = " ".join([tag, *known])
+            out.append(line)
+        return out
+
+    def _drop(self, line: str) -> None:
+        if line not in self.dropped:
+            self.dropped.append(line)
+            self.notes.append(f"pop3mock cannot offer {line!r}: left out of the file")
 
     def _second_connection(self) -> None:
         """A second, short connection: the QUIT text before login."""
@@ -532,6 +561,8 @@ class _Probe:
             verb: round(statistics.median(times) * 1000, 2) for verb, times in self.times.items()
         }
         probe: dict[str, Any] = {"tls": self.target.tls, "pop3mock": __version__}
+        if self.dropped:
+            probe["dropped"] = self.dropped
         if self.keep_host:
             probe["host"] = f"{self.target.host}:{self.target.port}"
         doc["probe"] = probe
