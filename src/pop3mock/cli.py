@@ -174,12 +174,12 @@ example:
   pop3mock serve --personality mine.toml
 
 It sends, in order: CAPA, STLS (with --stls), an unknown command, USER without a name,
-USER and a wrong PASS
-(not with --no-failed-login), USER and PASS, CAPA, STAT, LIST, LIST 1, LIST of a message
-out of range, UIDL, UIDL 1, TOP 1 0, RETR 1 (not with --no-retr), NOOP, NOOP with an
-argument, RSET, LAST, QUIT; then a second connection sends QUIT. Each command is printed
-on stderr as it is sent (passwords and the user name masked). A server that cannot be
-reached, is not POP3 or refuses the login ends the probe within --timeout with one line on
+USER and a wrong PASS (not with --no-failed-login), USER and PASS, CAPA, STAT, LIST,
+LIST 1, LIST of a message out of range, UIDL, UIDL 1, TOP 1 0, RETR 1 (not with --no-retr
+nor where EXPIRE 0 is advertised), NOOP, NOOP with an argument, RSET, LAST, QUIT; then a
+second connection sends QUIT. Each command is printed on stderr as it is sent (passwords
+and the user name masked). A server that cannot be reached, is not POP3 or refuses the
+login ends the probe within --timeout with one line on
 stderr and exit status 2.
 """
 
