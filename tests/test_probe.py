@@ -208,7 +208,7 @@ def test_a_socket_that_accepts_and_never_answers() -> None:
         message = one_line_error(Target("127.0.0.1", sock.getsockname()[1], "alice"), 0.3)
     assert message == (
         "no greeting within 0.3 s: the server accepted the connection and said nothing, "
-        "even to a line (a TLS server waits for a handshake: try pop3s://)"
+        "even to a line"
     )
 
 
@@ -246,9 +246,11 @@ def test_plain_pop3_on_a_pop3s_url() -> None:
 
 def test_pop3s_on_a_plain_url() -> None:
     with POP3Server(implicit_tls=True) as server:
-        message = one_line_error(Target(server.host, server.tls_port, "alice"), 1)
-    assert message.startswith("no greeting within 1 s")
-    assert message.endswith("(a TLS server waits for a handshake: try pop3s://)")
+        message = one_line_error(Target(server.host, server.tls_port, "alice"), 2)
+    assert message == (
+        "no greeting: the server accepted the connection, said nothing, and closed it when "
+        "sent a line (a TLS server does so: try pop3s://)"
+    )
 
 
 def test_untrusted_certificate_and_insecure(tmp_path: Path) -> None:

@@ -45,6 +45,10 @@ class ProbeError(Pop3MockError):
     """The probe stopped: the server is unreachable, not POP3, or refused the login."""
 
 
+class _Closed(ProbeError):
+    """The server closed the connection."""
+
+
 @attrs.frozen
 class Target:
     """Where the probe goes: host, port, user, and how TLS starts."""
@@ -175,12 +179,15 @@ class _Connection:
         except TimeoutError:
             raise ProbeError(self._silence(what)) from None
         except OSError as exc:
-            raise ProbeError(
+            raise _Closed(
                 f"the connection broke while waiting for {what}: {exc.strerror or exc}"
             ) from None
         if not chunk:
-            seen = f" after {_describe(self.buffer)}" if self.buffer else ""
-            raise ProbeError(f"the server closed the connection while sending {what}{seen}")
+            if self.buffer:
+                raise _Closed(
+                    f"the server closed the connection in {what}, after {_describe(self.buffer)}"
+                )
+            raise _Closed(f"the server closed the connection instead of sending {what}")
         self.buffer += chunk
 
     def _silence(self, what: str) -> str:
@@ -223,25 +230,34 @@ def _greeting(conn: _Connection) -> _Reply:
     that what it is shows (an HTTP or TLS server answers one; a hung one does not)."""
     start = time.monotonic()
     half = start + conn.timeout / 2
+    hint = " (a TLS server does so: try pop3s://)" if conn.target.tls == "none" else ""
     try:
-        first = conn.line("greeting", half)
+        first = conn.line("the greeting", half)
+    except _Closed:
+        raise
     except ProbeError:
         if conn.buffer:
             raise
         conn.send("CAPA")
         try:
-            first = conn.line("greeting", start + conn.timeout)
+            first = conn.line("the greeting", start + conn.timeout)
+        except _Closed:
+            if conn.buffer:
+                raise ProbeError(
+                    f"not POP3: to a line it answered {_describe(conn.buffer)} and closed"
+                ) from None
+            raise ProbeError(
+                "no greeting: the server accepted the connection, said nothing, and closed "
+                f"it when sent a line{hint}"
+            ) from None
         except ProbeError:
             if conn.buffer:
                 raise ProbeError(
                     f"not POP3: to a line it answered {_describe(conn.buffer)}"
                 ) from None
-            hint = ""
-            if conn.target.tls == "none":
-                hint = " (a TLS server waits for a handshake: try pop3s://)"
             raise ProbeError(
                 f"no greeting within {conn.timeout:g} s: the server accepted the connection "
-                f"and said nothing, even to a line{hint}"
+                "and said nothing, even to a line"
             ) from None
         if first.startswith(b"+OK"):
             # Only slow: the greeting came, and the answer to the line sent follows it.
