@@ -758,6 +758,4 @@ def system_error(
     (RFC 3206 section 4); the code is left out unless RESP-CODES is advertised."""
     code = "SYS/PERM" if permanent else "SYS/TEMP"
     listed = config.response_codes is None or code in config.response_codes
-    return Response(
-        "-ERR", config.text(key), code if listed and config.has("RESP-CODES") else None
-    )
+    return Response("-ERR", config.text(key), code if listed and config.has("RESP-CODES") else None)
