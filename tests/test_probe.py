@@ -395,3 +395,12 @@ def test_what_pop3mock_cannot_offer_is_left_out_and_named(tmp_path: Path) -> Non
     path.write_text(render(document), encoding="utf-8")
     with POP3Server(personality=path) as server:
         assert server.config.mechanisms == ("PLAIN",)
+
+
+def test_a_server_that_closes_after_a_wrong_password() -> None:
+    with POP3Server(max_auth_failures=1) as server:
+        server.add_user("alice", SECRET, MESSAGES)
+        target = Target(server.host, server.port, "alice")
+        message = one_line_error(target)
+        assert message.endswith(", after the wrong password: try --no-failed-login")
+        assert probe(target, SECRET, timeout=5, failed_login=False)["last"] is True

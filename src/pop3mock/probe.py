@@ -167,7 +167,7 @@ class _Connection:
         try:
             self.sock.sendall(line.encode("utf-8") + b"\r\n")
         except OSError as exc:
-            raise ProbeError(f"the server closed the connection ({exc.strerror or exc})") from None
+            raise _Closed(f"the server closed the connection ({exc.strerror or exc})") from None
 
     def _fill(self, deadline: float, what: str) -> None:
         left = deadline - time.monotonic()
@@ -406,7 +406,12 @@ class _Probe:
             self.texts["need_user"] = _form(nameless.bare_text, verb="USER")
         if self.failed_login:
             self._login(self.password + "-not", expect_ok=False)
-        self._login(self.password, expect_ok=True)
+        try:
+            self._login(self.password, expect_ok=True)
+        except _Closed as exc:
+            if not self.failed_login:
+                raise
+            raise ProbeError(f"{exc}, after the wrong password: try --no-failed-login") from None
         after = self.cmd("CAPA", multiline=True) if self.capa else None
         stat = self.cmd("STAT")
         match = re.fullmatch(rb"\+OK (\d+) (\d+).*", stat.line)
