@@ -42,16 +42,21 @@ LAYERS: list[set[str]] = [
      "fault_rules", "faults"},
     {"journal"},
     {"tls", "server"},
-    {"plugin", "cli", "configfile", "probe", "__main__", "__init__"},
+    {"plugin", "cli", "configfile", "probe", "__main__", "__init__", "admin"},
 ]  # fmt: skip
+# Subpackages count as one module each: their private modules import each other freely.
+SUBPACKAGES = ("admin",)
 
 
 def _is_type_checking_block(node: ast.stmt) -> bool:
     return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
 
 
-def _imports(path: Path) -> tuple[set[str], set[str]]:
-    """(pop3mock modules, top-level outside modules) that `path` imports when it runs."""
+def _imports(path: Path, *, inside: bool = False) -> tuple[set[str], set[str]]:
+    """(pop3mock modules, top-level outside modules) that `path` imports when it runs.
+
+    `inside`: `path` is in a subpackage, whose relative imports stay inside it.
+    """
     ours: set[str] = set()
     outside: set[str] = set()
 
@@ -59,7 +64,13 @@ def _imports(path: Path) -> tuple[set[str], set[str]]:
         if isinstance(node, ast.stmt) and _is_type_checking_block(node):
             return
         if isinstance(node, ast.ImportFrom):
-            if node.level == 1 and node.module:
+            if node.module and node.module.startswith("pop3mock.") and node.level == 0:
+                ours.add(node.module.split(".")[1])
+            elif node.module == "pop3mock" and node.level == 0:
+                ours.update(alias.name for alias in node.names)
+            elif inside and node.level == 1:
+                pass
+            elif node.level == 1 and node.module:
                 ours.add(node.module.split(".")[0])
             elif node.level == 1:  # from . import name
                 ours.update(alias.name for alias in node.names)
@@ -74,7 +85,18 @@ def _imports(path: Path) -> tuple[set[str], set[str]]:
     return ours, outside
 
 
+def _subpackage(name: str) -> tuple[set[str], set[str]]:
+    ours: set[str] = set()
+    outside: set[str] = set()
+    for path in sorted((PACKAGE / name).glob("*.py")):
+        found = _imports(path, inside=True)
+        ours |= found[0]
+        outside |= found[1]
+    return ours - {name}, outside
+
+
 GRAPH = {path.stem: _imports(path) for path in sorted(PACKAGE.glob("*.py"))}
+GRAPH.update({name: _subpackage(name) for name in SUBPACKAGES})
 
 
 def _reachable(start: str) -> set[str]:
@@ -130,8 +152,9 @@ def test_no_module_depends_on_itself() -> None:
 def test_the_outermost_layers_are_imported_by_nobody_inside() -> None:
     importers = {
         target: sorted(name for name, (ours, _) in GRAPH.items() if target in ours)
-        for target in ("plugin", "cli", "server")
+        for target in ("plugin", "cli", "server", "admin")
     }
     assert importers["plugin"] == []
     assert importers["cli"] == ["__main__"]
-    assert importers["server"] == ["cli", "plugin"]
+    assert importers["server"] == ["admin", "cli", "plugin"]
+    assert importers["admin"] == ["cli"]

@@ -25,7 +25,7 @@ import time
 import traceback
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, NoReturn, TextIO, TypeVar
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeVar
 
 import attrs
 
@@ -40,6 +40,9 @@ from .message import LazyMessage, Message
 from .personality import PERSONALITIES, server_default
 from .server import SESSION_KEEP_COMMANDS, POP3Server
 from .sources import DEFAULT_MAX_MESSAGE_SIZE
+
+if TYPE_CHECKING:
+    from .admin import AdminServer
 
 __all__ = ["build_parser", "main"]
 
@@ -76,6 +79,10 @@ _FLAGS = (
     "max_connections",
     "login_timeout",
     "drop_oldest_when_full",
+    "admin_port",
+    "admin_host",
+    "admin_token",
+    "admin_max_body",
 )
 
 # Ended sessions `serve` keeps in memory: it runs for as long as its user wants, and the
@@ -155,12 +162,21 @@ examples:
       gets them all anyway
   pop3mock serve --config pop3mock.toml --port 1110
       users, maildrops, faults and server options from a TOML file; flags override it
+  pop3mock serve --admin-port 8025
+      also serve the HTTP control API on http://127.0.0.1:8025 (users, mail, faults,
+      journal: docs/admin.md)
+  pop3mock serve --host 0.0.0.0 --admin-port 0 --admin-host 0.0.0.0 --admin-token s3cret
+      the control API on every address: refused without --admin-token, and every
+      request then needs "Authorization: Bearer s3cret"
+  pop3mock serve --admin-port 0 --admin-max-body 1048576
+      refuse control API request bodies over 1 MiB (default 64 MiB) with status 413
   pop3mock serve --quiet --ready-file /tmp/pop3.ready
       print only the "listening on" lines; write the URL(s) to /tmp/pop3.ready once
       listening (removed on exit)
 
 The first output line is "listening on pop3://HOST:PORT" (then "listening on
-pop3s://HOST:PORT" with --tls-port). SIGINT and SIGTERM stop the server cleanly (exit
+pop3s://HOST:PORT" with --tls-port, then "admin on http://HOST:PORT" with
+--admin-port). SIGINT and SIGTERM stop the server cleanly (exit
 status 0); a configuration error or a port in use exits with status 2 and one line on stderr.
 On stop, counted fault rules (once, times=N, #N) that did not fire as often as configured
 are listed ("fault never fired: ..."); the exit status stays 0, unless --check is given:
@@ -432,6 +448,28 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="write the URL(s) to PATH once listening (removed on exit)",
     )
+    add(
+        "--admin-port",
+        type=_port,
+        metavar="P",
+        help="serve the HTTP control API on port P (0: any free port; default: off)",
+    )
+    add(
+        "--admin-host",
+        metavar="HOST",
+        help="address of the control API (default: --host); not loopback needs --admin-token",
+    )
+    add(
+        "--admin-token",
+        metavar="TOKEN",
+        help="every control API request must carry 'Authorization: Bearer TOKEN'",
+    )
+    add(
+        "--admin-max-body",
+        type=_count,
+        metavar="N",
+        help="largest control API request body in octets (default 64 MiB)",
+    )
     return parser
 
 
@@ -493,6 +531,11 @@ class _Settings:
     max_message_size: int | None = None
     #: Commands of a session kept at each end: None is the default, 0 all of them.
     session_keep_commands: int | None = None
+    #: The HTTP control API: off unless a port is given; the host defaults to `host`.
+    admin_port: int | None = None
+    admin_host: str | None = None
+    admin_token: str | None = None
+    admin_max_body: int | None = None
 
     @property
     def tls(self) -> bool:
@@ -945,6 +988,34 @@ def _start(server: POP3Server, settings: _Settings) -> None:
         ) from None
 
 
+def _admin(server: POP3Server, settings: _Settings) -> AdminServer | None:
+    """The control API of `server` (not listening yet), or None without --admin-port."""
+    if settings.admin_port is None:
+        for name in ("admin_host", "admin_token", "admin_max_body"):
+            if getattr(settings, name) is not None:
+                raise ConfigurationError(f"--{name.replace('_', '-')} needs --admin-port")
+        return None
+    from .admin import DEFAULT_MAX_BODY, AdminServer
+
+    return AdminServer(
+        server,
+        settings.admin_host or settings.host,
+        settings.admin_port,
+        token=settings.admin_token,
+        max_body=settings.admin_max_body or DEFAULT_MAX_BODY,
+    )
+
+
+def _start_admin(admin: AdminServer) -> None:
+    try:
+        admin.start()
+    except OSError as exc:
+        raise ConfigurationError(
+            f"cannot listen on {_address(admin.host, admin.port)} for the control API: "
+            f"{_reason(exc)}"
+        ) from None
+
+
 def _announce(
     console: _Console, server: POP3Server, settings: _Settings, tls_files: _TlsFiles | None
 ) -> list[str]:
@@ -1052,6 +1123,8 @@ def _serve(args: argparse.Namespace, console: _Console) -> int:
             server.journal.subscribe(journal_file)
         if settings.strict and not settings.quiet:
             server.journal.subscribe(_violation_printer(console))
+        # Made (and so checked) before anything is bound; it serves once the server does.
+        admin = _admin(server, settings)
         if settings.ready_file:
             _prepare_ready(settings.ready_file)
         _start(server, settings)
@@ -1059,15 +1132,24 @@ def _serve(args: argparse.Namespace, console: _Console) -> int:
         for warning in server_warnings:
             console.error(f"warning: {warning}")
         try:
+            if admin is not None:
+                _start_admin(admin)
             if settings.ready_file:
                 # Before the listening lines: whoever sees either finds both.
-                _write_ready(settings.ready_file, _urls(server))
+                urls = _urls(server) + ([admin.url] if admin is not None else [])
+                _write_ready(settings.ready_file, urls)
                 stack.callback(_remove, settings.ready_file)
             client_urls = _announce(console, server, settings, tls_files)
+            if admin is not None:
+                console.line(f"admin on {admin.url}", always=True)
             _describe(console, server, settings, made, notes, tls_files, client_urls)
             signals.wait()
         finally:
-            server.stop()
+            try:
+                if admin is not None:
+                    admin.stop()
+            finally:
+                server.stop()
         unfired = _unfired(server)
         for line in unfired:
             console.line(line)

@@ -207,6 +207,10 @@ FILE_KEYS: Mapping[str, Check] = {
     "max_auth_failures": _integer(0),
     "max_message_size": _integer(1),
     "session_keep_commands": _integer(0),
+    "admin_port": _integer(0, 65535),
+    "admin_host": _nonempty,
+    "admin_token": _nonempty,
+    "admin_max_body": _integer(1),
 }
 
 #: Top-level keys passed to `POP3Server` as options.

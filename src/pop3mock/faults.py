@@ -178,6 +178,31 @@ class FaultSet:
         with self._lock:
             return sum(n for r, n in zip(self._rules, self._seen, strict=True) if r is rule)
 
+    def remove(self, rule: Rule) -> bool:
+        """Drop `rule` (this very object) and its counts; False if it is not here."""
+        with self._lock:
+            for index, held in enumerate(self._rules):
+                if held is rule:
+                    for column in (self._rules, self._names, self._seen, self._fired):
+                        del column[index]
+                    return True
+            return False
+
+    def counts(self) -> list[tuple[Rule, int, int]]:
+        """Every rule with how many points it matched and how often it fired, at one moment."""
+        with self._lock:
+            return list(zip(self._rules, self._seen, self._fired, strict=True))
+
+    def restore(self, rules: list[Rule]) -> None:
+        """Hold exactly `rules`, every count at zero (the seed stays; its streams restart)."""
+        names = [rule.describe() for rule in rules]
+        with self._lock:
+            self._rules[:] = rules
+            self._names[:] = names
+            self._seen[:] = [0] * len(rules)
+            self._fired[:] = [0] * len(rules)
+            self._streams.clear()
+
     def clear(self) -> None:
         """Drop every rule and count (the seed stays; its streams restart)."""
         with self._lock:

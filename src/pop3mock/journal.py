@@ -353,6 +353,17 @@ class Journal:
         with self._cond:
             self._listeners.append(listener)
 
+    def unsubscribe(self, listener: Listener) -> None:
+        """Stop calling `listener` (one given to `subscribe`)."""
+        with self._cond:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+    def wake(self) -> None:
+        """Wake every `wait_for` so that it checks its `cancel` callable again."""
+        with self._cond:
+            self._cond.notify_all()
+
     def _emit(self, event: str, session: SessionRecord, command: CommandRecord | None) -> None:
         for listener in self._listeners:
             try:
@@ -898,13 +909,15 @@ class Journal:
         session: int | None = None,
         sessions_ended: int | None = None,
         timeout: float = 5.0,
+        cancel: Callable[[], bool] | None = None,
     ) -> None:
         """Block until `count` matching commands (or `sessions_ended` ended sessions) are
         recorded, for clients running in another thread or process. `sessions_ended`
         counts the ended sessions the journal no longer keeps (`keep_sessions`) too.
 
         Waits on the journal's condition variable (woken by every record, never polls);
-        raises TimeoutError saying what it saw.
+        raises TimeoutError saying what it saw. `cancel` ends the wait early the same way
+        once it returns true when checked (after a record or `wake()`).
         """
         __tracebackhide__ = True
         command_given = verb is not None or args or user is not None or session is not None
@@ -919,6 +932,8 @@ class Journal:
             return self._ended_forgotten + sum(1 for s in self._sessions if s.ended is not None)
 
         def done() -> bool:
+            if cancel is not None and cancel():
+                return True
             if sessions_ended is not None:
                 return ended_count() >= sessions_ended
             # Commands left out of a long session count when sure to match (a wait must
@@ -927,7 +942,7 @@ class Journal:
             return seen + self._left_out_matching(verb, args, user, session)[0] >= count
 
         with self._cond:
-            if self._cond.wait_for(done, timeout):
+            if self._cond.wait_for(done, timeout) and not (cancel is not None and cancel()):
                 return
             if sessions_ended is not None:
                 ended = ended_count()

@@ -96,18 +96,21 @@ class Mailbox:
 
     # -- content -------------------------------------------------------------------------
 
-    def add(self, *messages: MessageInput | LazyMessage | LazyMaildrop) -> None:
+    def add(self, *messages: MessageInput | LazyMessage | LazyMaildrop) -> list[str]:
         """Deliver new mail. A session already open does not see it (RFC 1939 section 4).
 
         A `LazyMaildrop` given as one argument is kept as its columns, not message by message.
+        Returns the uids the new messages got (a repeated uid gets a suffix).
         """
+        uids: list[str] = []
         for group in _groups(messages):
             if isinstance(group, LazyMaildrop):
-                self._add_drop(group)
+                uids += self._add_drop(group)
             else:
-                self._add_entries(group)
+                uids += self._add_entries(group)
+        return uids
 
-    def _add_entries(self, messages: Sequence[MessageInput | LazyMessage]) -> None:
+    def _add_entries(self, messages: Sequence[MessageInput | LazyMessage]) -> list[str]:
         # No function call per ready-made entry: a generated maildrop has 100,000 of them.
         entries: list[Entry] = [
             m if isinstance(m, (Message, LazyMessage)) else Message.of(m) for m in messages
@@ -120,17 +123,18 @@ class Mailbox:
                 used.add(entry.uid)
             self._entries.tail += entries
             self._delivered.tail += entries
+        return [entry.uid for entry in entries]
 
-    def _add_drop(self, drop: LazyMaildrop) -> None:
+    def _add_drop(self, drop: LazyMaildrop) -> list[str]:
         fresh = set(drop.uids)
         with self._lock:
             if len(fresh) == len(drop) and self._used_uids.isdisjoint(fresh):
                 self._used_uids |= fresh
                 self._entries.add_drop(drop)
                 self._delivered.add_drop(drop)
-                return
+                return list(drop.uids)
         # A uid seen before (the same maildrop added twice): message by message, renamed.
-        self._add_entries(list(drop))
+        return self._add_entries(list(drop))
 
     def _renamed(self, entry: Entry) -> Entry:
         # A UID names one message and is never reused (RFC 1939 section 7, C-081, C-083):
@@ -160,6 +164,42 @@ class Mailbox:
             self._retrieved.clear()
             self._logins = 0
             self._last_login = None
+
+    def snapshot(self) -> Entries:
+        """The maildrop now (committed state), as an immutable value for `reset(to=...)`."""
+        with self._lock:
+            return self._entries.now()
+
+    def restore(self, entries: Entries) -> None:
+        """Make `entries` the whole maildrop, as if it had been delivered alone (a control
+        API's reset to the configured maildrop): later deliveries, deletions, retrieval
+        counts and logins are forgotten, and `reset()` comes back to these entries."""
+        with self._lock:
+            if self._session is not None:
+                raise ConfigurationError(
+                    f"cannot reset mailbox {self.user!r} while a session holds it"
+                )
+            self._entries.replace(entries)
+            self._delivered.replace(entries)
+            self._used_uids = set(entries.uids())
+            self._deleted.clear()
+            self._retrieved.clear()
+            self._logins = 0
+            self._last_login = None
+
+    def purge(self) -> int:
+        """Remove every message from the maildrop now; return how many there were.
+
+        Refused while a session holds the maildrop: its numbers are fixed at login.
+        """
+        with self._lock:
+            if self._session is not None:
+                raise ConfigurationError(
+                    f"cannot empty mailbox {self.user!r} while a session holds it"
+                )
+            count = len(self._entries)
+            self._entries.replace(Entries())
+            return count
 
     @property
     def messages(self) -> tuple[Message, ...]:

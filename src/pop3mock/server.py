@@ -226,6 +226,14 @@ class POP3Server:
         except KeyError:
             raise KeyError(f"no user {name!r} (users: {sorted(self._users)})") from None
 
+    def remove_user(self, name: str) -> Mailbox:
+        """Remove user `name` and return its `Mailbox`; a session already logged in keeps
+        its maildrop to its end, and new logins fail as for any unknown user."""
+        try:
+            return self._users.pop(name)
+        except KeyError:
+            raise KeyError(f"no user {name!r} (users: {sorted(self._users)})") from None
+
     @property
     def users(self) -> dict[str, Mailbox]:
         return dict(self._users)
