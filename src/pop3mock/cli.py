@@ -1002,7 +1002,7 @@ def _admin(server: POP3Server, settings: _Settings) -> AdminServer | None:
         settings.admin_host or settings.host,
         settings.admin_port,
         token=settings.admin_token,
-        max_body=settings.admin_max_body or DEFAULT_MAX_BODY,
+        max_body=DEFAULT_MAX_BODY if settings.admin_max_body is None else settings.admin_max_body,
     )
 
 

@@ -230,6 +230,10 @@ class _Handler(BaseHTTPRequestHandler):
     server: _HTTPServer
     #: A keep-alive connection idle this long is closed (stop() closes them all at once).
     timeout = 120
+    # Status line, headers and a small body in one segment, sent at once: otherwise Nagle's
+    # algorithm and the client's delayed ACK hold each reply back by tens of milliseconds.
+    wbufsize = 65536
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         # Nothing: a request line or header could hold a token; the journal is the record.
