@@ -90,5 +90,6 @@ class ApiError(Exception):
 
 
 def json_reply(status: int, value: Any, headers: Mapping[str, str] | None = None) -> Reply:
-    body = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    # One line ending in a newline: a shell prompt does not end up glued to it.
+    body = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
     return Reply(status, body, headers=dict(headers or {}))
