@@ -319,12 +319,20 @@ class _Handler(BaseHTTPRequestHandler):
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(reply.body)
+        if self.command != "HEAD":
+            self.wfile.write(reply.body)
 
-    def do_GET(self) -> None:
-        self._handle()
+    # Errors the standard library answers itself (a malformed request line, headers too
+    # long) are JSON too.
+    error_content_type = "application/json; charset=utf-8"
+    error_message_format = '{"error":"%(code)d %(message)s"}\n'
 
-    do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_GET
+    def __getattr__(self, name: str) -> Any:
+        # Every method reaches the router, which answers 405 with Allow for those a route
+        # does not take (the standard library would answer 501 with an HTML page).
+        if name.startswith("do_"):
+            return self._handle
+        raise AttributeError(name)
 
 
 def _content_type(value: str) -> str:
