@@ -1,9 +1,9 @@
 #!/bin/sh
 # Installs the real POP3 clients the test suite drives (Debian packages): curl, fetchmail,
 # mpop, getmail6, and Perl's Net::POP3 with the modules it needs for STLS and SASL; Dovecot's
-# POP3 server (dovecot-pop3d), which the suite probes and compares pop3mock with; and
-# python3-venv when python3 cannot make a virtual environment. Does nothing when all are
-# there already.
+# POP3 server (dovecot-pop3d), which the suite probes and compares pop3mock with; Node.js, a
+# JDK and Apache Commons Net for the control API's examples; and python3-venv when python3
+# cannot make a virtual environment. Does nothing when all are there already.
 set -eu
 missing=""
 for pair in curl:curl fetchmail:fetchmail mpop:mpop getmail:getmail6 perl:perl; do
@@ -18,6 +18,11 @@ done
 # The README's command makes a virtual environment next: Debian's python3 needs
 # python3-venv (ensurepip) for that.
 python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || missing="$missing python3-venv"
+# The control API's examples in other languages (examples/admin_node, examples/admin_java):
+# Node.js 18 or later, a JDK (java runs a single source file), Apache Commons Net.
+command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+command -v java >/dev/null 2>&1 || missing="$missing default-jdk-headless"
+[ -f /usr/share/java/commons-net.jar ] || missing="$missing libcommons-net-java"
 [ -z "$missing" ] && exit 0
 if [ "$(id -u)" -eq 0 ]; then
     sudo=""
