@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from _admin import AdminRows, admin_rows, bulk_post
 from _common import FloorServer, make_message, replies_of
 
 from pop3mock import Mailbox, Message, MessageFactory, POP3Server, Session, fake_messages
@@ -519,6 +520,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         Row("  peak memory of that process", "MB", 200, False),
     )
 
+    admin = AdminRows(Row)
     every_row = [
         start_row,
         pytest_row,
@@ -530,6 +532,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         large.memory,
         soak_sessions_row,
         soak_commands_row,
+        *admin.all(),
     ]
 
     def wanted(row: Row) -> bool:
@@ -580,6 +583,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 soak(soak_sessions_row, "sessions", *((500, 100) if q else (100_000, 10_000)))
             if rep == 0 and wanted(soak_commands_row):
                 soak(soak_commands_row, "commands", *((5_000, 0) if q else (1_000_000, 0)))
+            if any(wanted(row) for row in admin.all() if row is not admin.bulk):
+                admin_rows(admin, client, USERS, PASSWORD, 10 if q else 100, rep)
+            if wanted(admin.bulk):
+                bulk_post(admin.bulk, PASSWORD)
             print(f"repetition {rep + 1}/{reps} done, load {_load()}", flush=True)
     finally:
         client.close()

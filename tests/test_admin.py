@@ -349,6 +349,13 @@ def test_a_body_over_the_limit_is_refused_before_it_is_read(pop: POP3Server) -> 
             answer = sock.makefile("rb").read()
         assert answer.startswith(b"HTTP/1.1 413 ")
         assert b"Connection: close" in answer
+        with socket.create_connection(("127.0.0.1", admin.port), timeout=10) as sock:
+            # A client that asks first gets the refusal, not "100 Continue".
+            sock.sendall(
+                b"POST /users/alice/messages HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                b"Content-Type: message/rfc822\r\nContent-Length: 1001\r\n\r\n"
+            )
+            assert sock.makefile("rb").read().startswith(b"HTTP/1.1 413 ")
         with ApiClient(admin.url) as api:
             chunked = api.call(
                 "POST",
