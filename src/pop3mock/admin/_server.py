@@ -12,6 +12,7 @@ import hmac
 import ipaddress
 import itertools
 import socket
+import socketserver
 import threading
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -155,6 +156,7 @@ class AdminServer:
 
 class _HTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # a burst of test processes connecting at once
     block_on_close = False  # stop() joins the threads itself, after closing their sockets
 
     def __init__(self, owner: AdminServer, address: tuple[str, int]) -> None:
@@ -164,6 +166,12 @@ class _HTTPServer(ThreadingHTTPServer):
         self._open_lock = threading.Lock()
         self._stopping = threading.Event()
         super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        # HTTPServer's own looks the host up in DNS (socket.getfqdn), which can take seconds
+        # on a machine without a resolver; the name is only used in CGI variables.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = str(self.server_address[0]), self.server_address[1]
 
     def accept_loop(self) -> None:
         # Not serve_forever(): its shutdown() waits for a poll interval to pass, while a
