@@ -289,6 +289,8 @@ def _state(pop: POP3Server) -> object:
         ("POST", "/users", {"password": "x"}, 400, "name"),
         ("POST", "/users", {"name": 5, "password": "x"}, 400, "name"),
         ("POST", "/users", {"name": "a b", "password": "x"}, 400, "name"),
+        ("POST", "/users", {"name": "my password", "password": "x"}, 400, "name"),
+        ("POST", "/users", {"name": "e", "password": "x\ny"}, 400, "password"),
         ("POST", "/users", {"name": "e", "password": "x", "fake": -1}, 400, "fake"),
         ("POST", "/users", {"name": "e", "password": "x", "fake": True}, 400, "fake"),
         ("POST", "/users", {"name": "e", "password": "x", "messages": [""]}, 400, "messages"),

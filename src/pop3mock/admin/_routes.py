@@ -128,7 +128,7 @@ class Api:
             try:
                 box = self.server.add_user(name, password, given, token=token)
             except ConfigurationError as exc:
-                field = "password" if "password" in str(exc) else "name"
+                field = "password" if str(exc).startswith("the password") else "name"
                 raise ApiError(400, f"{field}: {exc}", field=field) from None
         return json_reply(201, {"name": name, "uids": list(box.uids)})
 
