@@ -39,7 +39,9 @@ def test_quick_run_reports_every_workload_against_the_floor() -> None:
         [sys.executable, str(BENCHMARKS / "run.py"), "--quick"],
         capture_output=True,
         text=True,
-        timeout=120,
+        # A bound against a hang, not a speed check: on a loaded 2-CPU machine, beside the
+        # rest of the suite, the whole quick run has taken more than 120 s.
+        timeout=300,
         check=False,
     )
     assert out.returncode == 0, out.stderr
