@@ -488,3 +488,16 @@ def test_stop_with_open_connections_and_long_polls_in_a_loop(pop: POP3Server) ->
         admin.stop()
         idle.close()
         waiting.close()
+
+
+def test_copies_of_one_message_get_suffixed_uids_again_after_a_reset(
+    pop: POP3Server, api: ApiClient
+) -> None:
+    def post() -> str:
+        reply = api.call("POST", "/users/alice/messages", RAW, content_type="message/rfc822")
+        return str(reply.json()["uids"][0])
+
+    first = [post() for _ in range(3)]
+    assert first[1:] == [f"{first[0]}.2", f"{first[0]}.3"]
+    api.call("POST", "/reset")
+    assert [post() for _ in range(2)] == first[:2]

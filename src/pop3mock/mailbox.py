@@ -79,6 +79,7 @@ class Mailbox:
         self._lock = threading.Lock()
         self._entries = _EntryLog()
         self._used_uids: set[str] = set()
+        self._suffixes: dict[str, int] = {}  # the next suffix to try for a repeated uid
         self._deleted: list[Entry] = []
         self._retrieved: Counter[str] = Counter()
         self._session: MaildropView | None = None
@@ -139,11 +140,14 @@ class Mailbox:
     def _renamed(self, entry: Entry) -> Entry:
         # A UID names one message and is never reused (RFC 1939 section 7, C-081, C-083):
         # identical copies or a re-delivered message get a suffixed UID.
-        uid = entry.uid
-        n = 2
-        while f"{uid[:60]}.{n}" in self._used_uids:
+        base = entry.uid[:60]
+        # Searching from the last suffix given: the n-th copy of one message costs O(1),
+        # not O(n) (a test that delivers the same message many times).
+        n = self._suffixes.get(base, 2)
+        while f"{base}.{n}" in self._used_uids:
             n += 1
-        uid = f"{uid[:60]}.{n}"
+        self._suffixes[base] = n + 1
+        uid = f"{base}.{n}"
         if isinstance(entry, Message):
             return Message(entry.data, uid, entry.flags)
         return LazyMessage(uid, entry.size, entry.load, entry.flags)
@@ -182,6 +186,7 @@ class Mailbox:
             self._entries.replace(entries)
             self._delivered.replace(entries)
             self._used_uids = set(entries.uids())
+            self._suffixes.clear()
             self._deleted.clear()
             self._retrieved.clear()
             self._logins = 0
