@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from pop3mock.configfile import FILE_KEYS, OPTION_KEYS, load_config, parse_config
@@ -132,8 +132,6 @@ def test_apop_only_is_a_boolean_of_a_user() -> None:
 KNOWN = set(FILE_KEYS) | set(OPTION_KEYS) | {"users"}
 
 
-# No deadline: a pause of a loaded machine is not a failure of the key check.
-@settings(deadline=None)
 @given(st.text(min_size=1, max_size=20).filter(lambda key: key not in KNOWN), st.integers())
 def test_unknown_keys_are_named(key: str, value: int) -> None:
     with pytest.raises(ConfigurationError) as info:
@@ -141,7 +139,6 @@ def test_unknown_keys_are_named(key: str, value: int) -> None:
     assert str(info.value).startswith(f"my.toml: unknown key {key!r}")
 
 
-@settings(deadline=None)
 @given(
     st.sampled_from(sorted(KNOWN - {"users"})),
     st.dictionaries(st.text(max_size=5), st.integers(), min_size=1, max_size=3),
