@@ -501,3 +501,13 @@ def test_copies_of_one_message_get_suffixed_uids_again_after_a_reset(
     assert first[1:] == [f"{first[0]}.2", f"{first[0]}.3"]
     api.call("POST", "/reset")
     assert [post() for _ in range(2)] == first[:2]
+
+
+def test_wait_counts_the_sessions_the_journal_forgot() -> None:
+    with POP3Server(users={"alice": "secret"}, journal_keep=1) as pop, AdminServer(pop) as admin:
+        for _ in range(3):
+            login(pop).quit()
+        with ApiClient(admin.url) as api:
+            assert api.get("/journal/wait?sessions_ended=3") == {"sessions_ended": 3}
+            late = api.call("GET", "/journal/wait?sessions_ended=4&timeout=0")
+            assert (late.status, late.json()["sessions_ended"]) == (408, 3)

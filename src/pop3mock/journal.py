@@ -519,6 +519,12 @@ class Journal:
             return list(self._sessions)
 
     @property
+    def ended_sessions(self) -> int:
+        """How many sessions have ended, those forgotten (keep_sessions) included."""
+        with self._cond:
+            return self._ended_forgotten + sum(1 for s in self._sessions if s.ended is not None)
+
+    @property
     def commands(self) -> list[CommandRecord]:
         """The commands kept, in the order they arrived (see `SessionRecord` for what a
         long session keeps)."""

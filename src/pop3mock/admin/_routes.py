@@ -316,12 +316,12 @@ class Api:
             journal.wait_for(sessions_ended=ended, timeout=timeout, cancel=self._stopping.is_set)
         except TimeoutError as exc:
             text = str(exc)
-            seen = _ended(journal.sessions)
+            seen = journal.ended_sessions
             return json_reply(
                 408,
                 {"error": text.splitlines()[0], "message": text, "sessions_ended": seen},
             )
-        return json_reply(200, {"sessions_ended": _ended(journal.sessions)})
+        return json_reply(200, {"sessions_ended": journal.ended_sessions})
 
     def verify(self, request: Request) -> Reply:
         body = request.json()
@@ -399,10 +399,6 @@ def _cursor(records: Sequence[SessionRecord], since: int) -> int:
             break
         cursor = record.id
     return cursor
-
-
-def _ended(records: Sequence[SessionRecord]) -> int:
-    return sum(1 for record in records if record.ended is not None)
 
 
 def _violation(item: Violation) -> dict[str, Any]:
