@@ -237,7 +237,7 @@ def test_marker_messages_users_and_options(suite: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines_random(
         [
             "*ConfigurationError: messages for unknown users ?'carol'?: the users are ?'user'?",
-            "*ConfigurationError: unknown POP3Server option*no_such_option*",
+            "*ConfigurationError: unknown @pytest.mark.pop3 option no_such_option*",
             "*ConfigurationError: @pytest.mark.pop3 takes keyword arguments only*",
             "*ConfigurationError: tls=True: choose 'implicit', 'stls' or 'both'",
         ]

@@ -1,11 +1,99 @@
-"""Checks of configuration values that several layers share."""
+"""Checks of configuration values that several layers share.
+
+Each kind of value (a whole number, a finite number, a probability, a duration) is
+checked by one function here, so that `POP3Server`, the marker, the TOML file and the
+command line accept and refuse the same values. The functions answer yes or no; each layer
+words the error its own way (a keyword, a TOML key, a flag) with the `*_RULE` texts.
+"""
 
 from __future__ import annotations
 
-__all__ = ["whole_number"]
+import difflib
+import math
+from collections.abc import Iterable, Mapping
+
+__all__ = [
+    "DURATION_RULE",
+    "MAX_DURATION",
+    "MAX_LAZY_MESSAGES",
+    "MIN_DURATION",
+    "duration",
+    "finite_number",
+    "probability",
+    "suggestion",
+    "unknown_user",
+    "whole_number",
+]
+
+#: The shortest timeout or deadline: the kernel counts socket timeouts in microseconds and
+#: reads one below a microsecond as "never", so a value far below a millisecond is a mistake.
+MIN_DURATION = 0.001
+#: The longest one, 365 days: far above any test, and far below what the socket layer
+#: refuses (Python's settimeout() raises OverflowError from about 9.2e9 s, which made every
+#: TLS connection fail, and threading waits stop at threading.TIMEOUT_MAX, 9.2e9 s too).
+MAX_DURATION = 365 * 24 * 3600.0
+#: How the duration range reads in error messages and the docs.
+DURATION_RULE = f"a number of seconds from {MIN_DURATION:g} to {MAX_DURATION:.0f} (365 days)"
+#: The most generated messages one lazy maildrop holds: their sizes and uids are computed
+#: up front (about 120 bytes and 20 µs each), so 10**8 would take gigabytes and half an hour.
+MAX_LAZY_MESSAGES = 1_000_000
 
 
 def whole_number(value: object, minimum: int = 0) -> bool:
     """Whether `value` is an int of at least `minimum`. A bool is an int to Python, but
     `True` given for a count or a size is a mistake, not 1."""
     return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
+def finite_number(value: object) -> bool:
+    """Whether `value` is an int or float other than a bool, inf or nan: every comparison
+    with nan is false, so a range check alone lets it through."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return math.isfinite(value)
+
+
+def probability(value: object) -> bool:
+    """Whether `value` is a finite number from 0 to 1."""
+    return finite_number(value) and 0 <= value <= 1  # type: ignore[operator]
+
+
+def duration(value: object, *, zero: bool = False) -> bool:
+    """Whether `value` is a number of seconds from MIN_DURATION to MAX_DURATION (or 0 when
+    `zero` allows it: a fault's delay of 0 is no delay)."""
+    if not finite_number(value):
+        return False
+    if zero and value == 0:
+        return True
+    return MIN_DURATION <= value <= MAX_DURATION  # type: ignore[operator]
+
+
+def suggestion(name: str, known: Iterable[str], aliases: Mapping[str, str] | None = None) -> str:
+    """`` (did you mean 'x'?)`` for the documented name closest to `name`, or ``""``.
+
+    `aliases` maps likely slips that are not close in spelling (a singular for a plural)
+    to the documented name.
+    """
+    names = sorted(set(known))
+    if aliases and name in aliases:
+        return f" (did you mean {aliases[name]!r}?)"
+    # A singular for a plural (or the reverse) is the likeliest slip, whatever difflib says.
+    for other in (f"{name}s", name[:-1] if name.endswith("s") else ""):
+        if other in names:
+            return f" (did you mean {other!r}?)"
+    close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    if not close:
+        lowered = {n.lower(): n for n in names}
+        close = [lowered[n] for n in difflib.get_close_matches(name.lower(), lowered, n=1)]
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def unknown_user(user: str | None, users: Iterable[str]) -> str | None:
+    """What is wrong with a fault rule's ``user=`` filter on a server with `users`, or
+    None: a typo would leave the rule waiting for a login that never comes."""
+    names = sorted(users)
+    if user is None or user in names:
+        return None
+    close = difflib.get_close_matches(user, names, n=1)
+    hint = f"; did you mean user={close[0]}?" if close else ""
+    return f"user={user} is not a user of this server (users: {', '.join(names)}){hint}"

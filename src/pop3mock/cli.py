@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import difflib
+import errno
 import json
 import os
 import shlex
@@ -32,6 +32,7 @@ import attrs
 from . import probe
 from ._text import escape, escape_json, masked
 from ._version import __version__
+from .checks import DURATION_RULE, MAX_LAZY_MESSAGES, duration, unknown_user
 from .configfile import FileConfig, UserEntry, load_config
 from .errors import ConfigurationError, Pop3MockError, ServerError
 from .faults import Rule, parse_spec
@@ -253,13 +254,32 @@ def _personality(value: str) -> str:
     )
 
 
+def _messages_count(text: str) -> int:
+    value = _count(text)
+    if value > MAX_LAZY_MESSAGES:
+        raise argparse.ArgumentTypeError(
+            f"expected at most {MAX_LAZY_MESSAGES} generated messages, got {text!r}"
+        )
+    return value
+
+
+def _timeout(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if value != 0 and not duration(value):
+        raise argparse.ArgumentTypeError(f"expected 0 (never) or {DURATION_RULE}, got {text!r}")
+    return value
+
+
 def _seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
         value = -1.0
-    if not value >= 0:  # also rejects nan
-        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
+    if not duration(value, zero=True):
+        raise argparse.ArgumentTypeError(f"expected 0 or {DURATION_RULE}, got {text!r}")
     return value
 
 
@@ -309,7 +329,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add(
         "--fake",
-        type=_count,
+        type=_messages_count,
         metavar="N",
         help=f"N generated messages per user (default {_DEFAULT_FAKE} without --messages)",
     )
@@ -379,7 +399,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add(
         "--idle-timeout",
-        type=_seconds,
+        type=_timeout,
         metavar="SECONDS",
         help="close connections idle this long (default 600; 0: never)",
     )
@@ -501,6 +521,9 @@ class _Settings:
     seed_source: str | None = None
     #: The default maildrop is --messages of the command line (it replaced the file's).
     messages_flag: bool = False
+    #: How to name a default maildrop given on purpose ("--fake", "FILE: messages"); None:
+    #: none was given (the built-in default of 10 generated messages).
+    maildrop_source: str | None = None
     tls_port: int | None = None
     stls: bool = False
     cert: str | None = None
@@ -587,8 +610,15 @@ def _settings(args: argparse.Namespace) -> _Settings:
     elif file is not None and "seed" in file.values and args.messages is None:
         # (--messages on the command line replaces the file's fake and so its seed too.)
         seed_source = f"{file.path}: seed"
+    maildrop_source = None
+    if args.messages is not None or args.fake is not None:
+        maildrop_source = "--messages" if args.messages is not None else "--fake"
+    elif file is not None:
+        keys = [key for key in ("messages", "fake") if key in file.values]
+        maildrop_source = f"{file.path}: {keys[0]}" if keys else None
     return _Settings(
         users=tuple(users.values()),
+        maildrop_source=maildrop_source,
         faults=tuple(faults),
         options=dict(file.options) if file else {},
         config=file.path if file else None,
@@ -621,7 +651,9 @@ class _TlsFiles:
     ca: str | None
 
 
-def _tls(settings: _Settings, stack: contextlib.ExitStack) -> tuple[ssl.SSLContext, _TlsFiles]:
+def _tls(settings: _Settings) -> tuple[ssl.SSLContext, _TlsFiles | None]:
+    """The server's TLS context; the files of a generated certificate (None: not written
+    yet, see `_write_tls`)."""
     if settings.cert is not None:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         try:
@@ -635,6 +667,15 @@ def _tls(settings: _Settings, stack: contextlib.ExitStack) -> tuple[ssl.SSLConte
     from . import tls
 
     if settings.tls_dir is not None:
+        _check_writable(settings.tls_dir, "write the certificates to", folder=True)
+    return tls.server_context(), None
+
+
+def _write_tls(settings: _Settings, stack: contextlib.ExitStack) -> _TlsFiles:
+    """Write the generated certificate's files (once the ports are bound)."""
+    from . import tls
+
+    if settings.tls_dir is not None:
         directory = settings.tls_dir
     else:
         directory = tempfile.mkdtemp(prefix="pop3mock-tls-")
@@ -645,7 +686,27 @@ def _tls(settings: _Settings, stack: contextlib.ExitStack) -> tuple[ssl.SSLConte
         raise ConfigurationError(
             f"cannot write the certificates to {directory}: {_reason(exc)}"
         ) from None
-    return tls.server_context(), _TlsFiles(paths["cert"], paths["key"], paths["ca"])
+    return _TlsFiles(paths["cert"], paths["key"], paths["ca"])
+
+
+def _check_writable(path: str, what: str, *, folder: bool = False) -> None:
+    """Refuse a path that cannot be written, without touching it: files are only written
+    once every check has passed and the ports are bound."""
+    target = os.path.abspath(path)
+    if os.path.exists(target):
+        if folder != os.path.isdir(target):
+            kind = "not a folder" if folder else "a folder"
+            raise ConfigurationError(f"cannot {what} {path}: it is {kind}")
+        if not os.access(target, os.W_OK):
+            raise ConfigurationError(f"cannot {what} {path}: {os.strerror(errno.EACCES)}")
+        return
+    parent = os.path.dirname(target)
+    while folder and not os.path.exists(parent) and parent != os.path.dirname(parent):
+        parent = os.path.dirname(parent)  # a folder is made with its parents
+    if not os.path.isdir(parent):
+        raise ConfigurationError(f"cannot {what} {path}: {os.strerror(errno.ENOENT)}")
+    if not os.access(parent, os.W_OK):
+        raise ConfigurationError(f"cannot {what} {path}: {os.strerror(errno.EACCES)}")
 
 
 def _server(settings: _Settings, context: ssl.SSLContext | None) -> tuple[POP3Server, list[str]]:
@@ -704,8 +765,10 @@ def _add_users(server: POP3Server, settings: _Settings) -> tuple[dict[str, str],
     users = settings.users or (UserEntry(*_DEFAULT_USER, source="the default user"),)
     made = {}
     seed_used = False
+    default_used = False
     for user in users:
         own = user.messages is not None or user.fake is not None
+        default_used = default_used or not own
         path = user.messages if own else settings.messages
         count = user.fake if own else settings.fake
         seed = user.seed if user.seed is not None else settings.seed
@@ -732,6 +795,11 @@ def _add_users(server: POP3Server, settings: _Settings) -> tuple[dict[str, str],
             messages = lazy_fake_messages(_DEFAULT_FAKE if count is None else count, seed=seed)
             made[user.name] = f"generated, seed {seed}"
         _in_context(context, server.add_user, user.name, user.password, messages, token=user.token)
+    if settings.maildrop_source is not None and not default_used:
+        raise ConfigurationError(
+            f"{settings.maildrop_source} is the maildrop of users without one of their own; "
+            "every user here has one, so it would change nothing"
+        )
     if settings.seed_source is not None and not seed_used:
         fake = "--fake" if settings.seed_source == "--seed" else "fake"
         where = f" (the messages come from {settings.messages})" if settings.messages else ""
@@ -755,6 +823,8 @@ def _in_context(context: str | None, function: Callable[..., _T], *args: Any, **
 def _load(path: str, limit: int) -> list[tuple[Message, str]]:
     from .sources import load_with_origins
 
+    if not os.path.lexists(path):
+        raise ConfigurationError(f"{path}: no such file or folder")
     try:
         return load_with_origins(path, max_message_size=limit)
     except OSError as exc:
@@ -771,14 +841,9 @@ def _add_faults(server: POP3Server, settings: _Settings) -> None:
 def _user_rule(spec: str, user: str | None, users: Sequence[str]) -> Rule:
     rule = parse_spec(spec)
     if user is None:
-        # A typo in user= would leave the rule waiting for a login that never comes.
-        if rule.user is not None and rule.user not in users:
-            close = difflib.get_close_matches(rule.user, users, n=1)
-            hint = f"; did you mean user={close[0]}?" if close else ""
-            raise ConfigurationError(
-                f"fault spec {spec!r}: user={rule.user} is not a user of this server "
-                f"(users: {', '.join(users)}){hint}"
-            )
+        problem = unknown_user(rule.user, users)
+        if problem:
+            raise ConfigurationError(f"fault spec {spec!r}: {problem}")
         return rule
     if rule.user is not None and rule.user != user:
         raise ConfigurationError(f"fault spec {spec!r}: user={rule.user} in the faults of {user!r}")
@@ -842,10 +907,14 @@ class _JournalFile:
     session end, flushed at once so another process can follow it. Secrets are masked, and
     the characters a terminal would obey are written as JSON escapes (`tail -f` is safe)."""
 
-    def __init__(self, handle: TextIO, console: _Console) -> None:
-        self._handle: TextIO | None = handle
+    def __init__(self, console: _Console) -> None:
+        self._handle: TextIO | None = None
+        # Lines of the sessions that start before the file is opened (after the bind).
+        self._pending: list[str] | None = []
         self._console = console
         self._lock = threading.Lock()
+        #: Why writing stopped (a full disk...), or None.
+        self.failure: str | None = None
         # The journal's clock is monotonic; the file says when, in Unix time.
         self._offset = time.time() - time.monotonic()
 
@@ -891,21 +960,41 @@ class _JournalFile:
             )
         return out
 
+    def open(self, path: str) -> None:
+        """Open (and empty) the file, and write what happened so far."""
+        try:
+            handle = open(  # noqa: SIM115 - closed by close()
+                path, "w", encoding="utf-8", errors="backslashreplace"
+            )
+        except OSError as exc:
+            raise ConfigurationError(f"cannot write the journal {path}: {_reason(exc)}") from None
+        with self._lock:
+            self._handle, pending, self._pending = handle, self._pending or [], None
+            self._write("".join(pending))
+
     def __call__(self, event: str, session: SessionRecord, command: CommandRecord | None) -> None:
         line = escape_json(json.dumps(self.record(event, session, command), ensure_ascii=False))
         with self._lock:
-            if self._handle is None:
-                return
-            try:
-                self._handle.write(line + "\n")
-                self._handle.flush()
-            except (OSError, ValueError) as exc:
-                self._console.error(f"error: the journal file stopped: {_reason(exc)}")
-                self._close()
+            if self._pending is not None:
+                self._pending.append(line + "\n")
+            else:
+                self._write(line + "\n")
+
+    def _write(self, text: str) -> None:
+        if self._handle is None or not text:
+            return
+        try:
+            self._handle.write(text)
+            self._handle.flush()
+        except (OSError, ValueError) as exc:
+            self.failure = _reason(exc)
+            self._console.error(f"error: the journal file stopped: {self.failure}")
+            self._close()
 
     def _close(self) -> None:
+        self._pending = None
         if self._handle is not None:
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError, ValueError):
                 self._handle.close()
             self._handle = None
 
@@ -982,6 +1071,8 @@ def _start(server: POP3Server, settings: _Settings) -> None:
     try:
         server.start()
     except OSError as exc:
+        if (exc.strerror or "").startswith("cannot listen on"):
+            raise ConfigurationError(exc.strerror) from None  # the server named the address
         port = settings.port if not server.port else settings.tls_port
         raise ConfigurationError(
             f"cannot listen on {_address(settings.host, port or 0)}: {_reason(exc)}"
@@ -1105,20 +1196,14 @@ def _serve(args: argparse.Namespace, console: _Console) -> int:
     with contextlib.ExitStack() as stack:
         # From here on a signal stops the server cleanly, even one sent during start-up.
         signals = stack.enter_context(_Signals())
-        context, tls_files = _tls(settings, stack) if settings.tls else (None, None)
+        context, tls_files = _tls(settings) if settings.tls else (None, None)
         server, server_warnings = _server(settings, context)
         made, notes = _add_users(server, settings)
         _add_faults(server, settings)
+        journal_file = None
         if settings.journal:
-            try:
-                handle = open(  # noqa: SIM115 - closed by the exit stack after the server stops
-                    settings.journal, "w", encoding="utf-8", errors="backslashreplace"
-                )
-            except OSError as exc:
-                raise ConfigurationError(
-                    f"cannot write the journal {settings.journal}: {_reason(exc)}"
-                ) from None
-            journal_file = _JournalFile(handle, console)
+            _check_writable(settings.journal, "write the journal")
+            journal_file = _JournalFile(console)
             stack.callback(journal_file.close)
             server.journal.subscribe(journal_file)
         if settings.strict and not settings.quiet:
@@ -1128,12 +1213,18 @@ def _serve(args: argparse.Namespace, console: _Console) -> int:
         if settings.ready_file:
             _prepare_ready(settings.ready_file)
         _start(server, settings)
-        # Only now: an address that cannot be bound gets the error alone.
-        for warning in server_warnings:
-            console.error(f"warning: {warning}")
         try:
             if admin is not None:
                 _start_admin(admin)
+            # Only now, with every check passed and the ports bound, is anything written: a
+            # failed start leaves an existing journal and the --tls-dir as they were.
+            if journal_file is not None and settings.journal:
+                journal_file.open(settings.journal)
+            if settings.tls and tls_files is None:
+                tls_files = _write_tls(settings, stack)
+            # An address that cannot be bound gets the error alone.
+            for warning in server_warnings:
+                console.error(f"warning: {warning}")
             if settings.ready_file:
                 # Before the listening lines: whoever sees either finds both.
                 urls = _urls(server) + ([admin.url] if admin is not None else [])
@@ -1171,6 +1262,8 @@ def _serve(args: argparse.Namespace, console: _Console) -> int:
             failed.append(f"{_plural(violations, 'protocol violation')} by clients")
         if unfired:
             failed.append(f"{_plural(len(unfired), 'counted fault rule')} not fired as configured")
+        if journal_file is not None and journal_file.failure:
+            failed.append(f"the journal file stopped ({journal_file.failure})")
         if failed:
             console.error(f"check failed: {' and '.join(failed)}")
             return 3

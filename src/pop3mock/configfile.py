@@ -11,7 +11,6 @@ maildrops can move together.
 
 from __future__ import annotations
 
-import difflib
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -20,7 +19,14 @@ from typing import Any
 import attrs
 
 from .auth import MECHANISMS
-from .checks import whole_number
+from .checks import (
+    DURATION_RULE,
+    MAX_LAZY_MESSAGES,
+    duration,
+    finite_number,
+    suggestion,
+    whole_number,
+)
 from .config import ALL_CAPABILITIES, DEFAULT_TEXTS
 from .errors import ConfigurationError
 from .personality import PERSONALITIES
@@ -132,8 +138,15 @@ def _integer(low: int | None = None, high: int | None = None) -> Check:
 
 
 def _seconds(value: Any, base: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise _Invalid(f"expected a number of seconds >= 0, got {value!r}")
+    if not duration(value, zero=True):
+        raise _Invalid(f"expected 0 or {DURATION_RULE}, got {value!r}")
+    return float(value)
+
+
+def _timeout(value: Any, base: str) -> float:
+    # 0 is "never", as --idle-timeout 0 is.
+    if not (value == 0 and finite_number(value)) and not duration(value):
+        raise _Invalid(f"expected 0 (never) or {DURATION_RULE}, got {value!r}")
     return float(value)
 
 
@@ -182,7 +195,7 @@ FILE_KEYS: Mapping[str, Check] = {
     "host": _nonempty,
     "port": _integer(0, 65535),
     "messages": _path,
-    "fake": _integer(0),
+    "fake": _integer(0, MAX_LAZY_MESSAGES),
     "seed": _integer(),
     "tls_port": _integer(0, 65535),
     "stls": _boolean,
@@ -194,7 +207,7 @@ FILE_KEYS: Mapping[str, Check] = {
     "personality": _personality,
     "strict": _boolean,
     "check": _boolean,
-    "idle_timeout": _seconds,
+    "idle_timeout": _timeout,
     "journal": _path,
     "quiet": _boolean,
     "ready_file": _path,
@@ -238,7 +251,7 @@ USER_KEYS: Mapping[str, Check] = {
     "name": _nonempty,
     "password": _string,
     "messages": _path,
-    "fake": _integer(0),
+    "fake": _integer(0, MAX_LAZY_MESSAGES),
     "seed": _integer(),
     "token": _nonempty,
     "faults": _strings,
@@ -262,6 +275,11 @@ def load_config(path: str | os.PathLike[str]) -> FileConfig:
         ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigurationError(f"{path}: invalid TOML: {exc}") from None
+    except RecursionError:
+        # tomllib parses nested arrays and inline tables recursively.
+        raise ConfigurationError(
+            f"{path}: invalid TOML: arrays or tables nested too deeply for the parser"
+        ) from None
     return parse_config(data, path)
 
 
@@ -322,5 +340,4 @@ def _users(path: str, base: str, tables: Any) -> list[UserEntry]:
 
 
 def _hint(key: str, known: Any) -> str:
-    close = difflib.get_close_matches(key, list(known), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return suggestion(key, known)

@@ -21,6 +21,7 @@ from typing import Any
 
 import attrs
 
+from .checks import MAX_LAZY_MESSAGES
 from .entries import LazyMaildrop, prechecked_maildrop
 from .errors import ConfigurationError
 from .fake_builder import Builder
@@ -233,6 +234,11 @@ class MessageFactory:
         `LazyMessage`.
         """
         _check_count(count)
+        if count > MAX_LAZY_MESSAGES:
+            raise ConfigurationError(
+                f"{count} generated messages: a lazy maildrop holds at most {MAX_LAZY_MESSAGES} "
+                "(their sizes and uids are made up front)"
+            )
         if start < 0:
             raise ConfigurationError("start must be >= 0")
         uids: list[str] = []

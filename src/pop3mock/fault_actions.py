@@ -6,7 +6,6 @@ with the checks of their settings. The corruptions are in `pop3mock.corruptions`
 from __future__ import annotations
 
 import abc
-import math
 import re
 import typing
 from typing import Any, ClassVar
@@ -14,7 +13,7 @@ from typing import Any, ClassVar
 import attrs
 
 from . import steps as io
-from .checks import whole_number
+from .checks import DURATION_RULE, duration, whole_number
 from .errors import ConfigurationError
 from .steps import Step
 
@@ -75,10 +74,9 @@ def check_int(name: str, value: object, low: int) -> None:
 def _seconds(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigurationError(f"{value!r} is not a number of seconds")
-    seconds = float(value)
-    if not math.isfinite(seconds) or seconds < 0:
-        raise ConfigurationError(f"{value!r}: seconds must be finite and >= 0")
-    return seconds
+    if not duration(value, zero=True):
+        raise ConfigurationError(f"{value!r}: seconds must be 0 or {DURATION_RULE}")
+    return float(value)
 
 
 def _optional_seconds(value: object) -> float | None:

@@ -10,11 +10,12 @@ only; it never reads or writes environment variables.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Union
 
 import pytest
 
+from .checks import suggestion, unknown_user
 from .errors import ConfigurationError, Pop3MockError
 from .personality import PERSONALITIES
 
@@ -272,12 +273,20 @@ def _messages_for(
 
 
 def _add_faults(server: POP3Server, faults: FaultSpec | Sequence[FaultSpec]) -> None:
+    from .faults import parse_spec
+
     items = [faults] if isinstance(faults, str) or callable(faults) else list(faults)
+    users = server.users
     for item in items:
         if callable(item):
+            before = len(server.faults.rules)
             item(server.faults)
+            for rule in server.faults.rules[before:]:
+                _check_user(rule.spec(), rule.user, users)
         elif isinstance(item, str):
-            server.faults.add_spec(item)
+            rule = parse_spec(item)
+            _check_user(item, rule.user, users)
+            server.faults.add(rule)
         else:
             raise ConfigurationError(
                 f"faults: {item!r} is neither a spec string like 'RETR 2: error [SYS/TEMP] x' "
@@ -285,7 +294,19 @@ def _add_faults(server: POP3Server, faults: FaultSpec | Sequence[FaultSpec]) -> 
             )
 
 
-def build_server(options: Mapping[str, Any]) -> tuple[POP3Server, bool]:
+#: The options of the marker (and of pop3_server_factory) besides POP3Server's own.
+_OWN_OPTIONS = frozenset({"users", "messages", "fake", "seed", "faults", "tls", "check"})
+
+
+def _check_user(spec: str, user: str | None, users: Iterable[str]) -> None:
+    problem = unknown_user(user, users)
+    if problem:
+        raise ConfigurationError(f"faults: fault spec {spec!r}: {problem}")
+
+
+def build_server(
+    options: Mapping[str, Any], what: str = f"@pytest.mark.{MARKER}"
+) -> tuple[POP3Server, bool]:
     """A POP3Server (not started) from marker-style options, and whether to check it.
 
     Besides POP3Server's own options it takes `users` (name -> password or Mailbox;
@@ -296,9 +317,16 @@ def build_server(options: Mapping[str, Any]) -> tuple[POP3Server, bool]:
     `tls` ('implicit', 'stls' or 'both') and `check` (check the server at teardown).
     """
     from .mailbox import Mailbox
-    from .server import POP3Server
+    from .server import POP3Server, option_names
 
     opts = dict(options)
+    known = option_names() | _OWN_OPTIONS
+    for name in sorted(opts):
+        if name not in known and name != "max_command_length":
+            raise ConfigurationError(
+                f"unknown {what} option {name}{suggestion(name, known)}: it takes POP3Server's "
+                f"options and {', '.join(sorted(_OWN_OPTIONS))}"
+            )
     check = bool(opts.pop("check", True))
     users = opts.pop("users", None)
     users = DEFAULT_USERS if users is None else users
@@ -391,6 +419,23 @@ def _finish(servers: Sequence[tuple[POP3Server, bool]]) -> None:
         ) from first
 
 
+def _set_up(
+    options: Callable[[], Mapping[str, Any]], node: pytest.Item | None, what: str
+) -> tuple[POP3Server, bool]:
+    """Build and start a server from `options()`. A configuration error (or a port that
+    cannot be bound) is raised without pop3mock's own frames: the message names the option,
+    and the frames inside say nothing to the test author."""
+    __tracebackhide__ = True
+    try:
+        server, check = build_server(options(), what)
+        if node is not None:
+            _remember(node, server)
+        server.start()
+    except (Pop3MockError, OSError) as exc:
+        raise exc.with_traceback(None) from None
+    return server, check
+
+
 # -- fixtures ------------------------------------------------------------------------------
 
 
@@ -404,9 +449,11 @@ def pop3_server(request: pytest.FixtureRequest) -> Iterator[POP3Server]:
     """
     __tracebackhide__ = True
     defaults = request.config.stash[_defaults_key]
-    server, check = build_server(_with_defaults(defaults, _marker_options(request.node)))
-    _remember(request.node, server)
-    server.start()
+    server, check = _set_up(
+        lambda: _with_defaults(defaults, _marker_options(request.node)),
+        request.node,
+        f"@pytest.mark.{MARKER}",
+    )
     try:
         yield server
     finally:
@@ -426,12 +473,12 @@ class ServerFactory:
 
     def __call__(self, **options: Any) -> POP3Server:
         """Build and start a server; takes the same options as ``@pytest.mark.pop3``."""
-        server, check = build_server(
-            {"check": self._check, **_with_defaults(self._defaults, options)}
+        __tracebackhide__ = True
+        server, check = _set_up(
+            lambda: {"check": self._check, **_with_defaults(self._defaults, options)},
+            self._node,
+            "pop3_server_factory",
         )
-        if self._node is not None:
-            _remember(self._node, server)
-        server.start()
         self._made.append((server, check))
         return server
 

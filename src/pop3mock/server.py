@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import math
 import os
 import queue
 import select
@@ -25,8 +24,10 @@ import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import attrs
+
 from ._text import credential_line, garbled_secret, mask_verb
-from .checks import whole_number
+from .checks import DURATION_RULE, duration, suggestion, whole_number
 from .config import ServerConfig
 from .entries import LazyMaildrop
 from .errors import ClientViolationError, ConfigurationError, ServerError
@@ -112,8 +113,6 @@ class POP3Server:
                 f"give either config= or options, not both (got {sorted(options)})"
             )
         if stls and not config.stls_available:
-            import attrs
-
             config = attrs.evolve(config, stls_available=True)
         implicit_tls = bool(server_default(config.personality, "implicit_tls", implicit_tls))
         if config.require_tls and not (config.stls_available or implicit_tls):
@@ -125,18 +124,17 @@ class POP3Server:
             from .tls import server_context
 
             ssl_context = server_context()
-        if idle_timeout is not None and idle_timeout <= 0:
-            raise ConfigurationError("idle_timeout must be a positive number of seconds or None")
-        if max_connections is not None and max_connections < 1:
-            raise ConfigurationError("max_connections must be at least 1")
-        if login_timeout is not None and (
-            isinstance(login_timeout, bool)
-            or not isinstance(login_timeout, (int, float))
-            or not math.isfinite(login_timeout)
-            or login_timeout <= 0
-        ):
+        if idle_timeout is not None and not duration(idle_timeout):
             raise ConfigurationError(
-                "login_timeout must be a positive, finite number of seconds or None, "
+                f"idle_timeout must be {DURATION_RULE}, or None (never), not {idle_timeout!r}"
+            )
+        if max_connections is not None and not whole_number(max_connections, 1):
+            raise ConfigurationError(
+                f"max_connections must be a whole number >= 1 or None, not {max_connections!r}"
+            )
+        if login_timeout is not None and not duration(login_timeout):
+            raise ConfigurationError(
+                f"login_timeout must be a positive {DURATION_RULE.removeprefix('a ')}, or None, "
                 f"not {login_timeout!r}"
             )
         if not whole_number(max_line, 1):
@@ -308,7 +306,10 @@ class POP3Server:
         try:
             if os.name == "posix":
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self._host, port))
+            try:
+                sock.bind((self._host, port))
+            except OSError as exc:
+                raise _bind_error(exc, self._host, port) from None
             # The kernel caps this at net.core.somaxconn. A queue of 128 overflows under a
             # burst of connections, and the server speaks first: an overflowed client waits
             # for SYN-ACK retries or, with SYN cookies, for a greeting that never comes.
@@ -509,10 +510,38 @@ class POP3Server:
             self._leaving.discard(conn)
 
 
+def _bind_error(exc: OSError, host: str, port: int) -> OSError:
+    # The same OSError subclass (an `except OSError` or `except PermissionError` still
+    # catches it) and errno, with the address in the message: "[Errno 98] Address already
+    # in use" alone does not say which of a test's servers failed.
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    reason = exc.strerror or str(exc)
+    return type(exc)(exc.errno, f"cannot listen on {address}: {reason}")
+
+
+#: ServerConfig's names that POP3Server takes under another (documented) name; the old
+#: name still works but is never suggested.
+_RENAMED = {"max_command_length": "max_line_length"}
+
+
+def option_names() -> frozenset[str]:
+    """Every keyword option of POP3Server, under the names the documentation uses."""
+    import inspect
+
+    own = set(inspect.signature(POP3Server.__init__).parameters) - {"self", "options"}
+    config = {_RENAMED.get(name, name) for name in attrs.fields_dict(ServerConfig)}
+    # stls_available is what stls= sets.
+    return frozenset((own | config | {"greeting", "sasl_mechanisms"}) - {"stls_available"})
+
+
 def _config_from_options(options: dict[str, Any], *, stls: bool) -> ServerConfig:
     from .personality import personality_config
 
     options = dict(options)
+    known = option_names()
+    for name in sorted(options):
+        if name not in known and name not in _RENAMED:
+            raise ConfigurationError(f"unknown POP3Server option {name}{suggestion(name, known)}")
     personality = options.pop("personality", "default")
     greeting = options.pop("greeting", None)
     if greeting is not None:

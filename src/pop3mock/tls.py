@@ -8,6 +8,7 @@ with the PEM file at `ca_file()`.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import os
 import shutil
 import ssl
@@ -85,15 +86,38 @@ def ca_file() -> str:
 
 
 def write_files(directory: str) -> dict[str, str]:
-    """Write ca.pem, server-cert.pem and server-key.pem into `directory`; return the paths."""
+    """Write ca.pem, server-cert.pem and server-key.pem into `directory`; return the paths.
+
+    A folder made here is private (0700) and the key is 0600. Each file is written under a
+    fresh name (created exclusively, so a link planted there is never followed) and then
+    renamed over its final name: a link or file already there is replaced, not written
+    through, and a reader never sees half a file.
+    """
     ca, cert = _authority()
-    os.makedirs(directory, exist_ok=True)
+    if not os.path.isdir(directory):
+        os.makedirs(directory, mode=0o700)
+        os.chmod(directory, 0o700)  # makedirs' mode goes through the umask
     paths = {
         "ca": os.path.join(directory, "ca.pem"),
         "cert": os.path.join(directory, "server-cert.pem"),
         "key": os.path.join(directory, "server-key.pem"),
     }
-    ca.cert_pem.write_to_path(paths["ca"])
-    cert.cert_chain_pems[0].write_to_path(paths["cert"])
-    cert.private_key_pem.write_to_path(paths["key"])
+    _write_new(paths["ca"], ca.cert_pem.bytes(), 0o644)
+    _write_new(paths["cert"], cert.cert_chain_pems[0].bytes(), 0o644)
+    _write_new(paths["key"], cert.private_key_pem.bytes(), 0o600)
     return paths
+
+
+def _write_new(path: str, data: bytes, mode: int) -> None:
+    folder, name = os.path.split(path)
+    # mkstemp opens with O_CREAT | O_EXCL (and mode 0600) under a random name.
+    handle, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.remove(temporary)
+        raise
