@@ -117,7 +117,9 @@ def test_expire_accepts_days_and_never() -> None:
 def test_booleans_are_not_integers() -> None:
     with pytest.raises(ConfigurationError, match="port: expected an integer"):
         parse_config({"port": True}, "c.toml")
-    with pytest.raises(ConfigurationError, match="idle_timeout: expected 0 \(never\) or a number of seconds"):
+    with pytest.raises(
+        ConfigurationError, match=r"idle_timeout: expected 0 \(never\) or a number of seconds"
+    ):
         parse_config({"idle_timeout": False}, "c.toml")
 
 

@@ -212,7 +212,10 @@ def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
         ("--port", "70000"): "argument --port: expected a port number from 0 to 65535",
         ("--tls-port", "x"): "argument --tls-port: expected a port number",
         ("--fake", "-1"): "argument --fake: expected a number >= 0",
-        ("--idle-timeout", "nan"): "argument --idle-timeout: expected 0 (never) or a number of seconds",
+        (
+            "--idle-timeout",
+            "nan",
+        ): "argument --idle-timeout: expected 0 (never) or a number of seconds",
         ("--seed", "x"): "argument --seed: invalid int value",
         ("--personality", "exchange"): "invalid choice: 'exchange'",
         ("--fake", "1", "--messages", "m"): "give either --messages or --fake, not both",

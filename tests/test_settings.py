@@ -128,7 +128,7 @@ def test_a_busy_port_names_the_address_and_stays_an_oserror() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        with pytest.raises(OSError) as info:
+        with pytest.raises(OSError, match="cannot listen on") as info:
             POP3Server(port=port).start()
     assert info.value.errno == errno.EADDRINUSE
     assert f"cannot listen on 127.0.0.1:{port}: " in str(info.value)
