@@ -386,3 +386,11 @@ def test_marker_errors_name_the_fix_without_internal_frames(pytester: pytest.Pyt
         ]
     )
     assert "pop3mock/" not in result.stdout.str().replace("pop3mock/errors", "")
+
+
+def test_a_misspelt_flag_suggests_the_flag() -> None:
+    for typo, flag in (("--idle-timout", "--idle-timeout"), ("--users=a:b", "--user")):
+        result = run("serve", typo)
+        assert result.returncode == 2
+        assert f"unrecognized arguments: {typo} (did you mean '{flag}'?)" in result.stderr
+    assert "did you mean" not in run("serve", "--bogus").stderr

@@ -68,24 +68,36 @@ def duration(value: object, *, zero: bool = False) -> bool:
     return MIN_DURATION <= value <= MAX_DURATION  # type: ignore[operator]
 
 
-def suggestion(name: str, known: Iterable[str], aliases: Mapping[str, str] | None = None) -> str:
+def suggestion(
+    name: str,
+    known: Iterable[str],
+    aliases: Mapping[str, str] | None = None,
+    *,
+    prefix: str = "",
+) -> str:
     """`` (did you mean 'x'?)`` for the documented name closest to `name`, or ``""``.
 
-    `aliases` maps likely slips that are not close in spelling (a singular for a plural)
-    to the documented name.
+    `aliases` maps likely slips that are not close in spelling to the documented name;
+    `prefix` (a flag's "--") is left out of the comparison and put back in the answer.
     """
-    names = sorted(set(known))
-    if aliases and name in aliases:
-        return f" (did you mean {aliases[name]!r}?)"
+    names = sorted({n[len(prefix) :] for n in known if n.startswith(prefix)})
+    name = name[len(prefix) :] if name.startswith(prefix) else name
+    found = _closest(name, names, aliases or {})
+    return f" (did you mean {prefix + found!r}?)" if found else ""
+
+
+def _closest(name: str, names: list[str], aliases: Mapping[str, str]) -> str | None:
+    if name in aliases:
+        return aliases[name]
     # A singular for a plural (or the reverse) is the likeliest slip, whatever difflib says.
     for other in (f"{name}s", name[:-1] if name.endswith("s") else ""):
         if other in names:
-            return f" (did you mean {other!r}?)"
+            return other
     close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
     if not close:
         lowered = {n.lower(): n for n in names}
         close = [lowered[n] for n in difflib.get_close_matches(name.lower(), lowered, n=1)]
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return close[0] if close else None
 
 
 def unknown_user(user: str | None, users: Iterable[str]) -> str | None:

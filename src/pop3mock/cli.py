@@ -32,7 +32,7 @@ import attrs
 from . import probe
 from ._text import escape, escape_json, masked
 from ._version import __version__
-from .checks import DURATION_RULE, MAX_LAZY_MESSAGES, duration, unknown_user
+from .checks import DURATION_RULE, MAX_LAZY_MESSAGES, duration, suggestion, unknown_user
 from .configfile import FileConfig, UserEntry, load_config
 from .errors import ConfigurationError, Pop3MockError, ServerError
 from .faults import Rule, parse_spec
@@ -205,7 +205,22 @@ class _Parser(argparse.ArgumentParser):
     """Usage errors as one line, like every other error of the command."""
 
     def error(self, message: str) -> NoReturn:
+        unknown = message.partition("unrecognized arguments: ")[2].split()
+        flag = next((word for word in unknown if word.startswith("--")), None)
+        if flag is not None:
+            message += suggestion(flag.partition("=")[0], _flags(self), prefix="--")
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _flags(parser: argparse.ArgumentParser) -> set[str]:
+    """Every --flag of `parser` and of its subcommands."""
+    out: set[str] = set()
+    for action in parser._actions:
+        out.update(o for o in action.option_strings if o.startswith("--"))
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                out |= _flags(sub)
+    return out
 
 
 def _user(text: str) -> tuple[str, str]:
