@@ -499,7 +499,10 @@ def pop3_server_factory(request: pytest.FixtureRequest) -> Iterator[ServerFactor
     All are stopped after the test, then checked like ``pop3_server``.
     """
     __tracebackhide__ = True
-    check = _marker_options(request.node).get("check", True)
+    try:
+        check = _marker_options(request.node).get("check", True)
+    except Pop3MockError as exc:
+        raise exc.with_traceback(None) from None
     defaults: dict[str, Any] = request.config.stash[_defaults_key]
     factory = ServerFactory(defaults, check=bool(check), node=request.node)
     try:
