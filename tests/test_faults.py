@@ -205,13 +205,13 @@ def test_seed_property_and_repr() -> None:
         (lambda f: f.on("RETR").error("x", code="SYS TEMP"), "response code 'SYS TEMP'"),
         (lambda f: f.on("RETR").reply_raw("text"), "give bytes"),
         (lambda f: f.on("RETR").error(then="explode"), "then='explode'"),
-        (lambda f: f.on("RETR").delay(-1), "seconds must be finite and >= 0"),
-        (lambda f: f.on("RETR").delay(float("nan")), "seconds must be finite"),
+        (lambda f: f.on("RETR").delay(-1), "seconds must be 0 or a number of seconds from 0.001"),
+        (lambda f: f.on("RETR").delay(float("nan")), "seconds must be 0 or a number of seconds"),
         (lambda f: f.on("RETR").delay(0.3, 0.1), "the range is empty"),
         (lambda f: f.on("RETR").bandwidth(0), "bytes_per_second=0"),
         (lambda f: f.on("RETR").dribble(0), "chunk=0"),
         (lambda f: f.on("RETR").reset(after_bytes=3, after_reply=True), "give only one of"),
-        (lambda f: f.on("RETR").hang(-2), "seconds must be finite"),
+        (lambda f: f.on("RETR").hang(-2), "seconds must be 0 or a number of seconds"),
     ],
 )
 def test_rules_that_can_never_work_are_rejected(

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, Union
 
 import pytest
 
-from .checks import suggestion, unknown_user
 from .errors import ConfigurationError, Pop3MockError
 from .personality import PERSONALITIES
 
@@ -299,6 +298,8 @@ _OWN_OPTIONS = frozenset({"users", "messages", "fake", "seed", "faults", "tls", 
 
 
 def _check_user(spec: str, user: str | None, users: Iterable[str]) -> None:
+    from .checks import unknown_user
+
     problem = unknown_user(user, users)
     if problem:
         raise ConfigurationError(f"faults: fault spec {spec!r}: {problem}")
@@ -316,6 +317,7 @@ def build_server(
     messages for every user), `faults` (spec strings or callables taking the FaultSet),
     `tls` ('implicit', 'stls' or 'both') and `check` (check the server at teardown).
     """
+    from .checks import suggestion
     from .mailbox import Mailbox
     from .server import POP3Server, option_names
 
