@@ -30,6 +30,7 @@ from pop3mock.errors import ConfigurationError
 from pop3mock.fake import lazy_fake_messages
 from pop3mock.tls import client_context
 from test_cli import Served, run
+from test_cli_errors import serve_error
 
 BAD_NUMBERS = [math.inf, -math.inf, math.nan, True, "1", None]
 
@@ -211,17 +212,17 @@ def test_a_missing_maildrop_path_is_named_as_a_path() -> None:
     assert result.stderr == "pop3mock: error: ./mial: no such file or folder\n"
 
 
-def test_a_default_maildrop_no_user_takes_is_refused(tmp_path: Path) -> None:
+def test_a_default_maildrop_no_user_takes_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "c.toml"
     path.write_text('fake = 5\n[[users]]\nname = "a"\npassword = "b"\nfake = 2\n')
-    result = run("serve", "--config", str(path))
-    assert result.returncode == 2
-    assert result.stderr == (
+    assert serve_error(capsys, "--config", str(path)) == (
         f"pop3mock: error: {path}: fake is the maildrop of users without one of their own; "
         "every user here has one, so it would change nothing\n"
     )
-    result = run("serve", "--config", str(path), "--fake", "3")
-    assert "error: --fake is the maildrop of users without one of their own" in result.stderr
+    err = serve_error(capsys, "--config", str(path), "--fake", "3")
+    assert "error: --fake is the maildrop of users without one of their own" in err
 
 
 # -- nothing on disk changes before the ports are bound ---------------------------------------
@@ -241,7 +242,7 @@ def _tree(folder: Path) -> dict[str, bytes]:
 
 @pytest.mark.parametrize("failure", ["busy port", "busy tls port", "bad fault", "bad ready file"])
 def test_a_failed_serve_changes_nothing_on_disk(
-    failure: str, busy_port: int, tmp_path: Path
+    failure: str, busy_port: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     journal = tmp_path / "old.jsonl"
     journal.write_bytes(b'{"event": "from an earlier run"}\n')
@@ -252,16 +253,14 @@ def test_a_failed_serve_changes_nothing_on_disk(
     before = _tree(tmp_path)
     args = ["--journal", str(journal), "--stls", "--tls-dir", str(certs)]
     extra = {
-        "busy port": ["--port", str(busy_port)],
+        "busy port": ["--port", str(busy_port)],  # (after serve_error's --port 0)
         "busy tls port": ["--tls-port", str(busy_port)],
         "bad fault": ["--fault", "PASS user=bobb: error x"],
         "bad ready file": ["--ready-file", str(tmp_path / "no" / "such" / "ready")],
     }[failure]
     for tls_dir in (certs, new_certs):
         args[-1] = str(tls_dir)
-        result = run("serve", *args, *extra)
-        assert result.returncode == 2, result.stderr
-        assert result.stderr.count("\n") == 1, result.stderr
+        serve_error(capsys, *args, *extra)
         assert _tree(tmp_path) == before
         assert not new_certs.exists()
 
