@@ -3,8 +3,9 @@
 Commands come from ```sh blocks (every line) and ```console blocks (the `$ ` lines, each
 followed by the output it shows). A command runs in a fresh folder holding the files the
 documentation mentions (see `_workdir`), with two substitutions so that runs in parallel
-do not collide: fixed ports become 0 (any free port) and paths under /tmp/ move into the
-folder. Then:
+do not collide: fixed ports (`--port`, `--tls-port`, any `--NAME-port`, and `port` /
+`NAME_port` keys of TOML files) become 0, any free port, and paths under /tmp/ move into
+the folder. Then:
 
 - a command whose shown output is an error (`pop3mock: error: ...`) must print exactly
   that on stderr and exit 2 (a port shown as "in use" is made busy first);
@@ -157,13 +158,13 @@ def _named_toml() -> list[tuple[str, str]]:
 
 
 def _free_ports(toml: str) -> str:
-    return re.sub(r"(?m)^((?:tls_)?port\s*=\s*)\d+", r"\g<1>0", toml)
+    return re.sub(r"(?m)^((?:\w+_)?port\s*=\s*)\d+", r"\g<1>0", toml)
 
 
 def _substitute(args: list[str], folder: Path) -> list[str]:
     out = []
     for i, arg in enumerate(args):
-        if i and args[i - 1] in ("--port", "--tls-port") and arg.isdigit():
+        if i and re.fullmatch(r"--([\w-]+-)?port", args[i - 1]) and arg.isdigit():
             arg = "0"
         elif arg.startswith("/tmp/"):
             arg = str(folder / arg[len("/tmp/") :])
@@ -363,3 +364,11 @@ def test_toml(where: str, body: str, tmp_path: Path) -> None:
     path.write_text(_free_ports(body))
     load_config(path)
     _serve(["serve", "--config", str(path)], tmp_path, where)
+
+
+def test_a_command_these_rules_cannot_run_fails_until_it_is_in_special(tmp_path: Path) -> None:
+    for line in ("pop3mock serve | head -1", "cd x && pop3mock serve"):
+        command = Command("new.md:1", line, (), line)
+        assert _runs_pop3mock(_tokens(line))
+        with pytest.raises(AssertionError, match="add it to SPECIAL"):
+            _plain(command, tmp_path)
