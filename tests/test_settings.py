@@ -3,7 +3,9 @@ command line, before anything is bound or written; errors name the fix."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import io
 import math
 import os
 import poplib
@@ -14,6 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pop3mock import POP3Server
 from pop3mock.checks import (
@@ -25,6 +29,7 @@ from pop3mock.checks import (
     probability,
     suggestion,
 )
+from pop3mock.cli import build_parser
 from pop3mock.configfile import load_config, parse_config
 from pop3mock.errors import ConfigurationError
 from pop3mock.fake import lazy_fake_messages
@@ -393,3 +398,38 @@ def test_a_misspelt_flag_suggests_the_flag() -> None:
         assert result.returncode == 2
         assert f"unrecognized arguments: {typo} (did you mean '{flag}'?)" in result.stderr
     assert "did you mean" not in run("serve", "--bogus").stderr
+
+
+@given(
+    st.one_of(
+        st.floats(allow_nan=True, allow_infinity=True),
+        st.sampled_from([0.0, MIN_DURATION, MAX_DURATION, MIN_DURATION * 0.999, 1e-7, 1e10]),
+        st.integers(min_value=-10, max_value=10**8),
+    )
+)
+@settings(max_examples=300, deadline=None)
+def test_python_toml_and_the_command_line_accept_the_same_timeouts(value: float) -> None:
+    def python() -> bool:
+        try:
+            POP3Server(idle_timeout=value or None)  # 0 is "never" in TOML and on the command line
+        except ConfigurationError:
+            return False
+        return True
+
+    def toml() -> bool:
+        try:
+            parse_config({"idle_timeout": value}, "c.toml")
+        except ConfigurationError:
+            return False
+        return True
+
+    def command_line() -> bool:
+        try:
+            with contextlib.redirect_stderr(io.StringIO()):
+                build_parser().parse_args(["serve", "--idle-timeout", repr(value)])
+        except SystemExit:
+            return False
+        return True
+
+    expected = value == 0 or duration(value)
+    assert (python(), toml(), command_line()) == (expected, expected, expected)
