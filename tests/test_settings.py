@@ -433,3 +433,18 @@ def test_python_toml_and_the_command_line_accept_the_same_timeouts(value: float)
 
     expected = value == 0 or duration(value)
     assert (python(), toml(), command_line()) == (expected, expected, expected)
+
+
+def test_check_refuses_a_fault_rule_for_a_user_the_server_never_had() -> None:
+    with POP3Server(users={"bob": "pw"}) as server:
+        server.faults.on("PASS", user="bobb").error()
+    with pytest.raises(ConfigurationError) as info:
+        server.check()
+    assert str(info.value) == (
+        "fault spec 'PASS user=bobb: error [SYS/TEMP] Fault injected.': user=bobb is not a "
+        "user of this server (users: bob); did you mean user=bob?"
+    )
+    with POP3Server(users={"bob": "pw"}) as server:
+        server.faults.on("PASS", user="carol").error()
+        server.add_user("carol", "pw")  # a user added after the rule is fine
+    server.check()

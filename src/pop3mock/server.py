@@ -27,7 +27,7 @@ from typing import Any
 import attrs
 
 from ._text import credential_line, garbled_secret, mask_verb
-from .checks import DURATION_RULE, duration, suggestion, whole_number
+from .checks import DURATION_RULE, duration, suggestion, unknown_user, whole_number
 from .config import ServerConfig
 from .entries import LazyMaildrop
 from .errors import ClientViolationError, ConfigurationError, ServerError
@@ -473,7 +473,8 @@ class POP3Server:
 
     def check(self) -> None:
         """Raise what went wrong on the server side, in this order: an exception inside
-        the server, client violations (strict mode), counted faults that did not fire."""
+        the server, client violations (strict mode), a fault rule whose user= names no
+        user, counted faults that did not fire."""
         with self._lock:
             errors = [(e, self._error_places.get(id(e), "the server")) for e in self.errors]
         if errors:
@@ -493,7 +494,18 @@ class POP3Server:
             if report:
                 raise ClientViolationError(report)
         if self.check_faults:
+            self._check_fault_users()
             self.faults.check()
+
+    def _check_fault_users(self) -> None:
+        # Users may be added until the end, so only now is a user= that names nobody known
+        # for sure to be a mistake (the marker and `serve` refuse it before the start).
+        with self._lock:
+            users = list(self._users)
+        for rule in self.faults.rules:
+            problem = unknown_user(rule.user, users)
+            if problem:
+                raise ConfigurationError(f"fault spec {rule.spec()!r}: {problem}")
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped" if self._started else "not started"
