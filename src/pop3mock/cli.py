@@ -922,10 +922,11 @@ class _JournalFile:
     session end, flushed at once so another process can follow it. Secrets are masked, and
     the characters a terminal would obey are written as JSON escapes (`tail -f` is safe)."""
 
-    def __init__(self, console: _Console) -> None:
-        self._handle: TextIO | None = None
-        # Lines of the sessions that start before the file is opened (after the bind).
-        self._pending: list[str] | None = []
+    def __init__(self, handle: TextIO | None, console: _Console) -> None:
+        self._handle = handle
+        # Without a handle yet: the lines of the sessions that start before the file is
+        # opened (once the ports are bound).
+        self._pending: list[str] | None = [] if handle is None else None
         self._console = console
         self._lock = threading.Lock()
         #: Why writing stopped (a full disk...), or None.
@@ -1218,7 +1219,7 @@ def _serve(args: argparse.Namespace, console: _Console) -> int:
         journal_file = None
         if settings.journal:
             _check_writable(settings.journal, "write the journal")
-            journal_file = _JournalFile(console)
+            journal_file = _JournalFile(None, console)
             stack.callback(journal_file.close)
             server.journal.subscribe(journal_file)
         if settings.strict and not settings.quiet:
