@@ -128,9 +128,9 @@ EML = b"From: a@example.test\r\nSubject: hello\r\n\r\nHello.\r\n"
 
 
 def _workdir(folder: Path) -> None:
-    """The files the documented commands name: ./mail (a folder of .eml files), mail/alice,
-    server.pem / server.key / ca.pem (a certificate, its key and CA)."""
-    for sub in ("mail", "mail/alice"):
+    """The files the documented commands name: ./mail and ./big-mail (folders of .eml
+    files), mail/alice, server.pem / server.key / ca.pem (a certificate, its key and CA)."""
+    for sub in ("mail", "mail/alice", "big-mail"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
         for n in (1, 2, 3):
             (folder / sub / f"{n}.eml").write_bytes(EML)

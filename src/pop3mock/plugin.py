@@ -294,7 +294,9 @@ def _add_faults(server: POP3Server, faults: FaultSpec | Sequence[FaultSpec]) -> 
 
 
 #: The options of the marker (and of pop3_server_factory) besides POP3Server's own.
-_OWN_OPTIONS = frozenset({"users", "messages", "fake", "seed", "faults", "tls", "check"})
+_OWN_OPTIONS = frozenset(
+    {"users", "messages", "max_message_size", "fake", "seed", "faults", "tls", "check"}
+)
 
 
 def _check_user(spec: str, user: str | None, users: Iterable[str]) -> None:
