@@ -400,33 +400,35 @@ def test_a_misspelt_flag_suggests_the_flag() -> None:
     assert "did you mean" not in run("serve", "--bogus").stderr
 
 
+@pytest.mark.parametrize("name", ["idle_timeout", "login_timeout"])
 @given(
-    st.one_of(
+    value=st.one_of(
         st.floats(allow_nan=True, allow_infinity=True),
         st.sampled_from([0.0, MIN_DURATION, MAX_DURATION, MIN_DURATION * 0.999, 1e-7, 1e10]),
         st.integers(min_value=-10, max_value=10**8),
     )
 )
-@settings(max_examples=300, deadline=None)
-def test_python_toml_and_the_command_line_accept_the_same_timeouts(value: float) -> None:
+@settings(max_examples=200, deadline=None)
+def test_python_toml_and_the_command_line_accept_the_same_timeouts(name: str, value: float) -> None:
     def python() -> bool:
         try:
-            POP3Server(idle_timeout=value or None)  # 0 is "never" in TOML and on the command line
+            POP3Server(**{name: value or None})  # 0 is "never" in TOML and on the command line
         except ConfigurationError:
             return False
         return True
 
     def toml() -> bool:
         try:
-            parse_config({"idle_timeout": value}, "c.toml")
+            parse_config({name: value}, "c.toml")
         except ConfigurationError:
             return False
         return True
 
     def command_line() -> bool:
+        flag = "--" + name.replace("_", "-")
         try:
             with contextlib.redirect_stderr(io.StringIO()):
-                build_parser().parse_args(["serve", "--idle-timeout", repr(value)])
+                build_parser().parse_args(["serve", flag, repr(value)])
         except SystemExit:
             return False
         return True
