@@ -13,8 +13,9 @@ the folder. Then:
   and must exit 0;
 - any other `pop3mock ...` command must exit 0.
 
-A ```toml block is loaded with the config loader and served; a block that starts with
-`# pyproject.toml` is an ini section pytest must accept. A command that runs pop3mock in a
+A ```toml block is loaded with the config loader and served (a personality file, one with
+a `format` key, with `--personality FILE`); a block that starts with `# pyproject.toml` is
+an ini section pytest must accept. A command that runs pop3mock in a
 way these rules cannot (a pipeline, a chain, a script) must be in SPECIAL, with what to do
 instead and why: a new one fails here until it is.
 """
@@ -39,6 +40,7 @@ import pytest
 
 from pop3mock import tls
 from pop3mock.configfile import load_config
+from pop3mock.personality import load_personality
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -280,6 +282,9 @@ SPECIAL: dict[str, Callable[[Command, Path], None]] = {
     ),
     # The CI recipe: a background server, its first line, curl, then the trap stops it.
     "pop3mock serve --quiet --journal pop3.jsonl > pop3.out &": _run_script,
+    # Probing a server and serving what the probe wrote: background servers, files, curl.
+    "pop3mock serve --personality dovecot --user alice:wonderland --quiet --ready-file "
+    "pop3.ready &": _run_script,
     # The error case needs a config file with the misspelt key.
     "pop3mock serve --config pop3mock.toml": _with_file("pop3mock.toml", "prot = 1110\n"),
 }
@@ -362,6 +367,11 @@ def test_toml(where: str, body: str, tmp_path: Path) -> None:
         return
     path = tmp_path / "shown.toml"
     path.write_text(_free_ports(body))
+    if re.search(r"(?m)^format\s*=", body):
+        # A personality file (docs/personalities.md): loaded, then served as one.
+        load_personality(path)
+        _serve(["serve", "--personality", str(path)], tmp_path, where)
+        return
     load_config(path)
     _serve(["serve", "--config", str(path)], tmp_path, where)
 
