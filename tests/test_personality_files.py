@@ -270,6 +270,7 @@ BAD = [
     ("greeting = 'hi'\n", r"greeting: expected a table, got 'hi'"),
     ('[texts]\nquit = "bye\\r\\nx"\n', r"reply text 'quit' contains a line end"),
     ("[greeting\n", r"invalid TOML"),
+    ("x = " + "[" * 5000 + "]" * 5000 + "\n", r"invalid TOML: arrays or tables nested too deeply"),
 ]
 
 

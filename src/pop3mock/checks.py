@@ -10,7 +10,11 @@ from __future__ import annotations
 
 import difflib
 import math
+import sys
 from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .errors import ConfigurationError
 
 __all__ = [
     "DURATION_RULE",
@@ -20,6 +24,7 @@ __all__ = [
     "duration",
     "finite_number",
     "probability",
+    "read_toml",
     "suggestion",
     "unknown_user",
     "whole_number",
@@ -109,3 +114,31 @@ def unknown_user(user: str | None, users: Iterable[str]) -> str | None:
     close = difflib.get_close_matches(user, names, n=1)
     hint = f"; did you mean user={close[0]}?" if close else ""
     return f"user={user} is not a user of this server (users: {', '.join(names)}){hint}"
+
+
+def read_toml(path: str, what: str) -> dict[str, Any]:
+    """The parsed TOML file at `path`, or a one-line ConfigurationError naming the file and
+    what went wrong (`what`: "config file", "personality file" in the message)."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:  # pragma: no cover - exercised on Python 3.10 only
+        import tomli as tomllib
+    try:
+        with open(path, "rb") as handle:
+            data: dict[str, Any] = tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigurationError(f"{path}: cannot read the {what}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        # TOML is UTF-8 by definition; tomllib decodes the whole file, so `start` is the
+        # offset in the file.
+        raise ConfigurationError(
+            f"{path}: not UTF-8 text: byte {exc.object[exc.start]:#04x} at offset {exc.start}"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"{path}: invalid TOML: {exc}") from None
+    except RecursionError:
+        # tomllib parses nested arrays and inline tables recursively.
+        raise ConfigurationError(
+            f"{path}: invalid TOML: arrays or tables nested too deeply for the parser"
+        ) from None
+    return data

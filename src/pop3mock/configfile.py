@@ -12,7 +12,6 @@ maildrops can move together.
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -24,17 +23,13 @@ from .checks import (
     MAX_LAZY_MESSAGES,
     duration,
     finite_number,
+    read_toml,
     suggestion,
     whole_number,
 )
 from .config import ALL_CAPABILITIES, DEFAULT_TEXTS
 from .errors import ConfigurationError
 from .personality import PERSONALITIES
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
 
 __all__ = [
     "FILE_KEYS",
@@ -262,25 +257,7 @@ USER_KEYS: Mapping[str, Check] = {
 def load_config(path: str | os.PathLike[str]) -> FileConfig:
     """Read and check a config file; raise ConfigurationError naming the file and key."""
     path = os.fspath(path)
-    try:
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
-    except OSError as exc:
-        raise ConfigurationError(f"{path}: cannot read the config file: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        # TOML is UTF-8 by definition; tomllib decodes the whole file, so `start` is the
-        # offset in the file.
-        raise ConfigurationError(
-            f"{path}: not UTF-8 text: byte {exc.object[exc.start]:#04x} at offset {exc.start}"
-        ) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigurationError(f"{path}: invalid TOML: {exc}") from None
-    except RecursionError:
-        # tomllib parses nested arrays and inline tables recursively.
-        raise ConfigurationError(
-            f"{path}: invalid TOML: arrays or tables nested too deeply for the parser"
-        ) from None
-    return parse_config(data, path)
+    return parse_config(read_toml(path, "config file"), path)
 
 
 def parse_config(data: Mapping[str, Any], path: str) -> FileConfig:

@@ -10,17 +10,12 @@ from __future__ import annotations
 import difflib
 import math
 import re
-import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .checks import read_toml
 from .config import ALL_CAPABILITIES, DEFAULT_TEXTS, UID_FORMATS
 from .errors import ConfigurationError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - exercised on Python 3.10 only
-    import tomli as tomllib
 
 __all__ = ["FORMAT", "KEYS", "dumps", "parse", "read"]
 
@@ -123,20 +118,7 @@ KEYS: Mapping[str, Any] = {
 
 def read(path: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """The ServerConfig options and the POP3Server defaults the file at `path` sets."""
-    try:
-        with open(path, "rb") as handle:
-            data = tomllib.load(handle)
-    except OSError as exc:
-        raise ConfigurationError(
-            f"{path}: cannot read the personality file: {exc.strerror}"
-        ) from None
-    except UnicodeDecodeError as exc:
-        raise ConfigurationError(
-            f"{path}: not UTF-8 text: byte {exc.object[exc.start]:#04x} at offset {exc.start}"
-        ) from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigurationError(f"{path}: invalid TOML: {exc}") from None
-    return parse(data, path)
+    return parse(read_toml(path, "personality file"), path)
 
 
 def _checked(data: Mapping[str, Any], source: str) -> dict[str, Any]:
