@@ -35,14 +35,15 @@ OUTER_LAYERS = {"server", "tls", "plugin", "cli", "__main__", "configfile", "jou
 LAYERS: list[set[str]] = [
     {"errors", "_version", "steps", "checks", "_text"},
     {"message", "entries", "mailbox"},
-    {"framing", "auth", "config", "personality", "personality_file", "protocol"},
+    {"framing", "auth", "config", "personality", "personality_file", "protocol", "recording",
+     "replay"},
     {"sources", "fake", "fake_builder", "fake_fill", "fake_headers", "fake_heads",
      "fake_malformed", "fake_mime", "fake_parts", "fake_plan", "fake_vocabulary"},
     {"fault_targets", "fault_syntax", "fault_spec", "fault_actions", "corruptions",
      "fault_rules", "faults"},
     {"journal"},
     {"tls", "server"},
-    {"plugin", "cli", "configfile", "probe", "__main__", "__init__", "admin"},
+    {"plugin", "cli", "configfile", "probe", "proxy", "__main__", "__init__", "admin"},
 ]  # fmt: skip
 # Subpackages count as one module each: their private modules import each other freely.
 SUBPACKAGES = ("admin",)

@@ -18,6 +18,8 @@ tls_port = 1995
 stls = true
 tls_dir = "certs"
 personality = "dovecot"
+replay = "session.jsonl"
+replay_timing = true
 strict = true
 check = true
 idle_timeout = 30
@@ -83,6 +85,7 @@ def test_full_file(tmp_path: Path) -> None:
     assert config.values["tls_dir"] == str(tmp_path / "certs")
     assert config.values["journal"] == str(tmp_path / "pop3.jsonl")
     assert config.values["idle_timeout"] == 30.0
+    assert config.values["replay"] == str(tmp_path / "session.jsonl")
     assert config.values["faults"] == ("greeting: delay 0.5",)
     assert config.options["capabilities"] == ["CAPA", "TOP", "UIDL", "USER", "SASL", "STLS"]
     assert config.options["sasl_mechanisms"] == ["PLAIN"]

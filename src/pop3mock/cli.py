@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TextIO, TypeVar
 
 import attrs
 
-from . import probe
+from . import probe, proxy
 from ._text import escape, escape_json, masked
 from ._version import __version__
 from .checks import DURATION_RULE, MAX_LAZY_MESSAGES, duration, suggestion, unknown_user
@@ -65,6 +65,8 @@ _FLAGS = (
     "ca",
     "tls_dir",
     "personality",
+    "replay",
+    "replay_timing",
     "strict",
     "check",
     "idle_timeout",
@@ -142,6 +144,10 @@ examples:
   pop3mock serve --personality dovecot --strict --idle-timeout 30
       greet and answer like Dovecot; report client protocol violations on stderr;
       close connections idle for 30 s (0: never)
+  pop3mock serve --replay session.jsonl --replay-timing
+      answer with the replies pop3mock proxy recorded, byte for byte, after the
+      recorded pauses; a client line that differs from the recording gets -ERR and
+      is reported on stderr
   pop3mock serve --journal pop3.jsonl
       one JSON object per session start, command and session end, written as it
       happens (follow it with: tail -f pop3.jsonl); passwords are masked
@@ -198,6 +204,18 @@ second connection sends QUIT. Each command is printed on stderr as it is sent (p
 and the user name masked). A server that cannot be reached, is not POP3 or refuses the
 login ends the probe within --timeout with one line on
 stderr and exit status 2.
+"""
+
+
+_PROXY_EPILOG = """\
+example:
+  pop3mock proxy --upstream pop3s://mail.example.net --record session.jsonl
+  pop3mock serve --replay session.jsonl
+
+The first line on stdout is 'listening on pop3://HOST:PORT': point the client there. Each
+client connection is relayed to its own upstream connection and recorded as it happens.
+A malformed address, upstream URL or record file ends it with one line on stderr and exit
+status 2.
 """
 
 
@@ -326,6 +344,17 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     probe.add_arguments(probe_parser)
+    proxy_parser = commands.add_parser(
+        "proxy",
+        help="relay POP3 clients to a server and record the conversations for --replay",
+        description="Relay POP3 clients to a real server and record both directions, with "
+        "timing, as JSON lines for `pop3mock serve --replay`. Credentials are masked and "
+        "message bodies replaced by same-size placeholders (unless --keep-bodies). Runs "
+        "until SIGINT (Ctrl-C) or SIGTERM.",
+        epilog=_PROXY_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    proxy.add_arguments(proxy_parser)
     add = serve.add_argument
     add("--host", metavar="HOST", help="address to bind (default 127.0.0.1)")
     add("--port", type=_port, metavar="PORT", help="port to listen on (default 0: any free port)")
@@ -400,6 +429,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="NAME|FILE.toml",
         help=f"answer like a known server: {', '.join(sorted(PERSONALITIES))} (default: "
         "default), or a personality file (see pop3mock probe)",
+    )
+    add(
+        "--replay",
+        metavar="FILE.jsonl",
+        help="answer with the replies of a recording made by pop3mock proxy (connections "
+        "in the recorded order)",
+    )
+    add(
+        "--replay-timing",
+        action=argparse.BooleanOptionalAction,
+        help="wait before each replayed reply as long as the recorded server did",
     )
     add(
         "--strict",
@@ -546,6 +586,8 @@ class _Settings:
     ca: str | None = None
     tls_dir: str | None = None
     personality: str | None = None
+    replay: str | None = None
+    replay_timing: bool = False
     strict: bool = False
     #: Exit 3 when strict mode saw violations or a counted fault did not fire.
     check: bool = False
@@ -732,6 +774,9 @@ def _server(settings: _Settings, context: ssl.SSLContext | None) -> tuple[POP3Se
         kwargs["apop_only_users"] = apop_only
     if settings.personality is not None:
         kwargs["personality"] = settings.personality
+    if settings.replay is not None:
+        kwargs["replay"] = settings.replay
+        kwargs["replay_timing"] = settings.replay_timing
     if settings.idle_timeout is not None:
         kwargs["idle_timeout"] = settings.idle_timeout or None
     cap = _MAX_CONNECTIONS if settings.max_connections is None else settings.max_connections
@@ -1222,8 +1267,9 @@ def _serve(args: argparse.Namespace, console: _Console) -> int:
             journal_file = _JournalFile(None, console)
             stack.callback(journal_file.close)
             server.journal.subscribe(journal_file)
-        if settings.strict and not settings.quiet:
-            server.journal.subscribe(_violation_printer(console))
+        if (settings.strict or settings.replay) and not settings.quiet:
+            label = "strict" if settings.strict else "replay"
+            server.journal.subscribe(_violation_printer(console, label))
         # Made (and so checked) before anything is bound; it serves once the server does.
         admin = _admin(server, settings)
         if settings.ready_file:
@@ -1273,7 +1319,8 @@ def _serve(args: argparse.Namespace, console: _Console) -> int:
         return 1
     if settings.check:
         failed = []
-        violations = server.journal.violation_count if settings.strict else 0
+        replayed = settings.strict or settings.replay is not None
+        violations = server.journal.violation_count if replayed else 0
         if violations:
             failed.append(f"{_plural(violations, 'protocol violation')} by clients")
         if unfired:
@@ -1298,11 +1345,11 @@ def _unfired(server: POP3Server) -> list[str]:
     return out
 
 
-def _violation_printer(console: _Console) -> _Listener:
+def _violation_printer(console: _Console, label: str = "strict") -> _Listener:
     def printer(event: str, session: SessionRecord, command: CommandRecord | None) -> None:
         if event == "session-end":
             for violation in session.violations:
-                console.error(f"strict: session {session.id}: {escape(violation)}")
+                console.error(f"{label}: session {session.id}: {escape(violation)}")
 
     return printer
 
@@ -1320,6 +1367,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the `pop3mock` command; return its exit status."""
     args = build_parser().parse_args(argv)
     console = _Console(sys.stdout, sys.stderr)
+    if args.command == "proxy":
+        try:
+            with _Signals() as signals:
+                return proxy.run(args, signals.wait)
+        except (probe.ProbeError, proxy.ProxyError) as exc:
+            print(f"pop3mock proxy: error: {exc}", file=sys.stderr)
+            return 2
     if args.command == "probe":
         try:
             return probe.run(args)

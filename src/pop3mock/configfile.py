@@ -200,6 +200,8 @@ FILE_KEYS: Mapping[str, Check] = {
     "tls_dir": _path,
     "faults": _strings,
     "personality": _personality,
+    "replay": _path,
+    "replay_timing": _boolean,
     "strict": _boolean,
     "check": _boolean,
     "idle_timeout": _timeout,

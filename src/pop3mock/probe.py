@@ -60,7 +60,8 @@ class Target:
     tls: str = "none"
 
     @classmethod
-    def from_url(cls, url: str, *, stls: bool = False) -> Target:
+    def from_url(cls, url: str, *, stls: bool = False, user: bool = True) -> Target:
+        """`user`: the URL must name the user (False: it must not; the user is "")."""
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("pop3", "pop3s"):
             raise ProbeError(f"expected a pop3:// or pop3s:// URL, got {url!r}")
@@ -69,8 +70,11 @@ class Target:
                 f"the URL holds a password: give it in ${PASSWORD_VARIABLE} or at the prompt "
                 "instead (a command line is visible to every user of the machine)"
             )
-        if not parts.username or not parts.hostname:
-            raise ProbeError(f"expected pop3://USER@HOST[:PORT], got {url!r}")
+        if not user and (parts.username or parts.path not in ("", "/")):
+            raise ProbeError(f"expected pop3://HOST[:PORT] (no user, no path), got {url!r}")
+        if (user and not parts.username) or not parts.hostname:
+            shown = "USER@HOST" if user else "HOST"
+            raise ProbeError(f"expected pop3://{shown}[:PORT], got {url!r}")
         if stls and parts.scheme == "pop3s":
             raise ProbeError("--stls upgrades a pop3:// connection; pop3s:// is TLS already")
         try:
@@ -78,7 +82,7 @@ class Target:
         except ValueError:
             raise ProbeError(f"invalid port in {url!r}") from None
         tls = "implicit" if parts.scheme == "pop3s" else "stls" if stls else "none"
-        return cls(parts.hostname, port, urllib.parse.unquote(parts.username), tls)
+        return cls(parts.hostname, port, urllib.parse.unquote(parts.username or ""), tls)
 
 
 @attrs.define
@@ -164,8 +168,11 @@ class _Connection:
         self.sock.close()
 
     def send(self, line: str) -> None:
+        self.send_raw(line.encode("utf-8") + b"\r\n")
+
+    def send_raw(self, data: bytes) -> None:
         try:
-            self.sock.sendall(line.encode("utf-8") + b"\r\n")
+            self.sock.sendall(data)
         except OSError as exc:
             raise _Closed(f"the server closed the connection ({exc.strerror or exc})") from None
 
@@ -196,13 +203,17 @@ class _Connection:
         return f"no {what} within {self.timeout:g} s"
 
     def line(self, what: str, deadline: float | None = None) -> bytes:
+        return self.raw_line(what, deadline)[:-1].rstrip(b"\r")
+
+    def raw_line(self, what: str, deadline: float | None = None, limit: int = _MAX_LINE) -> bytes:
+        """The next line as received, its line end included."""
         deadline = deadline if deadline is not None else time.monotonic() + self.timeout
         while b"\n" not in self.buffer:
-            if len(self.buffer) > _MAX_LINE:
-                raise ProbeError(f"not POP3: a line of more than {_MAX_LINE} octets in {what}")
+            if len(self.buffer) > limit:
+                raise ProbeError(f"not POP3: a line of more than {limit} octets in {what}")
             self._fill(deadline, what)
         line, _, self.buffer = self.buffer.partition(b"\n")
-        return line.rstrip(b"\r")
+        return line + b"\n"
 
     def reply(self, what: str, multiline: bool) -> _Reply:
         start = time.monotonic()

@@ -65,6 +65,9 @@ class Response:
     #: Seconds to wait before sending (a failed login's delay); the server waits, woken at
     #: once when it stops.
     pause: float = 0.0
+    #: The exact bytes to send instead of the ones made from the fields above (a replayed
+    #: recording); status and text then describe its first line for the journal.
+    raw: bytes | None = None
 
     @property
     def ok(self) -> bool:
@@ -81,6 +84,8 @@ class Response:
         A SASL challenge ("+ base64") is never cut: RFC 5034 section 4 puts it outside any
         line-length limit.
         """
+        if self.raw is not None:
+            return self.raw.split(b"\n", 1)[0] + b"\n"
         parts = [self.status]
         if self.code:
             parts.append(f"[{self.code}]")
@@ -93,6 +98,8 @@ class Response:
 
     def parts(self) -> tuple[bytes, ...]:
         """The wire bytes in pieces (status line, body, terminator) for scatter-gather sends."""
+        if self.raw is not None:
+            return (self.raw,)
         if self.body is None:
             return (self.first_line,)
         return (self.first_line, self.body, b".\r\n")

@@ -38,6 +38,8 @@ from .mailbox import Mailbox
 from .message import LazyMessage, MessageInput
 from .personality import server_default
 from .protocol import Response, Session, State, system_error
+from .recording import Recording
+from .replay import Replay, ReplaySession
 from .steps import Close, Hang, Paced, Reset, Send, Sleep, Step
 
 __all__ = ["POP3Server"]
@@ -99,6 +101,8 @@ class POP3Server:
         fault_seed: int | None = None,
         journal_keep: int | None = None,
         session_keep_commands: int | None = None,
+        replay: str | os.PathLike[str] | Recording | None = None,
+        replay_timing: bool = False,
         **options: Any,
     ) -> None:
         if host not in _LOOPBACK:
@@ -146,6 +150,8 @@ class POP3Server:
                 f"users must map names to passwords (or Mailbox objects), not {users!r}"
             )
         self.config = config
+        #: A recording answered instead of the maildrops (`pop3mock.replay`), or None.
+        self.replay = None if replay is None else Replay(replay, timing=bool(replay_timing))
         self.ssl_context = ssl_context
         self.implicit_tls = implicit_tls
         self.idle_timeout = idle_timeout
@@ -473,8 +479,8 @@ class POP3Server:
 
     def check(self) -> None:
         """Raise what went wrong on the server side, in this order: an exception inside
-        the server, client violations (strict mode), a fault rule whose user= names no
-        user, counted faults that did not fire."""
+        the server, client violations (strict mode, or a replay the client left), a fault
+        rule whose user= names no user, counted faults that did not fire."""
         with self._lock:
             errors = [(e, self._error_places.get(id(e), "the server")) for e in self.errors]
         if errors:
@@ -489,7 +495,8 @@ class POP3Server:
                 listed = "\n".join(f"  {line}" for line in lines)
                 text = f"the POP3 server failed {len(lines)} times:\n{listed}"
             raise ServerError(f"{text}\n(traceback of the first failure above)") from errors[0][0]
-        if self.strict:
+        if self.strict or self.replay is not None:
+            # A replayed client that left the recording's script fails the test.
             report = self.journal.violation_report()
             if report:
                 raise ClientViolationError(report)
@@ -596,7 +603,7 @@ class _Connection:
         )
         self.reader = LineReader(server.max_line)
         self.record: SessionRecord | None = None
-        self.session: Session | None = None
+        self.session: Session | ReplaySession | None = None
         self.ended_by: str | None = None
         self.left_a_hang = False  # the client left while a hang fault held its reply
         self.said_quit = False  # a QUIT was accepted (its reply may not have reached the client)
@@ -692,18 +699,29 @@ class _Connection:
         _set_idle_timeout(self.sock, server.idle_timeout)
         if self.implicit_tls:
             self._start_tls()
-        session = self.session = Session(
-            server.config,
-            server._users,
-            timestamp=server._timestamp(),
-            tls=self.implicit_tls,
-            implicit_tls=self.implicit_tls,
-            clock=time.time,
-        )
+        session: Session | ReplaySession
+        if server.replay is not None:
+            session = self.session = server.replay.session(server.config)
+        else:
+            session = self.session = Session(
+                server.config,
+                server._users,
+                timestamp=server._timestamp(),
+                tls=self.implicit_tls,
+                implicit_tls=self.implicit_tls,
+                clock=time.time,
+            )
         greeting = session.greeting()
         plan = self._plan(FaultPoint("greeting", session=self.record.id))
         journal.add_greeting(self.record, _outgoing(greeting.encode(), greeting.parts(), plan))
+        if greeting.pause:
+            self._execute([Sleep(greeting.pause)])
+        if greeting.violation is not None:
+            journal.note(self.record, violation=greeting.violation)
         self._reply(greeting.encode(), greeting.parts(), plan)
+        if greeting.close:
+            self.ended_by = "closed by server"
+            raise _Stop()
         while True:
             line = self._read_line()
             self._answer(line)
