@@ -129,8 +129,9 @@ class _Relay:
     def record(self, kind: str, **fields: Any) -> None:
         self.proxy.recorder.event(self.number, kind, **fields)
 
-    def reply(self, data: bytes) -> None:
-        self.record("reply", data=data_text(data))
+    def reply(self, data: bytes, recorded: bytes | None = None) -> None:
+        """Send `data` to the client; record `recorded` (a placeholder body) or `data`."""
+        self.record("reply", data=data_text(data if recorded is None else recorded))
         self.client.sendall(data)
 
     def run(self) -> None:
@@ -191,27 +192,28 @@ class _Relay:
                 continue
             upstream.send_raw(line)
             try:
-                data = self._upstream_reply(verb or "", bare, in_sasl)
+                data, recorded = self._upstream_reply(verb or "", bare, in_sasl)
             except probe.ProbeError:
                 self.closed_by = "server"
                 if upstream.buffer:
                     self.reply(upstream.buffer)
                 raise
-            self.reply(data)
+            self.reply(data, recorded)
             in_sasl = data.startswith(b"+ ") or data == b"+\r\n"
             in_sasl = in_sasl and (verb == "AUTH" or verb is None)
             if verb == "QUIT":
                 self.closed_by = "server"
                 return
 
-    def _upstream_reply(self, verb: str, line: bytes, in_sasl: bool) -> bytes:
+    def _upstream_reply(self, verb: str, line: bytes, in_sasl: bool) -> tuple[bytes, bytes]:
+        """The reply (as relayed, as recorded)."""
         upstream = self.upstream
         assert upstream is not None
         what = f"the reply to {verb or 'a SASL line'}"
         first = upstream.raw_line(what)
         args = line.decode("utf-8", "replace").partition(" ")[2]
         if in_sasl or not expects_body(verb, args, first):
-            return first
+            return first, first
         deadline = time.monotonic() + self.proxy.timeout
         body: list[bytes] = []
         while True:
@@ -223,9 +225,10 @@ class _Relay:
         if verb == "CAPA":
             body = [b for b in body if b.rstrip(b"\r\n").upper() != b"STLS"]
         text = b"".join(body)
+        relayed = first + text + terminator
         if verb in ("RETR", "TOP") and not self.proxy.recorder.keep_bodies:
-            text = placeholder_body(text)
-        return first + text + terminator
+            return relayed, first + placeholder_body(text) + terminator
+        return relayed, relayed
 
 
 class _Proxy:
@@ -315,7 +318,9 @@ def run(
         shown = f"[{bound[0]}]" if family == socket.AF_INET6 else bound[0]
         print(f"listening on pop3://{shown}:{bound[1]}", file=stdout, flush=True)
         print(f"recording to {args.record}; stop with Ctrl-C or SIGTERM", file=stderr, flush=True)
-        accept = threading.Thread(target=proxy.accept_loop, args=(listener,), daemon=True)
+        accept = threading.Thread(
+            target=proxy.accept_loop, args=(listener,), name="pop3mock-proxy-accept", daemon=True
+        )
         accept.start()
         try:
             wait()
