@@ -43,7 +43,17 @@ def fetch(folder: Path, port: int, user: str) -> list[bytes]:
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     delivered = folder / "delivered"
-    return sorted(path.read_bytes() for path in delivered.iterdir())
+    return sorted(_without_received(path.read_bytes()) for path in delivered.iterdir())
+
+
+def _without_received(message: bytes) -> bytes:
+    """The message without the Received: header fetchmail adds (it holds the time)."""
+    lines = message.split(b"\n")
+    assert lines[0].startswith(b"Received: ")
+    rest = 1
+    while lines[rest][:1] in (b" ", b"\t"):
+        rest += 1
+    return b"\n".join(lines[rest:])
 
 
 def poplib_session(port: int, user: str) -> list[object]:
