@@ -7,7 +7,7 @@ connection beyond the last recorded one is refused with ``-ERR`` and a violation
 takes command lines and returns `Response` objects that carry the recorded bytes. A line
 that differs from the recorded one (compared as masked, see `pop3mock.recording`) is
 answered ``-ERR`` with a violation naming the expected and the received line; from there
-the replay is stopped and every command gets ``-ERR`` (QUIT closes).
+the replay is stopped: every command gets ``-ERR``, QUIT ``+OK`` and the close.
 """
 
 from __future__ import annotations
@@ -130,8 +130,10 @@ class ReplaySession:
         self._previous_verb = verb
         quit_ = verb == "QUIT"
         if self._stopped is not None:
+            # QUIT is accepted, so that a client ends cleanly and the report holds the one
+            # line where it left the recording.
             return Response(
-                "-ERR",
+                "+OK" if quit_ else "-ERR",
                 f"pop3mock replay stopped at line {self._stopped.line_number} of the recording",
                 close=quit_,
             )
