@@ -477,3 +477,48 @@ def test_the_proxy_command_records_until_a_signal(tmp_path: Path, signum: int) -
     with POP3Server(replay=record) as replay:
         assert poplib_session(replay.port) == first
     replay.check()
+
+
+def test_stls_upstream(tmp_path: Path) -> None:
+    record = tmp_path / "stls.jsonl"
+    with POP3Server(users={"alice": PASSWORD}, stls=True) as upstream:
+        upstream.mailbox("alice").add(*MESSAGES)
+        with recording_proxy(
+            upstream.url, record, "--stls", "--cafile", tls.ca_file(), "--keep-bodies"
+        ) as port:
+            first = poplib_session(port)
+        assert upstream.journal.sessions[0].tls
+        assert upstream.journal.sessions[0].commands[0].verb == "STLS"
+    with POP3Server(replay=record) as replay:
+        assert poplib_session(replay.port) == first
+    replay.check()
+
+
+def test_an_unreachable_upstream_is_told_to_the_client_and_recorded(tmp_path: Path) -> None:
+    record = tmp_path / "refused.jsonl"
+    with POP3Server() as gone:
+        url = gone.url
+    with recording_proxy(url, record) as port, RawClient("127.0.0.1", port) as raw:
+        reply = raw.read_all()
+    assert reply.startswith(b"-ERR [SYS/TEMP] pop3mock proxy: upstream: connection refused")
+    recording = load_recording(record)
+    assert [e.kind for e in recording.connections[0].events] == ["open", "reply", "close"]
+    assert recording.connections[0].events[-1].by == "server"
+
+
+def test_stopping_the_proxy_mid_conversation_leaves_a_complete_file(tmp_path: Path) -> None:
+    # Threads and shutdown: many quick rounds, each stopping the proxy at another moment of
+    # a conversation; every file must read back whole, every thread must be gone.
+    with upstream_server() as upstream:
+        for round_ in range(150):
+            record = tmp_path / f"stop-{round_}.jsonl"
+            with recording_proxy(upstream.url, record) as port:
+                raw = RawClient("127.0.0.1", port)
+                raw.line()  # accepted and greeted; the rest races with the stop
+                for line in ["USER alice", f"PASS {PASSWORD}", "STAT", "LIST"][: round_ % 5]:
+                    raw.send(line.encode() + b"\r\n")
+            raw.close()
+            recording = load_recording(record)
+            (connection,) = recording.connections
+            assert connection.events[0].kind == "open"
+            assert connection.events[-1].kind == "close"

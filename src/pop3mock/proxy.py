@@ -164,6 +164,9 @@ class _Relay:
         proxy = self.proxy
         try:
             upstream = self.upstream = probe._Connection(proxy.target, proxy.timeout, proxy.context)
+            if proxy.stopping.is_set():
+                # stop() may have looked for this connection before it existed.
+                return
             greeting = upstream.raw_line("the greeting")
             if proxy.target.tls == "stls":
                 upstream.send("STLS")
