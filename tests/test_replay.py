@@ -522,3 +522,32 @@ def test_stopping_the_proxy_mid_conversation_leaves_a_complete_file(tmp_path: Pa
             (connection,) = recording.connections
             assert connection.events[0].kind == "open"
             assert connection.events[-1].kind == "close"
+
+
+def test_serve_replay_prints_what_it_replays_and_check_fails_on_a_difference(
+    tmp_path: Path,
+) -> None:
+    record = tmp_path / "session.jsonl"
+    with upstream_server() as upstream, recording_proxy(upstream.url, record) as port:
+        poplib_session(port)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pop3mock", "serve", "--replay", str(record), "--check"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        port = int(process.stdout.readline().rsplit(":", 1)[1])
+        assert process.stdout.readline() == (
+            f"replaying {record}: 1 recorded connection, one per client in order\n"
+        )
+        client = poplib.POP3("127.0.0.1", port, timeout=10)
+        client.user("alice")
+        with pytest.raises(poplib.error_proto, match="expected 'PASS \\*\\*\\*'"):
+            client.stat()
+        client.quit()
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=30)
+    assert process.returncode == 3, err
+    assert "replay: session 1: STAT: expected 'PASS ***' (line 6 of the recording)" in err
+    assert "check failed: 1 protocol violation by clients" in err

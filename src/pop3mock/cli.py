@@ -1196,6 +1196,12 @@ def _describe(
     tls_files: _TlsFiles | None,
     client_urls: list[str],
 ) -> None:
+    if server.replay is not None:
+        recording = server.replay.recording
+        count = _plural(len(recording.connections), "recorded connection")
+        console.line(f"replaying {recording.path}: {count}, one per client in order")
+        console.line("stop with Ctrl-C or SIGTERM")
+        return
     for name, mailbox in server.users.items():
         count = _plural(len(mailbox), "message")
         console.line(f"user {name} / password {mailbox.password}: {count} ({made[name]})")
