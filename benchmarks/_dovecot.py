@@ -54,6 +54,11 @@ service pop3-login {{
     address = 127.0.0.1
     port = {port}
   }}
+  # No pop3s on port 995: with ssl = yes it would be on by default, and a second instance
+  # (another test module in parallel) would fail to start with "Address already in use".
+  inet_listener pop3s {{
+    port = 0
+  }}
   service_count = 0
   process_min_avail = 2
 }}
