@@ -551,3 +551,26 @@ def test_serve_replay_prints_what_it_replays_and_check_fails_on_a_difference(
     assert process.returncode == 3, err
     assert "replay: session 1: STAT: expected 'PASS ***' (line 6 of the recording)" in err
     assert "check failed: 1 protocol violation by clients" in err
+
+
+def test_a_client_that_leaves_without_quit_as_recorded_is_no_violation(tmp_path: Path) -> None:
+    record = tmp_path / "noquit.jsonl"
+    with upstream_server() as upstream, recording_proxy(upstream.url, record) as port:
+        with RawClient("127.0.0.1", port) as raw:
+            raw.line()
+            raw.cmd("USER alice")
+            raw.cmd(f"PASS {PASSWORD}")
+            raw.cmd("STAT")
+        upstream.journal.wait_for(sessions_ended=1)
+    for leave_after in (3, 2):
+        with POP3Server(replay=record) as replay, RawClient("127.0.0.1", replay.port) as raw:
+            raw.line()
+            for line in ["USER alice", "PASS x", "STAT"][:leave_after]:
+                raw.cmd(line)
+            raw.close()
+            replay.journal.wait_for(sessions_ended=1)
+        if leave_after == 3:
+            replay.check()  # left where the recorded client left
+        else:
+            with pytest.raises(ClientViolationError, match="connection closed without QUIT"):
+                replay.check()

@@ -90,6 +90,17 @@ class ReplaySession:
             return self._events[self._at].line_number
         return self._events[-1].line_number if self._events else 0
 
+    @property
+    def at_recorded_close(self) -> bool:
+        """The recorded client closed the connection here (without QUIT, perhaps)."""
+        events = self._events
+        return (
+            self._stopped is None
+            and self._at < len(events)
+            and events[self._at].kind == "close"
+            and events[self._at].by != "server"
+        )
+
     def _take_reply(self, since: float) -> Response:
         """The reply at the current position; pause and close as recorded."""
         event = self._events[self._at]

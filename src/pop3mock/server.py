@@ -676,6 +676,10 @@ class _Connection:
                     and not self.left_a_hang
                     and not self.said_quit
                     and self.record.command_count
+                    # A replayed client that leaves where the recorded one left does so too.
+                    and not (
+                        isinstance(self.session, ReplaySession) and self.session.at_recorded_close
+                    )
                 ):
                     server.journal.note(self.record, violation="connection closed without QUIT")
                 server.journal.close_session(self.record, reason)
