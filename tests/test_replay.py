@@ -574,3 +574,16 @@ def test_a_client_that_leaves_without_quit_as_recorded_is_no_violation(tmp_path:
         else:
             with pytest.raises(ClientViolationError, match="connection closed without QUIT"):
                 replay.check()
+
+
+@pytest.mark.pop3(replay=Path(__file__).parent / "recordings" / "hello.jsonl")
+def test_the_marker_replays_a_recording(pop3_server: POP3Server) -> None:
+    client = poplib.POP3(pop3_server.host, pop3_server.port, timeout=10)
+    assert client.getwelcome() == b"+OK Hello there."
+    client.user("alice")
+    assert client.pass_("anything") == b"+OK 20 Messages"
+    assert client.list() == (b"+OK", [b"1 120"], 7)
+    # The recorded server closed after LIST: so does the replay.
+    with pytest.raises(poplib.error_proto):
+        client.stat()
+    client.close()
