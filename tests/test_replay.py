@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from helpers import RawClient, curl
 from pop3mock import POP3Server, tls
@@ -586,3 +588,23 @@ def test_the_marker_replays_a_recording(pop3_server: POP3Server) -> None:
     # The recorded server closed after LIST: so does the replay.
     assert client.file.readline() == b""
     client.close()
+
+
+_LINE = st.binary(max_size=40).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b""))
+
+
+@given(st.lists(st.tuples(_LINE, st.sampled_from([b"\r\n", b"\n"])), max_size=30))
+def test_placeholders_keep_every_line_length_and_its_leading_dots(
+    lines: list[tuple[bytes, bytes]],
+) -> None:
+    wire = b"".join(text + ending for text, ending in lines)
+    filled = placeholder_body(wire)
+    assert len(filled) == len(wire)
+    got = filled.splitlines(keepends=True)
+    want = wire.splitlines(keepends=True)
+    assert [len(line) for line in got] == [len(line) for line in want]
+    for new, old in zip(got, want, strict=True):
+        assert new.endswith(b"\n") == old.endswith(b"\n")
+        # A byte-stuffed line stays byte-stuffed; no line starts a dot it did not have.
+        assert new.startswith(b"..") == old.startswith(b"..")
+        assert new.startswith(b".") == old.startswith(b".")
