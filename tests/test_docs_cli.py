@@ -131,7 +131,8 @@ EML = b"From: a@example.test\r\nSubject: hello\r\n\r\nHello.\r\n"
 
 def _workdir(folder: Path) -> None:
     """The files the documented commands name: ./mail and ./big-mail (folders of .eml
-    files), mail/alice, server.pem / server.key / ca.pem (a certificate, its key and CA)."""
+    files), mail/alice, server.pem / server.key / ca.pem (a certificate, its key and CA),
+    session.jsonl (a recording)."""
     for sub in ("mail", "mail/alice", "big-mail"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
         for n in (1, 2, 3):
@@ -140,6 +141,8 @@ def _workdir(folder: Path) -> None:
     shutil.copy(made["cert"], folder / "server.pem")
     shutil.copy(made["key"], folder / "server.key")
     shutil.copy(made["ca"], folder / "ca.pem")
+    # A recording for `--replay session.jsonl` (docs/replay.md).
+    shutil.copy(Path(__file__).parent / "recordings" / "hello.jsonl", folder / "session.jsonl")
     for path in _named_toml():
         name, text = path
         (folder / name).write_text(_free_ports(text))
@@ -285,6 +288,8 @@ SPECIAL: dict[str, Callable[[Command, Path], None]] = {
     # Probing a server and serving what the probe wrote: background servers, files, curl.
     "pop3mock serve --personality dovecot --user alice:wonderland --quiet --ready-file "
     "pop3.ready &": _run_script,
+    # Recording through pop3mock proxy, then replaying: background servers, files, curl.
+    "pop3mock serve --user alice:wonderland --quiet --ready-file upstream.ready &": _run_script,
     # The error case needs a config file with the misspelt key.
     "pop3mock serve --config pop3mock.toml": _with_file("pop3mock.toml", "prot = 1110\n"),
 }
