@@ -7,9 +7,11 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -93,6 +95,22 @@ def curl(*args: str) -> subprocess.CompletedProcess[bytes]:
         [CURL, "--silent", "--show-error", "--max-time", "20", *args],
         capture_output=True,
         timeout=30,
+        check=False,
+    )
+
+
+def run_shell_block(script: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """Run a shell block of the docs with `bash -e` in `cwd`, this environment's `pop3mock`
+    first on PATH, as a reader who installed it would."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    return subprocess.run(
+        ["bash", "-e", "-c", script],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
         check=False,
     )
 

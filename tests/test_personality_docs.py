@@ -3,14 +3,13 @@ docs/quirks.md work as shown."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from helpers import run_shell_block
 from pop3mock import POP3Server
 from pop3mock.personality_file import parse
 
@@ -57,17 +56,7 @@ def test_toml_block_is_a_personality_file_pop3mock_serves(
 
 @pytest.mark.parametrize(("where", "script"), SHELL, ids=[where for where, _ in SHELL])
 def test_shell_block_runs(where: str, script: str, tmp_path: Path) -> None:
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    result = subprocess.run(
-        ["bash", "-e", "-c", script],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_shell_block(script, tmp_path)
     assert result.returncode == 0, f"{where}\n{result.stdout}\n{result.stderr}"
     if "pop3mock probe" in script:
         written = (tmp_path / "dovecot-like.toml").read_text(encoding="utf-8")

@@ -3,14 +3,12 @@ run by tests/test_docs.py)."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from helpers import run_shell_block
 from pop3mock import POP3Server
 from pop3mock.configfile import load_config
 from pop3mock.recording import load_recording
@@ -45,17 +43,7 @@ def test_toml_block_configures_a_replay(text: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("script", [body for kind, body in BLOCKS if kind == "sh"])
 def test_shell_block_runs(script: str, tmp_path: Path) -> None:
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    result = subprocess.run(
-        ["bash", "-e", "-c", script],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    result = run_shell_block(script, tmp_path)
     assert result.returncode == 0, f"{result.stdout}\n{result.stderr}"
     recorded = (tmp_path / "recorded.eml").read_bytes()
     replayed = (tmp_path / "replayed.eml").read_bytes()

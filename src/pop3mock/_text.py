@@ -106,7 +106,8 @@ def escape_bytes(data: bytes) -> str:
 
 
 def escape_json(text: str) -> str:
-    """A JSON text with the characters `escape` would escape written as ``\\uXXXX``.
+    """A JSON text with the characters `escape` would escape written as JSON escapes
+    (``\\u`` and four hex digits).
 
     `json.dumps(..., ensure_ascii=False)` escapes C0 but writes C1, the bidirectional
     controls and lone surrogates as they are; the value stays the same, only a terminal
