@@ -72,7 +72,6 @@ def test_every_layer_uses_the_one_rule_not_a_copy() -> None:
 
     assert protocol.garbled_secret is _text.garbled_secret
     assert protocol.mask_verb is _text.mask_verb
-    assert protocol.is_secret is _text.is_secret
     assert fault_rules.SECRET_ARGUMENTS is fault_spec.SECRET_ARGUMENTS is _text.SECRET_ARGUMENTS
     assert journal.escape is cli.escape is _text.escape
     assert cli.masked is _text.masked

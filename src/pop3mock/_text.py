@@ -35,7 +35,6 @@ __all__ = [
     "escape_bytes",
     "escape_json",
     "garbled_secret",
-    "is_secret",
     "mask",
     "mask_verb",
     "masked",
@@ -133,12 +132,6 @@ def _secret_word(verb: str) -> tuple[str, str, str] | None:
     if len(upper) != len(verb):
         verb = upper  # upper() changed the length ("ß" is "SS"): cut the upper-case text
     return verb[: found.start()], found.group(), verb[found.end() :]
-
-
-def is_secret(verb: str) -> bool:
-    """Whether `verb` is a command whose arguments hold credentials (exactly PASS, APOP or
-    AUTH, as the parser reads verbs)."""
-    return verb in SECRET_ARGUMENTS
 
 
 def garbled_secret(verb: str) -> bool:

@@ -47,10 +47,6 @@ class Head:
     parent: Head | None
     agent: str
 
-    @property
-    def depth(self) -> int:
-        return len(self.references)
-
 
 def person(pool: Pool, rng: Random) -> tuple[str, str]:
     name = rng.choice(pool.names) if rng.random() < 0.92 else ""

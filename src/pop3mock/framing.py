@@ -19,11 +19,6 @@ class Line:
     ending: bytes
     truncated: bool = False
 
-    @property
-    def length(self) -> int:
-        """Octets on the wire, line end included (what RFC 2449's 255-octet limit counts)."""
-        return len(self.data) + len(self.ending)
-
 
 class LineReader:
     """Split a byte stream into lines ending in CRLF, bare LF or bare CR."""

@@ -380,9 +380,6 @@ class MaildropView:
             )
         return self._uidl
 
-    def marked(self) -> list[Entry]:
-        return [self.entries[i] for i, flag in enumerate(self._deleted) if flag]
-
     def commit(self, extra: Iterable[int] = ()) -> int:
         """UPDATE state: remove marked messages (and `extra` numbers), release the lock."""
         remove = {i for i, flag in enumerate(self._deleted) if flag}

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 import attrs
 
 from . import auth
-from ._text import credential_line, garbled_secret, is_secret, mask_verb
+from ._text import credential_line, garbled_secret, mask_verb
 from .config import DEFAULT_CAPA_ORDER, ServerConfig
 from .mailbox import Mailbox, MaildropView
 from .message import stuff
@@ -26,7 +26,6 @@ __all__ = [
     "Session",
     "State",
     "garbled_secret",
-    "is_secret",
     "mask_verb",
     "system_error",
 ]
@@ -144,7 +143,6 @@ class Session:
         self.language = config.languages[0][0] if config.languages else "en"
         self.closed = False
         self.view: MaildropView | None = None
-        self.auth_mechanism: str | None = None
         self._clock = clock
         self._user_given: str | None = None
         self._sasl: auth.Exchange | None = None
@@ -439,7 +437,6 @@ class Session:
             return self._err("in_use", "IN-USE")
         self.view = view
         self.user = user
-        self.auth_mechanism = mechanism
         self.state = State.TRANSACTION
         self._bad_commands = 0  # the limit after login counts from here
         if self.config.last:
@@ -674,7 +671,7 @@ class Session:
             return number
         return Response("+OK", f"{number} {uids[number - 1]}")
 
-    def _retrievable(self, verb: str, number: int) -> Response | None:
+    def _retrievable(self, number: int) -> Response | None:
         assert self.view is not None
         if self.config.utf8_required and not self.utf8:
             entry = self.view.entries[number - 1]
@@ -686,7 +683,7 @@ class Session:
         number = self._message_arg("RETR", args)
         if isinstance(number, Response):
             return number
-        refused = self._retrievable("RETR", number)
+        refused = self._retrievable(number)
         if refused is not None:
             return refused
         assert self.view is not None
@@ -704,7 +701,7 @@ class Session:
         number = self._message_arg("TOP", args[:1])
         if isinstance(number, Response):
             return number
-        refused = self._retrievable("TOP", number)
+        refused = self._retrievable(number)
         if refused is not None:
             return refused
         assert self.view is not None
