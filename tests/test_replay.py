@@ -68,6 +68,13 @@ def poplib_session(port: int, password: str = PASSWORD) -> list[object]:
     return seen
 
 
+def recorded_poplib_session(record: Path) -> Path:
+    """Record one poplib session with pop3mock upstream into `record`; return its path."""
+    with upstream_server() as upstream, recording_proxy(upstream.url, record) as port:
+        poplib_session(port)
+    return record
+
+
 def events(path: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()[1:]]
 
@@ -156,12 +163,7 @@ def test_replay_timing_pauses_as_recorded() -> None:
 
 
 def test_a_changed_client_is_reported_at_its_first_differing_line(tmp_path: Path) -> None:
-    record = tmp_path / "session.jsonl"
-    with (
-        upstream_server() as upstream,
-        recording_proxy(upstream.url, record) as port,
-    ):
-        poplib_session(port)
+    record = recorded_poplib_session(tmp_path / "session.jsonl")
     with POP3Server(replay=record) as replay:
         client = poplib.POP3("127.0.0.1", replay.port, timeout=10)
         client.user("alice")
@@ -252,12 +254,7 @@ def test_placeholder_bodies_keep_list_sizes_true(tmp_path: Path) -> None:
 
 
 def test_a_fault_applies_on_top_of_a_replay(tmp_path: Path) -> None:
-    record = tmp_path / "session.jsonl"
-    with (
-        upstream_server() as upstream,
-        recording_proxy(upstream.url, record) as port,
-    ):
-        poplib_session(port)
+    record = recorded_poplib_session(tmp_path / "session.jsonl")
     with POP3Server(replay=record) as replay:
         replay.faults.add_spec("RETR 2: disconnect after_lines=2")
         client = poplib.POP3("127.0.0.1", replay.port, timeout=10)
@@ -529,9 +526,7 @@ def test_stopping_the_proxy_mid_conversation_leaves_a_complete_file(tmp_path: Pa
 def test_serve_replay_prints_what_it_replays_and_check_fails_on_a_difference(
     tmp_path: Path,
 ) -> None:
-    record = tmp_path / "session.jsonl"
-    with upstream_server() as upstream, recording_proxy(upstream.url, record) as port:
-        poplib_session(port)
+    record = recorded_poplib_session(tmp_path / "session.jsonl")
     process = subprocess.Popen(
         [sys.executable, "-m", "pop3mock", "serve", "--replay", str(record), "--check"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

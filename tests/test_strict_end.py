@@ -19,6 +19,15 @@ from pop3mock import ClientViolationError, POP3Server
 ROUNDS = 200
 
 
+def after_user(server: POP3Server) -> socket.socket:
+    """A raw client that has read the greeting and USER's reply."""
+    client = socket.create_connection(server.address, timeout=5)
+    client.recv(100)
+    client.sendall(b"USER u\r\n")
+    client.recv(100)
+    return client
+
+
 def test_a_client_that_closed_before_stop_is_caught_every_time() -> None:
     caught = 0
     for _ in range(ROUNDS):
@@ -43,10 +52,7 @@ def test_a_client_that_reset_before_stop_is_caught_every_time() -> None:
         server = POP3Server(users={"u": "p"}, strict=True)
         server.start()
         try:
-            client = socket.create_connection(server.address, timeout=5)
-            client.recv(100)
-            client.sendall(b"USER u\r\n")
-            client.recv(100)
+            client = after_user(server)
             # An RST, no QUIT (poplib's close() would send a FIN first).
             client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             client.close()
@@ -127,10 +133,7 @@ def test_a_client_that_sent_quit_and_left_at_once_is_not_a_violation() -> None:
         server = POP3Server(users={"u": "p"}, strict=True)
         server.start()
         try:
-            client = socket.create_connection(server.address, timeout=5)
-            client.recv(100)
-            client.sendall(b"USER u\r\n")
-            client.recv(100)
+            client = after_user(server)
             client.sendall(b"QUIT\r\n")
             client.close()
         finally:
