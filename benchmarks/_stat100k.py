@@ -8,7 +8,7 @@
 - `split_ms`: generating, add_user, start() to the STAT reply;
 - `rss_mb`: the process's peak resident memory.
 
-The maildrop comes from `pop3mock.fake.lazy_fake_messages` (uid and size up front, bodies
+The maildrop comes from `pop3mock.fake._factory.lazy_fake_messages` (uid and size up front, bodies
 on first RETR); where that function is missing, from `LazyMessage` entries with a cheap
 loader, and `maildrop` says which. A fresh process per run keeps the memory figure free of
 whatever else the benchmark holds; imports happen before anything is timed.
@@ -52,10 +52,10 @@ def _cheap_lazy(count: int) -> list[Any]:
 def maildrop_maker() -> tuple[Callable[[int], list[Any]], str]:
     """The function that generates a lazy maildrop of n messages, and its name."""
     try:
-        from pop3mock.fake import lazy_fake_messages
+        from pop3mock.fake._factory import lazy_fake_messages
     except ImportError:
         return _cheap_lazy, "LazyMessage entries with a cheap loader (no lazy_fake_messages)"
-    return lazy_fake_messages, "pop3mock.fake.lazy_fake_messages"
+    return lazy_fake_messages, "pop3mock.fake._factory.lazy_fake_messages"
 
 
 def _peak_rss_mb() -> float:

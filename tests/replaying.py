@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from pop3mock import proxy
-from pop3mock.cli import build_parser
+from pop3mock.cli._main import build_parser
+from pop3mock.probe import _proxy as proxy
 
 
 class _FirstLine(io.StringIO):

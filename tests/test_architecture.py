@@ -1,8 +1,11 @@
 """Imports point one way: the sans-IO core never reaches the sockets, threads and clocks of
-the layers around it, and no two modules import each other, directly or through others.
+the layers around it, no layer imports an outer one, and no two modules import each other,
+directly or through others.
 
 The graph is read from the source with `ast` (every import, at module level or inside a
-function; imports under ``if TYPE_CHECKING:`` are left out, as they never run).
+function, absolute or relative; imports under ``if TYPE_CHECKING:`` are left out, as they
+never run). Its nodes are dotted module names under `pop3mock` ("protocol._session"); a
+layer is a top-level entry of the package (a subpackage or a module).
 """
 
 from __future__ import annotations
@@ -14,149 +17,229 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "src" / "pop3mock"
 
-# The protocol core is the Session and everything it imports; a replayed session stands
-# in for a Session, so it is held to the same rule.
-CORE_ROOTS = ("protocol", "framing", "replay", "recording")
-# What the core must never import: the network, the clocks, the layers built around it.
+# What the core must never import: the network and the clocks. (A lock is not I/O: the
+# mailbox several sessions share holds one.)
 IO_MODULES = {
-    "socket",
-    "ssl",
+    "asyncio",
     "select",
     "selectors",
+    "socket",
     "socketserver",
-    "asyncio",
+    "ssl",
     "subprocess",
     "time",
 }
-OUTER_LAYERS = {"server", "tls", "plugin", "cli", "__main__", "configfile", "journal", "faults"}
-
+# The sans-IO core: every module in it, and everything they import, is held to that rule.
+SANS_IO = ("protocol",)
 
 # The layers of docs/architecture.md, from the inside out: a module imports only from its
-# own layer or an inner one.
+# own layer or an inner one. "" is the package root (`__version__`, `lazy_exports`).
 LAYERS: list[set[str]] = [
-    {"errors", "_version", "steps", "checks", "_text"},
-    {"message", "entries", "mailbox"},
-    {"framing", "auth", "config", "personality", "personality_file", "protocol", "recording",
-     "replay"},
-    {"sources", "fake", "fake_builder", "fake_fill", "fake_headers", "fake_heads",
-     "fake_malformed", "fake_mime", "fake_parts", "fake_plan", "fake_vocabulary"},
-    {"fault_targets", "fault_syntax", "fault_spec", "fault_actions", "corruptions",
-     "fault_rules", "faults"},
+    {"", "errors", "checks"},
+    {"maildrop"},
+    {"protocol"},
+    {"fake"},
+    {"faults"},
     {"journal"},
-    {"tls", "server"},
-    {"plugin", "cli", "configfile", "probe", "proxy", "__main__", "__init__", "admin"},
-]  # fmt: skip
-# Subpackages count as one module each: their private modules import each other freely.
-SUBPACKAGES = ("admin",)
+    {"server"},
+    {"probe"},
+    {"plugin", "cli", "admin", "__main__", "__init__"},
+]
+
+# The root's own module (`pop3mock/__init__.py`) is the outermost: it names every public
+# object. Its two base names are what inner modules may take from it.
+ROOT_BASE_NAMES = {"__version__", "lazy_exports"}
+
+Graph = dict[str, tuple[set[str], set[str]]]
 
 
 def _is_type_checking_block(node: ast.stmt) -> bool:
     return isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
 
 
-def _imports(path: Path, *, inside: bool = False) -> tuple[set[str], set[str]]:
-    """(pop3mock modules, top-level outside modules) that `path` imports when it runs.
+def _module_name(package: Path, path: Path) -> str:
+    parts = list(path.relative_to(package).with_suffix("").parts)
+    if parts[-1] == "__init__" and len(parts) > 1:
+        parts.pop()
+    return ".".join(parts)
 
-    `inside`: `path` is in a subpackage, whose relative imports stay inside it.
-    """
+
+def _imports(package: Path, path: Path) -> tuple[set[str], set[str]]:
+    """(pop3mock modules, top-level outside modules) that `path` imports when it runs."""
+    name = _module_name(package, path)
+    is_package = path.name == "__init__.py"
+    # The package a relative import starts from.
+    here = name.split(".") if is_package and name != "__init__" else name.split(".")[:-1]
     ours: set[str] = set()
     outside: set[str] = set()
+
+    def add(dotted: str, names: list[str]) -> None:
+        # `from pkg import x`: x is a submodule when pkg/x.py (or pkg/x/) exists.
+        folder = _folder(package, dotted)
+        for item in names:
+            if folder is not None and (
+                (folder / f"{item}.py").exists() or (folder / item / "__init__.py").exists()
+            ):
+                ours.add(f"{dotted}.{item}".strip("."))
+            elif dotted == "" and item in ROOT_BASE_NAMES:
+                ours.add("")
+            elif dotted:
+                ours.add(dotted)
+            else:
+                ours.add("__init__")
 
     def visit(node: ast.AST) -> None:
         if isinstance(node, ast.stmt) and _is_type_checking_block(node):
             return
         if isinstance(node, ast.ImportFrom):
-            if node.module and node.module.startswith("pop3mock.") and node.level == 0:
-                ours.add(node.module.split(".")[1])
-            elif node.module == "pop3mock" and node.level == 0:
-                ours.update(alias.name for alias in node.names)
-            elif inside and node.level == 1:
-                pass
-            elif node.level == 1 and node.module:
-                ours.add(node.module.split(".")[0])
-            elif node.level == 1:  # from . import name
-                ours.update(alias.name for alias in node.names)
+            names = [alias.name for alias in node.names]
+            if node.level:
+                base = here[: len(here) - (node.level - 1)] if node.level > 1 else here
+                dotted = ".".join([*base, *(node.module.split(".") if node.module else [])])
+                add(dotted, names)
+            elif node.module == "pop3mock":
+                add("", names)
+            elif node.module and node.module.startswith("pop3mock."):
+                add(node.module.removeprefix("pop3mock."), names)
             elif node.module:
                 outside.add(node.module.split(".")[0])
         elif isinstance(node, ast.Import):
-            outside.update(alias.name.split(".")[0] for alias in node.names)
+            for alias in node.names:
+                if alias.name.startswith("pop3mock."):
+                    ours.add(alias.name.removeprefix("pop3mock."))
+                else:
+                    outside.add(alias.name.split(".")[0])
         for child in ast.iter_child_nodes(node):
             visit(child)
 
     visit(ast.parse(path.read_text(encoding="utf-8")))
+    ours.discard(name)
     return ours, outside
 
 
-def _subpackage(name: str) -> tuple[set[str], set[str]]:
-    ours: set[str] = set()
-    outside: set[str] = set()
-    for path in sorted((PACKAGE / name).glob("*.py")):
-        found = _imports(path, inside=True)
-        ours |= found[0]
-        outside |= found[1]
-    return ours - {name}, outside
+def _folder(package: Path, dotted: str) -> Path | None:
+    folder = package.joinpath(*dotted.split(".")) if dotted else package
+    return folder if folder.is_dir() else None
 
 
-GRAPH = {path.stem: _imports(path) for path in sorted(PACKAGE.glob("*.py"))}
-GRAPH.update({name: _subpackage(name) for name in SUBPACKAGES})
+def read_graph(package: Path) -> Graph:
+    return {
+        _module_name(package, path): _imports(package, path)
+        for path in sorted(package.rglob("*.py"))
+    }
 
 
-def _reachable(start: str) -> set[str]:
+def layer(module: str) -> str:
+    """The top-level entry a module belongs to ("protocol._session" -> "protocol")."""
+    return module.split(".")[0]
+
+
+def outward_imports(graph: Graph) -> list[str]:
+    layer_of = {name: n for n, names in enumerate(LAYERS) for name in names}
+    return sorted(
+        f"{name} -> {target}"
+        for name, (ours, _) in graph.items()
+        for target in ours
+        if layer_of[layer(target)] > layer_of[layer(name)]
+    )
+
+
+def reachable(graph: Graph, start: str) -> set[str]:
     seen: set[str] = set()
     todo = [start]
     while todo:
         name = todo.pop()
-        if name in seen or name not in GRAPH:
+        if name in seen or name not in graph:
             continue
         seen.add(name)
-        todo.extend(GRAPH[name][0])
+        todo.extend(graph[name][0])
     return seen
 
 
+GRAPH = read_graph(PACKAGE)
+
+
 def test_the_graph_is_read() -> None:
-    # A guard for the reader itself: module-level, function-level and `from . import x`
-    # edges are found; TYPE_CHECKING-only ones are not.
-    assert {"config", "mailbox", "message", "auth"} <= GRAPH["protocol"][0]
-    assert "socket" in GRAPH["server"][1]
-    assert "config" in GRAPH["personality"][0]  # imported inside personality_config()
+    # A guard for the reader itself: module-level, function-level, relative and
+    # `from pkg import module` edges are found; TYPE_CHECKING-only ones are not.
+    assert {"protocol._config", "protocol._auth"} <= GRAPH["protocol._session"][0]
+    assert "maildrop._mailbox" in GRAPH["protocol._config"][0]
+    assert "socket" in GRAPH["server._server"][1]
+    assert "protocol._config" in GRAPH["protocol._personality"][0]  # inside a function
     assert "ssl" not in GRAPH["plugin"][1]  # only for annotations
-    assert GRAPH["__init__"][0] == {"_version"}  # the rest is resolved on first use
+    assert "probe._probe" in GRAPH["probe._proxy"][0]  # from pop3mock.probe import _probe
+    assert GRAPH["__init__"][0] == set()  # the rest is resolved on first use
+    assert GRAPH["protocol"][0] == {""}  # lazy_exports only
 
 
-@pytest.mark.parametrize("root", CORE_ROOTS)
+def test_the_reader_catches_an_upward_import(tmp_path: Path) -> None:
+    # The checks below must not pass vacuously: a tree with one bad import fails them.
+    for folder in ("protocol", "server"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "__init__.py").write_text("")
+    (tmp_path / "server" / "_server.py").write_text("import socket\n")
+    (tmp_path / "protocol" / "_session.py").write_text(
+        "def later():\n    from ..server import _server\n"
+    )
+    (tmp_path / "protocol" / "_config.py").write_text("from pop3mock.server._server import x\n")
+    graph = read_graph(tmp_path)
+    assert outward_imports(graph) == [
+        "protocol._config -> server._server",
+        "protocol._session -> server._server",
+    ]
+    assert "socket" in graph["server._server"][1]
+    assert "server._server" in reachable(graph, "protocol._session")
+
+
+@pytest.mark.parametrize("root", SANS_IO)
 def test_the_core_imports_no_io_and_no_outer_layer(root: str) -> None:
-    core = _reachable(root)
-    assert core & OUTER_LAYERS == set(), f"{root} reaches {sorted(core & OUTER_LAYERS)}"
-    for name in sorted(core):
-        io = GRAPH[name][1] & IO_MODULES
-        assert not io, f"{name} (part of the core through {root}) imports {sorted(io)}"
+    for module in sorted(m for m in GRAPH if layer(m) == root):
+        core = reachable(GRAPH, module)
+        outer = sorted({layer(m) for m in core} - {"", "errors", "checks", "maildrop", root})
+        assert outer == [], f"{module} reaches {outer}"
+        for name in sorted(core):
+            io = GRAPH[name][1] & IO_MODULES
+            assert not io, f"{name} (reached from {module}) imports {sorted(io)}"
 
 
 def test_every_module_has_a_layer_and_imports_only_inward() -> None:
-    layer_of = {name: n for n, layer in enumerate(LAYERS) for name in layer}
-    assert set(GRAPH) == set(layer_of), (
-        "a module is missing from LAYERS (or LAYERS names a gone one)"
+    layers = {name for names in LAYERS for name in names} - {""}
+    entries = {
+        path.stem if path.is_file() else path.name
+        for path in PACKAGE.iterdir()
+        if path.suffix == ".py" or (path / "__init__.py").exists()
+    }
+    assert entries == layers, (
+        "a top-level entry is missing from LAYERS (or LAYERS names a gone one)"
     )
-    outward = sorted(
-        f"{name} -> {target}"
-        for name, (ours, _) in GRAPH.items()
-        for target in ours
-        if layer_of[target] > layer_of[name]
-    )
-    assert outward == []
+    assert outward_imports(GRAPH) == []
 
 
 def test_no_module_depends_on_itself() -> None:
-    cycles = sorted(name for name in GRAPH if any(name in _reachable(o) for o in GRAPH[name][0]))
+    cycles = sorted(
+        name for name in GRAPH if any(name in reachable(GRAPH, o) for o in GRAPH[name][0])
+    )
     assert cycles == [], f"import cycles through {cycles}"
 
 
 def test_the_outermost_layers_are_imported_by_nobody_inside() -> None:
-    importers = {
-        target: sorted(name for name, (ours, _) in GRAPH.items() if target in ours)
-        for target in ("plugin", "cli", "server", "admin")
-    }
-    assert importers["plugin"] == []
-    assert importers["cli"] == ["__main__"]
-    assert importers["server"] == ["admin", "cli", "plugin"]
-    assert importers["admin"] == ["cli"]
+    def importers(target: str) -> list[str]:
+        return sorted(
+            {
+                layer(name)
+                for name, (ours, _) in GRAPH.items()
+                if any(layer(t) == target for t in ours)
+            }
+            - {target}
+        )
+
+    assert importers("plugin") == []
+    assert importers("cli") == ["__main__"]
+    assert importers("admin") == ["cli"]
+    assert set(importers("server")) <= {"admin", "cli", "plugin"}
+
+
+def test_the_top_level_is_small() -> None:
+    # One folder per layer that has several modules: a newcomer sees the layers at a glance.
+    entries = [p.name for p in PACKAGE.iterdir() if p.name != "__pycache__"]
+    assert len(entries) <= 15, sorted(entries)

@@ -17,8 +17,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pop3mock import ClientViolationError, ConfigurationError, Mailbox, POP3Server, ServerConfig
-from pop3mock import auth as auth_module
-from pop3mock.protocol import Response, Session, State
+from pop3mock.protocol import _auth as auth_module
+from pop3mock.protocol._session import Response, Session, State
 from test_cli import TIMEOUT, Served
 
 TIMESTAMP = "<1.2@pop3mock.test>"
@@ -251,7 +251,7 @@ def test_serve_closes_after_the_failures_the_flag_allows() -> None:
 
 
 def test_serve_limits_failed_logins_by_default_and_toml_can_change_it(tmp_path: Path) -> None:
-    from pop3mock.cli import (
+    from pop3mock.cli._main import (
         _AUTH_FAILURE_DELAY,
         _MAX_AUTH_FAILURES,
         _server,

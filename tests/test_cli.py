@@ -20,10 +20,11 @@ from pathlib import Path
 import pytest
 
 from helpers import curl
-from pop3mock import __version__, tls
-from pop3mock.cli import build_parser
-from pop3mock.fake import fake_messages
-from pop3mock.faults import parse_spec
+from pop3mock import __version__
+from pop3mock.cli._main import build_parser
+from pop3mock.fake._factory import fake_messages
+from pop3mock.faults._faultset import parse_spec
+from pop3mock.server import tls
 
 LISTENING = re.compile(r"^listening on (pop3s?)://127\.0\.0\.1:(\d+)$")
 TIMEOUT = 20.0
@@ -902,7 +903,7 @@ def test_session_keep_commands_bounds_memory_not_the_counts(tmp_path: Path) -> N
 
 
 def _built(*args: str, cwd: Path | None = None) -> object:
-    from pop3mock.cli import _server, _settings
+    from pop3mock.cli._main import _server, _settings
 
     settings = _settings(build_parser().parse_args(["serve", *args]))
     return _server(settings, None)[0]

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pop3mock.configfile import FILE_KEYS, OPTION_KEYS, load_config, parse_config
+from pop3mock.cli._config_file import FILE_KEYS, OPTION_KEYS, load_config, parse_config
 from pop3mock.errors import ConfigurationError
 
 FULL = """\

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pop3mock.cli import main
+from pop3mock.cli._main import main
 
 
 def serve_error(capsys: pytest.CaptureFixture[str], *args: str) -> str:

@@ -24,11 +24,11 @@ from pop3mock import (
     ServerConfig,
     ServerError,
     Session,
-    tls,
 )
-from pop3mock.auth import apop_digest, cram_md5_digest
-from pop3mock.config import ALL_CAPABILITIES
-from pop3mock.personality import personality_config
+from pop3mock.protocol._auth import apop_digest, cram_md5_digest
+from pop3mock.protocol._config import ALL_CAPABILITIES
+from pop3mock.protocol._personality import personality_config
+from pop3mock.server import tls
 
 TS = "<1896.697170952@dbc.mtview.ca.us>"
 MESSAGE = b"Subject: one\r\n\r\nfirst\r\n"

@@ -14,8 +14,9 @@ from collections.abc import Iterator
 import pytest
 
 from helpers import RawClient
-from pop3mock import Mailbox, POP3Server, ServerConfig, Session, fake_messages, tls
-from pop3mock.config import ALL_CAPABILITIES, DEFAULT_TEXTS
+from pop3mock import Mailbox, POP3Server, ServerConfig, Session, fake_messages
+from pop3mock.protocol._config import ALL_CAPABILITIES, DEFAULT_TEXTS
+from pop3mock.server import tls
 
 MESSAGES = [
     b"Subject: one\r\n\r\nfirst\r\n",

@@ -13,7 +13,7 @@ import pytest
 
 from helpers import RawClient
 from pop3mock import ConfigurationError, POP3Server
-from pop3mock.config import ALL_CAPABILITIES, DEFAULT_TEXTS
+from pop3mock.protocol._config import ALL_CAPABILITIES, DEFAULT_TEXTS
 
 PASSWORD = "wonderland"
 # Stored with bare LF and bare CR line ends, no final line end: CRLF on the wire (C-004).

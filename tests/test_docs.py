@@ -81,7 +81,7 @@ def fault_table() -> list[tuple[str, str]]:
 @pytest.mark.parametrize(("python", "spec"), fault_table())
 def test_readme_fault_table_python_and_spec_are_the_same_rule(python: str, spec: str) -> None:
     from pop3mock import POP3Server
-    from pop3mock.faults import parse_spec
+    from pop3mock.faults._faultset import parse_spec
 
     server = POP3Server()
     rule = eval(f"server.faults.{python}", {"server": server})

@@ -38,9 +38,9 @@ from pathlib import Path
 import attrs
 import pytest
 
-from pop3mock import tls
-from pop3mock.configfile import load_config
-from pop3mock.personality import load_personality
+from pop3mock.cli._config_file import load_config
+from pop3mock.protocol._personality import load_personality
+from pop3mock.server import tls
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

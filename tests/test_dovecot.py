@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 
 import pop3mock
-from pop3mock import Mailbox, POP3Server, tls
-from pop3mock.probe import Target, probe, render
+from pop3mock import Mailbox, POP3Server
+from pop3mock.probe._probe import Target, probe, render
+from pop3mock.server import tls
 from transcripts import SCRIPT, flatten, same_transcripts, session
 
 if sys.version_info >= (3, 11):
@@ -66,7 +67,7 @@ def probe_dovecot(server: Dovecot, user: str) -> dict[str, Any]:
 
 def test_probe_of_dovecot_matches_the_builtin_personality(dovecot: tuple[Dovecot, str]) -> None:
     document = probe_dovecot(*dovecot)
-    builtin = Path(pop3mock.__file__).parent / "personalities" / "dovecot.toml"
+    builtin = Path(pop3mock.__file__).parent / "protocol" / "personalities" / "dovecot.toml"
     written = flatten(document)
     shipped = flatten(tomllib.loads(builtin.read_text(encoding="utf-8")))
     both = sorted(set(written) & set(shipped))

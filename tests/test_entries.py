@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pop3mock import ConfigurationError, LazyMaildrop, LazyMessage, Mailbox, Message, POP3Server
-from pop3mock.entries import Entries
+from pop3mock.maildrop._entries import Entries
 
 BODIES = [b"Subject: %d\r\n\r\n%s\r\n" % (i, b"x" * (i * 7)) for i in range(12)]
 

@@ -11,7 +11,7 @@ import pytest
 
 from helpers import RawClient
 from pop3mock import ConfigurationError, Mailbox, POP3Server, ServerConfig, Session, __version__
-from pop3mock.protocol import system_error
+from pop3mock.protocol._session import system_error
 
 MESSAGES = [
     b"Subject: one\r\n\r\nfirst\r\n",

@@ -28,7 +28,7 @@ from pop3mock import (
     fake_messages,
     lazy_fake_messages,
 )
-from pop3mock.fake import MALFORMED_KINDS, SHAPES
+from pop3mock.fake._factory import MALFORMED_KINDS, SHAPES
 
 # Small sizes keep the suite fast (the stdlib parser is the slow part); the shapes and
 # encodings are the same at any size.

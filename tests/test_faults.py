@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from pop3mock import ConfigurationError, UnfiredFaultError
-from pop3mock.faults import (
+from pop3mock.faults._faultset import (
     Corrupt,
     Delay,
     Disconnect,
@@ -18,7 +18,7 @@ from pop3mock.faults import (
     Rule,
     RuleBuilder,
 )
-from pop3mock.steps import Close, Hang, Paced, Reset, Send, Sleep, sent_bytes
+from pop3mock.protocol._steps import Close, Hang, Paced, Reset, Send, Sleep, sent_bytes
 
 LISTING = b"+OK 3 messages\r\n1 120\r\n2 300\r\n3 45\r\n.\r\n"
 UIDS = b"+OK\r\n1 aaa\r\n2 bbb\r\n3 ccc\r\n.\r\n"

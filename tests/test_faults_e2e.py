@@ -212,7 +212,7 @@ def test_client_that_gives_up_on_a_hang_frees_the_maildrop(server: POP3Server) -
 def test_giving_up_on_a_hang_is_no_strict_violation(over_tls: bool) -> None:
     """The client did what it should when the server hung: strict mode does not count the
     missing QUIT against it (it still counts a plain close without QUIT)."""
-    from pop3mock import tls
+    from pop3mock.server import tls
 
     with POP3Server(users={"alice": "pw"}, strict=True, implicit_tls=over_tls) as srv:
         srv.mailbox("alice").add(*MESSAGES)

@@ -10,8 +10,8 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from pop3mock import ConfigurationError
-from pop3mock.fault_syntax import render_value
-from pop3mock.faults import CORRUPTIONS, FaultSet, Rule, RuleBuilder, parse_spec
+from pop3mock.faults._faultset import CORRUPTIONS, FaultSet, Rule, RuleBuilder, parse_spec
+from pop3mock.faults._lexicon import render_value
 
 
 def on(*args: Any, **kwargs: Any) -> RuleBuilder:
@@ -435,7 +435,7 @@ COMMANDS = sorted(t for t in ARGUMENTS if t.isupper())
 
 
 def test_a_rule_on_several_commands_in_text_and_python() -> None:
-    from pop3mock.faults import FaultPoint
+    from pop3mock.faults._faultset import FaultPoint
 
     python = on(("RETR", "TOP"), 3).error("[SYS/TEMP] busy")
     for spec in ("RETR|TOP 3: error [SYS/TEMP] busy", "retr | top 3: error [SYS/TEMP] busy"):
@@ -499,7 +499,7 @@ def test_several_commands_build_exactly_when_their_arguments_agree(
 ) -> None:
     """Oracle: the rule exists iff every command takes `count` arguments of the same kinds;
     then it round-trips through its text, and matches each of its commands and no other."""
-    from pop3mock.faults import FaultPoint
+    from pop3mock.faults._faultset import FaultPoint
 
     kinds = [ARGUMENTS[verb][:count] for verb in verbs]
     agree = all(len(k) == count for k in kinds) and len(set(kinds)) == 1

@@ -3,7 +3,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pop3mock.framing import Line, LineReader
+from pop3mock.protocol._framing import Line, LineReader
 
 
 def lines_of(reader: LineReader) -> list[Line]:

@@ -1,6 +1,6 @@
 """Fuzzing: a model-checked state machine of the protocol core, and random bytes on sockets.
 
-The state machine drives `pop3mock.protocol.Session` with random command streams (right and
+The state machine drives `pop3mock.protocol._session.Session` with random command streams (right and
 wrong logins, a rival session, new mail, every transaction command with good and bad
 arguments, QUIT and dropped connections) and checks after every step what RFC 1939 promises:
 message numbers never change within a session, sizes and UIDs stay put, STAT is the sum of
@@ -31,7 +31,7 @@ from hypothesis.stateful import (
 
 from helpers import RawClient
 from pop3mock import LazyMaildrop, Mailbox, Message, POP3Server, ServerConfig, Session, State
-from pop3mock.tls import client_context
+from pop3mock.server.tls import client_context
 
 PASSWORD = "fuzz pass"
 TIMESTAMP = "<42.1@fuzz.example>"

@@ -349,7 +349,7 @@ def test_server_bytes_are_what_a_fault_sent() -> None:
 
 
 def test_stls_is_marked_in_the_transcript() -> None:
-    from pop3mock.tls import client_context
+    from pop3mock.server.tls import client_context
 
     with POP3Server(users={"alice": "pw"}, stls=True) as server:
         client = poplib.POP3(server.host, server.port, timeout=10)

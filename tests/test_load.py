@@ -139,7 +139,7 @@ def test_beyond_max_connections_the_implicit_tls_port_closes_before_the_handshak
     import poplib
     import ssl
 
-    from pop3mock import tls
+    from pop3mock.server import tls
 
     with POP3Server(users={"alice": PASSWORD}, implicit_tls=True, max_connections=1) as server:
         held = RawClient(server.host, server.port)

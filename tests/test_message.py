@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pop3mock import ConfigurationError, LazyMaildrop, LazyMessage, Message
-from pop3mock.message import normalize_crlf, stuff
+from pop3mock.maildrop._message import normalize_crlf, stuff
 
 
 def unstuff(wire: bytes) -> bytes:

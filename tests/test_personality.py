@@ -9,15 +9,8 @@ import zlib
 import pytest
 
 from helpers import RawClient, curl
-from pop3mock import (
-    PERSONALITIES,
-    ConfigurationError,
-    Mailbox,
-    POP3Server,
-    ServerConfig,
-    Session,
-    tls,
-)
+from pop3mock import PERSONALITIES, ConfigurationError, Mailbox, POP3Server, ServerConfig, Session
+from pop3mock.server import tls
 
 MESSAGES = [
     b"Subject: one\r\n\r\nfirst\r\n",

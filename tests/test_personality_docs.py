@@ -11,7 +11,7 @@ import pytest
 
 from helpers import run_shell_block
 from pop3mock import POP3Server
-from pop3mock.personality_file import parse
+from pop3mock.protocol._personality_file import parse
 
 if sys.version_info >= (3, 11):
     import tomllib

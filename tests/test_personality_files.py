@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 import pop3mock
 from pop3mock import ConfigurationError, POP3Server, ServerConfig
-from pop3mock.personality import load_personality, personality_config
-from pop3mock.personality_file import dumps
+from pop3mock.protocol._personality import load_personality, personality_config
+from pop3mock.protocol._personality_file import dumps
 from test_cli import Served, run
 
 if sys.version_info >= (3, 11):
@@ -24,7 +24,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10 only
     import tomli as tomllib
 
-BUILTIN_FOLDER = Path(pop3mock.__file__).parent / "personalities"
+BUILTIN_FOLDER = Path(pop3mock.__file__).parent / "protocol" / "personalities"
 
 # The presets as pop3mock defined them in code before they moved to files: each built-in
 # file must load to exactly this ServerConfig.

@@ -9,7 +9,7 @@ import pytest
 
 # Imported here, outside the inner runs: pytester unloads modules an inner run imported, and
 # cryptography's classes must stay the same objects across runs.
-import pop3mock.tls  # noqa: F401
+import pop3mock.server.tls  # noqa: F401
 
 # Faker's and Hypothesis' own plugins cost a second per in-process run and play no part here.
 QUIET = ("-p", "no:faker", "-p", "no:hypothesispytest")
@@ -178,7 +178,7 @@ def test_marker_levels_merge_and_the_closest_wins(suite: pytest.Pytester) -> Non
 
             @pytest.mark.pop3(fake=3, seed=7)
             def test_method(self, pop3_server):
-                from pop3mock.fake import fake_messages
+                from pop3mock.fake._factory import fake_messages
 
                 assert pop3_server.config.personality == "rfc1939"
                 expected = [m.data for m in fake_messages(3, seed=7)]
@@ -347,7 +347,7 @@ def test_marker_fake_is_lazy_and_seed_needs_it(suite: pytest.Pytester) -> None:
         from popclient import login
 
         from pop3mock import lazy_fake_messages
-        from pop3mock.fake import MessageFactory
+        from pop3mock.fake._factory import MessageFactory
 
         # Count the messages whose bytes are made (this inner run is its own process).
         built = []

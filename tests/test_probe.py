@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 
 import pop3mock
-from pop3mock import POP3Server, tls
-from pop3mock.personality_file import FORMAT
-from pop3mock.probe import ProbeError, Target, _Connection, _greeting, probe, render
+from pop3mock import POP3Server
+from pop3mock.probe._probe import ProbeError, Target, _Connection, _greeting, probe, render
+from pop3mock.protocol._personality_file import FORMAT
+from pop3mock.server import tls
 from transcripts import SCRIPT, flatten, same_transcripts, transcript
 
 if sys.version_info >= (3, 11):
@@ -27,7 +28,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - Python 3.10 only
     import tomli as tomllib
 
-BUILTIN_FOLDER = Path(pop3mock.__file__).parent / "personalities"
+BUILTIN_FOLDER = Path(pop3mock.__file__).parent / "protocol" / "personalities"
 MESSAGES = [
     b"Subject: one\r\nFrom: a@example.org\r\n\r\nfirst line\r\nsecond line\r\n",
     b"Subject: two\r\n\r\n.a dot line\r\n",

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pop3mock import Mailbox, Response, ServerConfig, Session, State
-from pop3mock.auth import apop_digest, cram_md5_digest
-from pop3mock.config import ALL_CAPABILITIES
+from pop3mock.protocol._auth import apop_digest, cram_md5_digest
+from pop3mock.protocol._config import ALL_CAPABILITIES
 
 TS = "<1896.697170952@dbc.mtview.ca.us>"
 MESSAGES = [

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from pop3mock import POP3Server, fake_messages, tls
+from pop3mock import POP3Server, fake_messages
+from pop3mock.server import tls
 
 PASSWORD = "s3cret-pw"
 

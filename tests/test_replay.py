@@ -17,12 +17,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from helpers import RawClient, curl
-from pop3mock import POP3Server, tls
+from pop3mock import POP3Server
 from pop3mock.errors import ClientViolationError, ConfigurationError
 from pop3mock.plugin import build_server
-from pop3mock.protocol import State
-from pop3mock.recording import load_recording, placeholder_body, read_recording
-from pop3mock.replay import Replay
+from pop3mock.protocol._recording import load_recording, placeholder_body, read_recording
+from pop3mock.protocol._replay import Replay
+from pop3mock.protocol._session import State
+from pop3mock.server import tls
 from replaying import recording_proxy
 
 PASSWORD = "s3cret-pw"
@@ -150,7 +151,7 @@ def test_replay_timing_pauses_as_recorded() -> None:
             '{"conn": 1, "t": 2.7, "event": "close", "by": "server"}',
         ]
     )
-    from pop3mock.config import ServerConfig
+    from pop3mock.protocol._config import ServerConfig
 
     timed = Replay(recording, timing=True).session(ServerConfig())
     assert timed.greeting().pause == 0.25

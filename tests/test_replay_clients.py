@@ -13,7 +13,7 @@ import pytest
 
 from helpers import curl
 from pop3mock import POP3Server
-from pop3mock.recording import load_recording
+from pop3mock.protocol._recording import load_recording
 from replaying import recording_proxy
 from test_dovecot import MESSAGES, PASSWORD, dovecot  # noqa: F401 - the fixture
 from test_real_clients import client, deliver_script, private, run

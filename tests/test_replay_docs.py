@@ -10,8 +10,8 @@ import pytest
 
 from helpers import run_shell_block
 from pop3mock import POP3Server
-from pop3mock.configfile import load_config
-from pop3mock.recording import load_recording
+from pop3mock.cli._config_file import load_config
+from pop3mock.protocol._recording import load_recording
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "replay.md"
 FENCE = re.compile(r"```(?P<kind>toml|sh)\n(?P<body>.*?)```", re.S)

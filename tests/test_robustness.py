@@ -34,7 +34,7 @@ from pop3mock import (
     Session,
     State,
 )
-from pop3mock.tls import client_context
+from pop3mock.server.tls import client_context
 
 PASSWORD = "wonder land"  # a space inside: PASS takes the rest of the line
 MESSAGES = (

@@ -327,7 +327,7 @@ def test_internal_error_has_no_code_without_resp_codes() -> None:
 
 @pytest.mark.parametrize("way", ["implicit", "stls"])
 def test_idle_timeout_inside_tls_closes_without_update(way: str) -> None:
-    from pop3mock import tls
+    from pop3mock.server import tls
 
     with POP3Server(users={"alice": "pw"}, stls=True, implicit_tls=True, idle_timeout=0.5) as srv:
         srv.mailbox("alice").add(PLAIN)

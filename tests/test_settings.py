@@ -29,11 +29,11 @@ from pop3mock.checks import (
     probability,
     suggestion,
 )
-from pop3mock.cli import build_parser
-from pop3mock.configfile import load_config, parse_config
+from pop3mock.cli._config_file import load_config, parse_config
+from pop3mock.cli._main import build_parser
 from pop3mock.errors import ConfigurationError
-from pop3mock.fake import lazy_fake_messages
-from pop3mock.tls import client_context
+from pop3mock.fake._factory import lazy_fake_messages
+from pop3mock.server.tls import client_context
 from test_cli import Served, run
 from test_cli_errors import serve_error
 

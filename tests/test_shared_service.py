@@ -200,7 +200,7 @@ BIG = b"Subject: big\r\n\r\n" + (b"y" * 1022 + b"\r\n") * 10240  # 10 MiB
 
 @pytest.mark.parametrize("tls", [False, True])
 def test_a_client_that_never_reads_a_big_reply_is_ended_by_the_idle_timeout(tls: bool) -> None:
-    from pop3mock import tls as pop3tls
+    from pop3mock.server import tls as pop3tls
 
     with POP3Server(users={"alice": "pw"}, idle_timeout=0.3, implicit_tls=tls) as server:
         server.mailbox("alice").add(BIG)

@@ -1,7 +1,7 @@
 """What a client sent, as people see it: control characters escaped, credentials masked.
 
 Every printed form (transcripts, str/repr of records, describe(), assertion and violation
-messages, `pop3mock serve` stderr and its JSON-lines journal) goes through `pop3mock._text`;
+messages, `pop3mock serve` stderr and its JSON-lines journal) goes through `pop3mock.protocol._text`;
 the data fields keep the exact values.
 """
 
@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pop3mock import ClientViolationError, POP3Server
-from pop3mock.cli import _Console, _JournalFile
+from pop3mock.cli._main import _Console, _JournalFile
 from test_cli import TIMEOUT, Served, read_journal
 
 PASSWORD = "Hunter2-secret"

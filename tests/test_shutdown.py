@@ -23,7 +23,7 @@ from helpers import (
     server_threads,
 )
 from pop3mock import POP3Server
-from pop3mock.tls import client_context, write_files
+from pop3mock.server.tls import client_context, write_files
 
 PASSWORD = "secret"
 SMALL = (b"Subject: one\r\n\r\nfirst\r\n", b"Subject: two\r\n\r\nsecond\r\n")
@@ -219,10 +219,10 @@ def test_a_thread_that_does_not_stop_is_reported_by_stop_and_check(
 ) -> None:
     """A connection thread stuck in user code (here a journal listener) cannot be joined:
     stop() and check() say which thread, instead of hanging or passing in silence."""
-    import pop3mock.server
+    import pop3mock.server._server
     from pop3mock import ServerError
 
-    monkeypatch.setattr(pop3mock.server, "_JOIN_TIMEOUT", 0.2)
+    monkeypatch.setattr(pop3mock.server._server, "_JOIN_TIMEOUT", 0.2)
     release, entered = threading.Event(), threading.Event()
 
     def stuck_listener(event: str, session: object, command: object) -> None:

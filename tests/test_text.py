@@ -1,4 +1,4 @@
-"""`pop3mock._text`: the one escaping function and the one masking rule, on their own."""
+"""`pop3mock.protocol._text`: the one escaping function and the one masking rule, on their own."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pop3mock._text import escape, escape_bytes, escape_json, mask, masked
+from pop3mock.protocol._text import escape, escape_bytes, escape_json, mask, masked
 from test_shown_text import unsafe
 
 # -- the one escaping function ------------------------------------------------------------
@@ -68,7 +68,13 @@ def test_sasl_lines_and_apop_digests_are_masked() -> None:
 def test_every_layer_uses_the_one_rule_not_a_copy() -> None:
     # The masking and escaping rules are written once; each module that prints client text
     # or masks a credential imports them.
-    from pop3mock import _text, cli, fault_rules, fault_spec, journal, protocol, server
+    from pop3mock.cli import _main as cli
+    from pop3mock.faults import _parser as fault_spec
+    from pop3mock.faults import _rules as fault_rules
+    from pop3mock.journal import _journal as journal
+    from pop3mock.protocol import _session as protocol
+    from pop3mock.protocol import _text
+    from pop3mock.server import _server as server
 
     assert protocol.garbled_secret is _text.garbled_secret
     assert protocol.mask_verb is _text.mask_verb

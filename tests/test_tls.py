@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from helpers import RawClient, curl
-from pop3mock import ConfigurationError, LazyMessage, POP3Server, ServerError, tls
-from pop3mock.config import ALL_CAPABILITIES
+from pop3mock import ConfigurationError, LazyMessage, POP3Server, ServerError
+from pop3mock.protocol._config import ALL_CAPABILITIES
+from pop3mock.server import tls
 
 MESSAGE = b"Subject: tls\r\n\r\nover TLS\r\n"
 

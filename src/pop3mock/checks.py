@@ -14,7 +14,7 @@ import sys
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .errors import ConfigurationError
+from pop3mock.errors import ConfigurationError
 
 __all__ = [
     "DURATION_RULE",

@@ -15,18 +15,18 @@ from typing import TYPE_CHECKING, Any, Union
 
 import pytest
 
-from .errors import ConfigurationError, Pop3MockError
-from .personality import PERSONALITIES
+from pop3mock.errors import ConfigurationError, Pop3MockError
+from pop3mock.protocol._personality import PERSONALITIES
 
 # pytest loads this module at every start, in every suite: the server and everything
 # behind it are imported by the first fixture that builds a server, not here.
 if TYPE_CHECKING:
     import ssl
 
-    from .entries import LazyMaildrop
-    from .faults import FaultSet
-    from .message import LazyMessage, MessageInput
-    from .server import POP3Server
+    from pop3mock.faults._faultset import FaultSet
+    from pop3mock.maildrop._entries import LazyMaildrop
+    from pop3mock.maildrop._message import LazyMessage, MessageInput
+    from pop3mock.server._server import POP3Server
 
 __all__ = [
     "MARKER",
@@ -166,7 +166,7 @@ def _run_defaults(config: pytest.Config) -> dict[str, Any]:
             )
         if personality not in PERSONALITIES:
             # A file is read now, so that a malformed one stops the run before any test.
-            from .personality import load_personality
+            from pop3mock.protocol._personality import load_personality
 
             try:
                 load_personality(personality)
@@ -258,8 +258,8 @@ def _messages_for(
     messages: Messages | Mapping[str, Messages] | str | os.PathLike[str],
     limit: int | None = None,
 ) -> list[MessageInput | LazyMessage | LazyMaildrop]:
-    from .entries import LazyMaildrop
-    from .sources import DEFAULT_MAX_MESSAGE_SIZE, load_messages
+    from pop3mock.maildrop._entries import LazyMaildrop
+    from pop3mock.maildrop._sources import DEFAULT_MAX_MESSAGE_SIZE, load_messages
 
     if isinstance(messages, (str, os.PathLike)):
         size = DEFAULT_MAX_MESSAGE_SIZE if limit is None else limit
@@ -272,7 +272,7 @@ def _messages_for(
 
 
 def _add_faults(server: POP3Server, faults: FaultSpec | Sequence[FaultSpec]) -> None:
-    from .faults import parse_spec
+    from pop3mock.faults._faultset import parse_spec
 
     items = [faults] if isinstance(faults, str) or callable(faults) else list(faults)
     users = server.users
@@ -300,7 +300,7 @@ _OWN_OPTIONS = frozenset(
 
 
 def _check_user(spec: str, user: str | None, users: Iterable[str]) -> None:
-    from .checks import unknown_user
+    from pop3mock.checks import unknown_user
 
     problem = unknown_user(user, users)
     if problem:
@@ -319,9 +319,9 @@ def build_server(
     messages for every user), `faults` (spec strings or callables taking the FaultSet),
     `tls` ('implicit', 'stls' or 'both') and `check` (check the server at teardown).
     """
-    from .checks import suggestion
-    from .mailbox import Mailbox
-    from .server import POP3Server, option_names
+    from pop3mock.checks import suggestion
+    from pop3mock.maildrop._mailbox import Mailbox
+    from pop3mock.server._server import POP3Server, option_names
 
     opts = dict(options)
     known = option_names() | _OWN_OPTIONS
@@ -363,7 +363,7 @@ def build_server(
     if fake:
         # Lazy: the bytes of a message are made when a client asks for it, so fake=100_000
         # costs its sizes and uids only (and Faker is not imported until then).
-        from .fake import lazy_fake_messages
+        from pop3mock.fake._factory import lazy_fake_messages
 
         generated = [lazy_fake_messages(fake, seed=seed)]
     for name, password in users.items():
@@ -518,7 +518,7 @@ def pop3_server_factory(request: pytest.FixtureRequest) -> Iterator[ServerFactor
 @pytest.fixture(scope="session")
 def pop3_ca_file() -> str:
     """Path of the PEM file of the throwaway CA that signs every server's certificate."""
-    from .tls import ca_file
+    from pop3mock.server.tls import ca_file
 
     return ca_file()
 
@@ -526,6 +526,6 @@ def pop3_ca_file() -> str:
 @pytest.fixture
 def pop3_client_ssl_context() -> ssl.SSLContext:
     """A fresh client SSLContext that trusts the throwaway CA (hostname checks on)."""
-    from .tls import client_context
+    from pop3mock.server.tls import client_context
 
     return client_context()

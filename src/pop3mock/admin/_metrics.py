@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections import Counter
 
-from pop3mock.journal import CommandRecord, SessionRecord
+from pop3mock.journal._journal import CommandRecord, SessionRecord
 
 __all__ = ["Metrics"]
 

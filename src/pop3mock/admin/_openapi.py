@@ -6,7 +6,7 @@ import copy
 import functools
 from typing import Any
 
-from pop3mock._version import __version__
+from pop3mock import __version__
 
 __all__ = ["document"]
 

@@ -18,14 +18,14 @@ from typing import Any
 
 import attrs
 
-from pop3mock.entries import Entries
 from pop3mock.errors import ConfigurationError
-from pop3mock.fault_rules import Rule
-from pop3mock.fault_spec import parse_spec
-from pop3mock.journal import CommandRecord, SessionRecord, Violation
-from pop3mock.mailbox import Mailbox
-from pop3mock.message import Message
-from pop3mock.server import POP3Server
+from pop3mock.faults._parser import parse_spec
+from pop3mock.faults._rules import Rule
+from pop3mock.journal._journal import CommandRecord, SessionRecord, Violation
+from pop3mock.maildrop._entries import Entries
+from pop3mock.maildrop._mailbox import Mailbox
+from pop3mock.maildrop._message import Message
+from pop3mock.server._server import POP3Server
 
 from ._http import ApiError, Reply, Request, json_reply
 from ._metrics import Metrics
@@ -483,7 +483,7 @@ def _fake(body: Mapping[str, Any]) -> Any:
         raise ApiError(400, f"fake: expected an integer from 0 to {MAX_FAKE}", field="fake")
     if count == 0:
         return None
-    from pop3mock.fake import lazy_fake_messages
+    from pop3mock.fake._factory import lazy_fake_messages
 
     return lazy_fake_messages(count, seed=seed or 0)
 

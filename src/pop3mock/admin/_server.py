@@ -20,7 +20,7 @@ from typing import Any
 
 from pop3mock.checks import whole_number
 from pop3mock.errors import ConfigurationError, ServerError
-from pop3mock.server import POP3Server
+from pop3mock.server._server import POP3Server
 
 from ._http import ApiError, Reply, Request, json_reply
 from ._openapi import document

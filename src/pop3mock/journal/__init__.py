@@ -1,0 +1,28 @@
+"""The journal: every command of every session, what the server answered, which faults fired
+and which client violations it saw; what a test asserts on.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pop3mock import lazy_exports
+
+if TYPE_CHECKING:
+    from ._journal import CommandRecord, Journal, SessionRecord, Violation
+
+__all__ = [
+    "CommandRecord",
+    "Journal",
+    "SessionRecord",
+    "Violation",
+]
+
+_HOMES: dict[str, str] = {
+    "CommandRecord": "_journal",
+    "Journal": "_journal",
+    "SessionRecord": "_journal",
+    "Violation": "_journal",
+}
+
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES)
