@@ -8,6 +8,7 @@ words the error its own way (a keyword, a TOML key, a flag) with the `*_RULE` te
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import math
 import sys
@@ -22,12 +23,15 @@ __all__ = [
     "MAX_LAZY_MESSAGES",
     "MIN_DURATION",
     "duration",
+    "expected",
     "finite_number",
     "probability",
     "read_toml",
     "suggestion",
     "unknown_user",
     "whole_number",
+    "whole_number_rule",
+    "whole_number_text",
 ]
 
 #: The shortest timeout or deadline: the kernel counts socket timeouts in microseconds and
@@ -44,10 +48,44 @@ DURATION_RULE = f"a number of seconds from {MIN_DURATION:g} to {MAX_DURATION:.0f
 MAX_LAZY_MESSAGES = 1_000_000
 
 
-def whole_number(value: object, minimum: int = 0) -> bool:
-    """Whether `value` is an int of at least `minimum`. A bool is an int to Python, but
-    `True` given for a count or a size is a mistake, not 1."""
-    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+def whole_number(value: object, minimum: int | None = 0, maximum: int | None = None) -> bool:
+    """Whether `value` is an int from `minimum` to `maximum` (None: no bound). A bool is an
+    int to Python, but `True` given for a count or a size is a mistake, not 1."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return False
+    return (minimum is None or value >= minimum) and (maximum is None or value <= maximum)
+
+
+def whole_number_rule(minimum: int | None = 0, maximum: int | None = None) -> str:
+    """How the range `whole_number` checks reads in error messages: "an integer from 0 to
+    65535", "an integer >= 1", "an integer"."""
+    if minimum is not None and maximum is not None:
+        return f"an integer from {minimum} to {maximum}"
+    if minimum is not None:
+        return f"an integer >= {minimum}"
+    if maximum is not None:
+        return f"an integer <= {maximum}"
+    return "an integer"
+
+
+def whole_number_text(text: str, minimum: int | None = 0, maximum: int | None = None) -> int | None:
+    """The integer `text` spells (a flag's or an ini option's value) when `whole_number`
+    accepts it with these bounds, else None."""
+    try:
+        value = int(text)
+    except ValueError:
+        return None
+    return value if whole_number(value, minimum, maximum) else None
+
+
+def expected(rule: str, value: object) -> str:
+    """The one wording of a refused value: ``expected RULE, got VALUE``. A text that spells
+    an integer is shown as that integer, so that a flag, an ini option and a TOML key with the
+    same value read alike."""
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            value = int(value)
+    return f"expected {rule}, got {value!r}"
 
 
 def finite_number(value: object) -> bool:

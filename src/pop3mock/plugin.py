@@ -10,11 +10,12 @@ only; it never reads or writes environment variables.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Union
 
 import pytest
 
+from pop3mock.checks import expected, whole_number_rule, whole_number_text
 from pop3mock.errors import ConfigurationError, Pop3MockError
 from pop3mock.protocol._personality import PERSONALITIES
 
@@ -23,7 +24,6 @@ from pop3mock.protocol._personality import PERSONALITIES
 if TYPE_CHECKING:
     import ssl
 
-    from pop3mock.faults._faultset import FaultSet
     from pop3mock.maildrop._entries import LazyMaildrop
     from pop3mock.maildrop._message import LazyMessage, MessageInput
     from pop3mock.server._server import POP3Server
@@ -59,7 +59,6 @@ _failed_key = pytest.StashKey[bool]()
 SESSIONS_SECTION = "Captured stdout (pop3mock sessions)"
 _REPORT_LINES = 200
 
-FaultSpec = Union[str, Callable[["FaultSet"], object]]
 Messages = Union[Sequence[Union["MessageInput", "LazyMessage"]], "LazyMaildrop"]
 
 
@@ -102,7 +101,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--pop3-fault-seed",
         dest="pop3_fault_seed",
         metavar="N",
-        type=int,
+        type=_integer,
         default=None,
         help="seed of the random source of probabilistic faults (reproduce a run)",
     )
@@ -126,6 +125,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+def _integer(text: str) -> int:
+    import argparse
+
+    value = whole_number_text(text, None)
+    if value is None:
+        raise argparse.ArgumentTypeError(expected(whole_number_rule(None), text))
+    return value
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
@@ -140,12 +148,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def _report_options(config: pytest.Config) -> tuple[bool, int]:
     text = str(config.getini("pop3_report_lines")).strip()
-    try:
-        lines = int(text)
-    except ValueError:
-        lines = 0
-    if lines < 1:
-        raise pytest.UsageError(f"pop3_report_lines must be a whole number >= 1, not {text!r}")
+    lines = whole_number_text(text, 1)
+    if lines is None:
+        raise pytest.UsageError(f"pop3_report_lines: {expected(whole_number_rule(1), text)}")
     return bool(config.getini("pop3_report_sessions")), lines
 
 
@@ -178,10 +183,10 @@ def _run_defaults(config: pytest.Config) -> dict[str, Any]:
         defaults["host"] = host
     seed = pick("pop3_fault_seed")
     if seed not in (None, ""):
-        try:
-            defaults["fault_seed"] = int(seed)
-        except ValueError:
-            raise pytest.UsageError(f"pop3_fault_seed must be an integer, not {seed!r}") from None
+        value = whole_number_text(str(seed), None)
+        if value is None:
+            raise pytest.UsageError(f"pop3_fault_seed: {expected(whole_number_rule(None), seed)}")
+        defaults["fault_seed"] = value
     return defaults
 
 
@@ -253,58 +258,10 @@ def _remember(node: pytest.Item, server: POP3Server) -> None:
 # -- building servers ----------------------------------------------------------------------
 
 
-def _messages_for(
-    user: str,
-    messages: Messages | Mapping[str, Messages] | str | os.PathLike[str],
-    limit: int | None = None,
-) -> list[MessageInput | LazyMessage | LazyMaildrop]:
-    from pop3mock.maildrop._entries import LazyMaildrop
-    from pop3mock.maildrop._sources import DEFAULT_MAX_MESSAGE_SIZE, load_messages
-
-    if isinstance(messages, (str, os.PathLike)):
-        size = DEFAULT_MAX_MESSAGE_SIZE if limit is None else limit
-        return list(load_messages(messages, max_message_size=size))
-    if isinstance(messages, Mapping):
-        messages = messages.get(user, ())
-    if isinstance(messages, LazyMaildrop):
-        return [messages]  # kept whole: the mailbox holds its columns
-    return list(messages)
-
-
-def _add_faults(server: POP3Server, faults: FaultSpec | Sequence[FaultSpec]) -> None:
-    from pop3mock.faults._faultset import parse_spec
-
-    items = [faults] if isinstance(faults, str) or callable(faults) else list(faults)
-    users = server.users
-    for item in items:
-        if callable(item):
-            before = len(server.faults.rules)
-            item(server.faults)
-            for rule in server.faults.rules[before:]:
-                _check_user(rule.spec(), rule.user, users)
-        elif isinstance(item, str):
-            rule = parse_spec(item)
-            _check_user(item, rule.user, users)
-            server.faults.add(rule)
-        else:
-            raise ConfigurationError(
-                f"faults: {item!r} is neither a spec string like 'RETR 2: error [SYS/TEMP] x' "
-                "nor a callable taking the FaultSet"
-            )
-
-
 #: The options of the marker (and of pop3_server_factory) besides POP3Server's own.
 _OWN_OPTIONS = frozenset(
     {"users", "messages", "max_message_size", "fake", "seed", "faults", "tls", "check"}
 )
-
-
-def _check_user(spec: str, user: str | None, users: Iterable[str]) -> None:
-    from pop3mock.checks import unknown_user
-
-    problem = unknown_user(user, users)
-    if problem:
-        raise ConfigurationError(f"faults: fault spec {spec!r}: {problem}")
 
 
 def build_server(
@@ -321,6 +278,7 @@ def build_server(
     """
     from pop3mock.checks import suggestion
     from pop3mock.maildrop._mailbox import Mailbox
+    from pop3mock.server._assemble import FaultInput, Maildrop, UserInput, assemble
     from pop3mock.server._server import POP3Server, option_names
 
     opts = dict(options)
@@ -336,8 +294,8 @@ def build_server(
     users = DEFAULT_USERS if users is None else users
     messages = opts.pop("messages", ())
     limit = opts.pop("max_message_size", None)
-    fake = opts.pop("fake", 0)
-    seed = opts.pop("seed", 0)
+    fake = opts.pop("fake", None)
+    seed = opts.pop("seed", None)
     faults = opts.pop("faults", ())
     tls = opts.pop("tls", None)
     if tls:
@@ -354,26 +312,41 @@ def build_server(
             f"the users are {sorted(users)}"
         )
     server = POP3Server(users={k: v for k, v in users.items() if isinstance(v, Mailbox)}, **opts)
-    if seed and not fake:
-        raise ConfigurationError(
-            f"seed={seed!r} is the seed of generated messages: give fake=N with it "
-            "(the seed of probabilistic faults is fault_seed=)"
+    path = os.fspath(messages) if isinstance(messages, (str, os.PathLike)) else None
+    inputs = [
+        UserInput(
+            name,
+            password,
+            "users",
+            Maildrop(
+                path=path,
+                messages=() if path is not None else _messages_for(name, messages),
+                fake=fake,
+                seed=seed,
+                # A seed of 0 is the default one: giving it asks for nothing.
+                seed_option="seed" if seed else None,
+            ),
         )
-    generated: list[MessageInput | LazyMessage | LazyMaildrop] = []
-    if fake:
-        # Lazy: the bytes of a message are made when a client asks for it, so fake=100_000
-        # costs its sizes and uids only (and Faker is not imported until then).
-        from pop3mock.fake._factory import lazy_fake_messages
-
-        generated = [lazy_fake_messages(fake, seed=seed)]
-    for name, password in users.items():
-        extra = [*_messages_for(name, messages, limit), *generated]
-        if isinstance(password, Mailbox):
-            password.add(*extra)
-        else:
-            server.add_user(name, password, extra)
-    _add_faults(server, faults)
+        for name, password in users.items()
+    ]
+    items = [faults] if isinstance(faults, str) or callable(faults) else list(faults)
+    assemble(
+        server,
+        inputs,
+        [FaultInput(item, "faults") for item in items],
+        max_message_size=limit,
+    )
     return server, check
+
+
+def _messages_for(user: str, messages: Messages | Mapping[str, Messages]) -> tuple[Any, ...]:
+    from pop3mock.maildrop._entries import LazyMaildrop
+
+    if isinstance(messages, Mapping):
+        messages = messages.get(user, ())
+    if isinstance(messages, LazyMaildrop):
+        return (messages,)  # kept whole: the mailbox holds its columns
+    return tuple(messages)
 
 
 def _with_defaults(defaults: Mapping[str, Any], options: Mapping[str, Any]) -> dict[str, Any]:
