@@ -251,17 +251,13 @@ def test_serve_closes_after_the_failures_the_flag_allows() -> None:
 
 
 def test_serve_limits_failed_logins_by_default_and_toml_can_change_it(tmp_path: Path) -> None:
-    from pop3mock.cli._main import (
-        _AUTH_FAILURE_DELAY,
-        _MAX_AUTH_FAILURES,
-        _server,
-        _settings,
-        build_parser,
-    )
+    from pop3mock.cli._arguments import AUTH_FAILURE_DELAY, MAX_AUTH_FAILURES, build_parser
+    from pop3mock.cli._build import new_server as _server
+    from pop3mock.cli._settings import read_settings as _settings
 
     defaults, _ = _server(_settings(build_parser().parse_args(["serve"])), None)
-    assert defaults.config.auth_failure_delay == _AUTH_FAILURE_DELAY > 0
-    assert defaults.config.max_auth_failures == _MAX_AUTH_FAILURES
+    assert defaults.config.auth_failure_delay == AUTH_FAILURE_DELAY > 0
+    assert defaults.config.max_auth_failures == MAX_AUTH_FAILURES
     config = tmp_path / "pop3mock.toml"
     config.write_text(
         "auth_failure_delay = 2\nauth_failure_delay_max = 30\nmax_auth_failures = 0\n"

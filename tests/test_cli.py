@@ -231,7 +231,7 @@ def test_max_message_size_flag_and_config_key(tmp_path: Path) -> None:
     result = run("serve", "--port", "0", "--config", str(config))
     assert (result.returncode, "more than the limit of 50 octets" in result.stderr) == (2, True)
     bad = run("serve", "--port", "0", "--max-message-size", "0")
-    assert (bad.returncode, "expected a number of octets >= 1" in bad.stderr) == (2, True)
+    assert (bad.returncode, "expected an integer >= 1" in bad.stderr) == (2, True)
     with Served("--config", str(config), "--max-message-size", "200") as served:
         assert "1 message (from" in " ".join(served.until("stop with"))
         assert served.stop()[0] == 0
@@ -903,10 +903,11 @@ def test_session_keep_commands_bounds_memory_not_the_counts(tmp_path: Path) -> N
 
 
 def _built(*args: str, cwd: Path | None = None) -> object:
-    from pop3mock.cli._main import _server, _settings
+    from pop3mock.cli._build import new_server
+    from pop3mock.cli._settings import read_settings
 
-    settings = _settings(build_parser().parse_args(["serve", *args]))
-    return _server(settings, None)[0]
+    settings = read_settings(build_parser().parse_args(["serve", *args]))
+    return new_server(settings, None)[0]
 
 
 def test_serve_has_the_limits_of_a_shared_service_by_default(tmp_path: Path) -> None:

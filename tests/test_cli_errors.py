@@ -52,7 +52,7 @@ def test_maildrop_error_of_a_config_user_names_the_user(
         '[[users]]\nname = "b"\npassword = "x"\nmessages = "missing"\n',
     )
     err = serve_error(capsys, "--config", str(config))
-    assert f"{config}: users[2]: {tmp_path / 'missing'}: no such file or folder" in err
+    assert f"{config}: users[2].messages: {tmp_path / 'missing'}: no such file or folder" in err
 
 
 def test_config_file_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -182,25 +182,25 @@ def test_seed_that_nothing_would_use(tmp_path: Path, capsys: pytest.CaptureFixtu
     (mail / "1.eml").write_bytes(b"Subject: one\r\n\r\nOne\r\n")
     err = serve_error(capsys, "--messages", str(mail), "--seed", "5")
     assert err == (
-        "pop3mock: error: --seed sets the seed of --fake; no maildrop here is generated "
-        f"with it (the messages come from {mail})\n"
+        "pop3mock: error: --seed sets the seed of generated messages, and none are generated "
+        f"here (the messages come from {mail}); it would change nothing\n"
     )
     config = write(tmp_path / "c.toml", 'messages = "mail"\nseed = 5\n')
     err = serve_error(capsys, "--config", str(config))
-    assert f"error: {config}: seed sets the seed of fake; no maildrop here is generated" in err
+    assert f"error: {config}: seed sets the seed of generated messages, and none are" in err
     # A [[users]] seed with the user's own messages, or with the file's default messages.
     config = write(
         tmp_path / "d.toml", '[[users]]\nname = "a"\npassword = "x"\nmessages = "mail"\nseed = 2\n'
     )
     err = serve_error(capsys, "--config", str(config))
     assert err == (
-        f"pop3mock: error: {config}: users[1]: seed sets the seed of fake; the messages of "
-        f"'a' come from {mail}, so it would change nothing\n"
+        f"pop3mock: error: {config}: users[1].seed sets the seed of generated messages, and "
+        f"none are generated here (the messages come from {mail}); it would change nothing\n"
     )
     config = write(
         tmp_path / "e.toml", 'messages = "mail"\n[[users]]\nname = "a"\npassword = "x"\nseed = 2\n'
     )
-    assert f"{config}: users[1]: seed sets the seed of fake" in serve_error(
+    assert f"{config}: users[1].seed sets the seed of generated messages" in serve_error(
         capsys, "--config", str(config)
     )
 
@@ -209,18 +209,18 @@ def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
     cases = {
         ("--user", "alice"): "argument --user: expected NAME:PASSWORD, got 'alice'",
         ("--user", ":pw"): "expected NAME:PASSWORD",
-        ("--port", "70000"): "argument --port: expected a port number from 0 to 65535",
-        ("--tls-port", "x"): "argument --tls-port: expected a port number",
-        ("--fake", "-1"): "argument --fake: expected a number >= 0",
+        ("--port", "70000"): "argument --port: expected an integer from 0 to 65535, got 70000",
+        ("--tls-port", "x"): "argument --tls-port: expected an integer from 0 to 65535, got 'x'",
+        ("--fake", "-1"): "argument --fake: expected an integer from 0 to 1000000, got -1",
         (
             "--idle-timeout",
             "nan",
         ): "argument --idle-timeout: expected 0 (never) or a number of seconds",
-        ("--seed", "x"): "argument --seed: invalid int value",
+        ("--seed", "x"): "argument --seed: expected an integer, got 'x'",
         ("--personality", "exchange"): "invalid choice: 'exchange'",
         ("--fake", "1", "--messages", "m"): "give either --messages or --fake, not both",
         ("--user", "a:b", "--user", "a:c"): "--user a: given twice; give each user once",
-        ("--fault-seed", "x"): "argument --fault-seed: invalid int value",
+        ("--fault-seed", "x"): "argument --fault-seed: expected an integer, got 'x'",
         ("--bogus",): "unrecognized arguments: --bogus",
     }
     for args, expected in cases.items():

@@ -370,7 +370,9 @@ def test_marker_fake_is_lazy_and_seed_needs_it(suite: pytest.Pytester) -> None:
     )
     result = suite.runpytest_subprocess()
     result.assert_outcomes(passed=1, errors=1)
-    result.stdout.fnmatch_lines(["*seed sets the seed of generated messages, and none are generated here*"])
+    result.stdout.fnmatch_lines(
+        ["*seed sets the seed of generated messages, and none are generated here*"]
+    )
 
 
 def test_options_are_listed_in_help(pytester: pytest.Pytester) -> None:

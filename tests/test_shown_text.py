@@ -18,7 +18,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pop3mock import ClientViolationError, POP3Server
-from pop3mock.cli._main import _Console, _JournalFile
+from pop3mock.cli._console import Console as _Console
+from pop3mock.cli._journal_file import JournalFile as _JournalFile
 from test_cli import TIMEOUT, Served, read_journal
 
 PASSWORD = "Hunter2-secret"

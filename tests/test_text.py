@@ -68,7 +68,8 @@ def test_sasl_lines_and_apop_digests_are_masked() -> None:
 def test_every_layer_uses_the_one_rule_not_a_copy() -> None:
     # The masking and escaping rules are written once; each module that prints client text
     # or masks a credential imports them.
-    from pop3mock.cli import _main as cli
+    from pop3mock.cli import _journal_file as cli_journal
+    from pop3mock.cli import _run as cli
     from pop3mock.faults import _parser as fault_spec
     from pop3mock.faults import _rules as fault_rules
     from pop3mock.journal import _journal as journal
@@ -80,6 +81,6 @@ def test_every_layer_uses_the_one_rule_not_a_copy() -> None:
     assert protocol.mask_verb is _text.mask_verb
     assert fault_rules.SECRET_ARGUMENTS is fault_spec.SECRET_ARGUMENTS is _text.SECRET_ARGUMENTS
     assert journal.escape is cli.escape is _text.escape
-    assert cli.masked is _text.masked
+    assert cli_journal.masked is _text.masked
     assert server.credential_line is protocol.credential_line is _text.credential_line
     assert journal.mask("PASS", ["pw"]) == _text.mask("PASS", ["pw"]) == "PASS ***"

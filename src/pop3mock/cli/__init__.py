@@ -15,7 +15,7 @@ __all__ = [
 ]
 
 _HOMES: dict[str, str] = {
-    "build_parser": "_main",
+    "build_parser": "_arguments",
     "main": "_main",
 }
 

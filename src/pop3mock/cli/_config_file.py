@@ -21,10 +21,12 @@ from pop3mock.checks import (
     DURATION_RULE,
     MAX_LAZY_MESSAGES,
     duration,
+    expected,
     finite_number,
     read_toml,
     suggestion,
     whole_number,
+    whole_number_rule,
 )
 from pop3mock.errors import ConfigurationError
 from pop3mock.protocol._auth import MECHANISMS
@@ -116,18 +118,9 @@ def _boolean(value: Any, base: str) -> bool:
 
 def _integer(low: int | None = None, high: int | None = None) -> Check:
     def check(value: Any, base: str) -> int:
-        in_range = (low is None or (isinstance(value, int) and value >= low)) and (
-            high is None or (isinstance(value, int) and value <= high)
-        )
-        if not isinstance(value, int) or isinstance(value, bool) or not in_range:
-            if low is not None and high is not None:
-                wanted = f"an integer from {low} to {high}"
-            elif low is not None:
-                wanted = f"an integer >= {low}"
-            else:
-                wanted = "an integer"
-            raise _Invalid(f"expected {wanted}, got {value!r}")
-        return value
+        if not whole_number(value, low, high):
+            raise _Invalid(expected(whole_number_rule(low, high), value))
+        return int(value)
 
     return check
 

@@ -81,6 +81,10 @@ class UserInput:
     option: str
     maildrop: Maildrop | None = None
     token: str | None = None
+    #: A seed of this user's own for the default maildrop, and how its option is named
+    #: (None: not to be checked).
+    seed: int | None = None
+    seed_option: str | None = None
 
 
 @attrs.frozen
@@ -132,6 +136,8 @@ def assemble(
         if drop is None:
             default_used = True
             drop = default or Maildrop()
+            if user.seed is not None:
+                drop = attrs.evolve(drop, seed=user.seed, seed_option=user.seed_option)
         items: list[Item] = list(drop.messages)
         if drop.path is not None:
             if drop.path not in loaded:
