@@ -19,12 +19,12 @@ from typing import Any
 import attrs
 
 from pop3mock.errors import ConfigurationError
-from pop3mock.faults._parser import parse_spec
 from pop3mock.faults._rules import Rule
 from pop3mock.journal._journal import CommandRecord, SessionRecord, Violation
 from pop3mock.maildrop._entries import Entries
 from pop3mock.maildrop._mailbox import Mailbox
 from pop3mock.maildrop._message import Message
+from pop3mock.server._assemble import fault_rule, generated, seed_unused
 from pop3mock.server._server import POP3Server
 
 from ._http import ApiError, Reply, Request, json_reply
@@ -32,8 +32,6 @@ from ._metrics import Metrics
 
 __all__ = ["ROUTES", "Api"]
 
-#: Most generated messages one call may add (they are lazy: uids and sizes only).
-MAX_FAKE = 1_000_000
 _INT64 = 2**63
 _MAX_WAIT = 60.0
 _DEFAULT_LIMIT = 100
@@ -220,7 +218,7 @@ class Api:
         spec = _field(body, "spec", str)
         _unknown(body, {"spec"})
         try:
-            rule = parse_spec(spec)
+            rule = fault_rule(spec)
         except ConfigurationError as exc:
             raise ApiError(400, str(exc), field="spec") from None
         with self._lock:
@@ -475,17 +473,12 @@ def _messages(body: Mapping[str, Any], *, required: bool) -> list[Message]:
 def _fake(body: Mapping[str, Any]) -> Any:
     count = _field(body, "fake", int, required=False)
     seed = _field(body, "seed", int, required=False)
-    if count is None:
-        if seed is not None:
-            raise ApiError(400, "seed: sets the seed of fake; give fake too", field="seed")
-        return None
-    if not 0 <= count <= MAX_FAKE:
-        raise ApiError(400, f"fake: expected an integer from 0 to {MAX_FAKE}", field="fake")
-    if count == 0:
-        return None
-    from pop3mock.fake._factory import lazy_fake_messages
-
-    return lazy_fake_messages(count, seed=seed or 0)
+    if count is None and seed is not None:
+        raise ApiError(400, seed_unused("seed"), field="seed")
+    try:
+        return generated(count, seed)
+    except ConfigurationError as exc:
+        raise ApiError(400, str(exc), field="fake") from None
 
 
 def _int_arg(request: Request, name: str, low: int, high: int | None, default: Any) -> Any:

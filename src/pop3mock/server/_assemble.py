@@ -149,7 +149,7 @@ def assemble(
             made[user.name] = f"from {drop.path}"
         else:
             made[user.name] = f"generated, seed {drop.seed or 0}" if drop.generates else "given"
-        lazy = generated(drop.fake, drop.seed, drop.fake_option)
+        lazy = generated(drop.fake, drop.seed, drop.fake_option, drop.seed_option or "seed")
         if lazy is not None:
             items.append(lazy)
         if drop.seed_option is not None:
@@ -183,7 +183,9 @@ def seed_unused(option: str, path: str | None = None) -> str:
     )
 
 
-def generated(count: object, seed: object, option: str = "fake") -> LazyMaildrop | None:
+def generated(
+    count: object, seed: object, option: str = "fake", seed_option: str = "seed"
+) -> LazyMaildrop | None:
     """`count` generated messages with `seed` (None: 0), lazily: uids and sizes now, the
     bytes on first RETR or TOP, so 100,000 of them start at once. None for no messages."""
     if count is None:
@@ -191,7 +193,7 @@ def generated(count: object, seed: object, option: str = "fake") -> LazyMaildrop
     if not whole_number(count, 0, MAX_LAZY_MESSAGES):
         raise ConfigurationError(f"{option}: {expected(FAKE_RULE, count)}")
     if seed is not None and not whole_number(seed, None):
-        raise ConfigurationError(f"seed: {expected(_rule(None), seed)}")
+        raise ConfigurationError(f"{seed_option}: {expected(_rule(None), seed)}")
     if not count:
         return None
     from pop3mock.fake._factory import lazy_fake_messages
