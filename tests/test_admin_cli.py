@@ -84,7 +84,10 @@ def test_config_file_keys(tmp_path: Path) -> None:
             "the control API on 0.0.0.0 would let anyone who reaches it change the server",
         ),
         (["--admin-token", "x"], "--admin-token needs --admin-port"),
-        (["--admin-port", "0", "--admin-max-body", "0"], "admin max body 0"),
+        (
+            ["--admin-port", "0", "--admin-max-body", "0"],
+            "--admin-max-body: expected an integer >= 1",
+        ),
     ],
 )
 def test_refused_before_anything_listens(args: list[str], message: str) -> None:

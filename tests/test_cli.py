@@ -223,7 +223,7 @@ def test_max_message_size_flag_and_config_key(tmp_path: Path) -> None:
     result = run("serve", "--port", "0", "--messages", str(folder), "--max-message-size", "50")
     assert result.returncode == 2
     assert result.stderr == (
-        f"pop3mock: error: {folder / '1.eml'}: 114 octets, more than the limit of 50 octets "
+        f"pop3mock: error: --messages: {folder / '1.eml'}: 114 octets, more than the limit of 50 octets "
         "per message (max_message_size; pop3mock serve --max-message-size)\n"
     )
     config = tmp_path / "c.toml"
@@ -244,7 +244,7 @@ def test_a_fifo_in_the_maildrop_is_an_error_not_a_hang(tmp_path: Path) -> None:
     result = run("serve", "--port", "0", "--messages", str(folder))
     assert result.returncode == 2
     assert result.stderr == (
-        f"pop3mock: error: {folder / '1.eml'}: cannot read: a FIFO (named pipe), not a "
+        f"pop3mock: error: --messages: {folder / '1.eml'}: cannot read: a FIFO (named pipe), not a "
         "regular file (only regular files are read)\n"
     )
 

@@ -12,7 +12,7 @@ import contextlib
 import difflib
 import math
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from pop3mock.errors import ConfigurationError
@@ -32,6 +32,7 @@ __all__ = [
     "whole_number",
     "whole_number_rule",
     "whole_number_text",
+    "whole_number_type",
 ]
 
 #: The shortest timeout or deadline: the kernel counts socket timeouts in microseconds and
@@ -76,6 +77,22 @@ def whole_number_text(text: str, minimum: int | None = 0, maximum: int | None = 
     except ValueError:
         return None
     return value if whole_number(value, minimum, maximum) else None
+
+
+def whole_number_type(minimum: int | None = 0, maximum: int | None = None) -> Callable[[str], int]:
+    """An argparse ``type=`` for an integer flag in this range (the command line's and
+    pytest's): the error reads ``argument --port: expected an integer from 0 to 65535, got
+    70000``."""
+
+    def convert(text: str) -> int:
+        import argparse
+
+        value = whole_number_text(text, minimum, maximum)
+        if value is None:
+            raise argparse.ArgumentTypeError(expected(whole_number_rule(minimum, maximum), text))
+        return value
+
+    return convert
 
 
 def expected(rule: str, value: object) -> str:

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, Union
 
 import pytest
 
-from pop3mock.checks import expected, whole_number_rule, whole_number_text
 from pop3mock.errors import ConfigurationError, Pop3MockError
 from pop3mock.protocol._personality import PERSONALITIES
 
@@ -66,6 +65,8 @@ Messages = Union[Sequence[Union["MessageInput", "LazyMessage"]], "LazyMaildrop"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
+    from pop3mock.checks import whole_number_type
+
     group = parser.getgroup("pop3mock", "pop3mock: POP3 test server")
     group.addoption(
         "--pop3-strict",
@@ -101,7 +102,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--pop3-fault-seed",
         dest="pop3_fault_seed",
         metavar="N",
-        type=_integer,
+        type=whole_number_type(None),
         default=None,
         help="seed of the random source of probabilistic faults (reproduce a run)",
     )
@@ -125,15 +126,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def _integer(text: str) -> int:
-    import argparse
-
-    value = whole_number_text(text, None)
-    if value is None:
-        raise argparse.ArgumentTypeError(expected(whole_number_rule(None), text))
-    return value
-
-
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
@@ -147,11 +139,17 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _report_options(config: pytest.Config) -> tuple[bool, int]:
-    text = str(config.getini("pop3_report_lines")).strip()
-    lines = whole_number_text(text, 1)
-    if lines is None:
-        raise pytest.UsageError(f"pop3_report_lines: {expected(whole_number_rule(1), text)}")
+    lines = _ini_integer("pop3_report_lines", config.getini("pop3_report_lines"), 1)
     return bool(config.getini("pop3_report_sessions")), lines
+
+
+def _ini_integer(name: str, text: object, minimum: int | None) -> int:
+    from pop3mock.checks import expected, whole_number_rule, whole_number_text
+
+    value = whole_number_text(str(text).strip(), minimum)
+    if value is None:
+        raise pytest.UsageError(f"{name}: {expected(whole_number_rule(minimum), text)}")
+    return value
 
 
 def _run_defaults(config: pytest.Config) -> dict[str, Any]:
@@ -183,10 +181,7 @@ def _run_defaults(config: pytest.Config) -> dict[str, Any]:
         defaults["host"] = host
     seed = pick("pop3_fault_seed")
     if seed not in (None, ""):
-        value = whole_number_text(str(seed), None)
-        if value is None:
-            raise pytest.UsageError(f"pop3_fault_seed: {expected(whole_number_rule(None), seed)}")
-        defaults["fault_seed"] = value
+        defaults["fault_seed"] = _ini_integer("pop3_fault_seed", seed, None)
     return defaults
 
 

@@ -5,7 +5,6 @@ value is checked (the rules of pop3mock.checks, in their words).
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
 from typing import NoReturn
 
 from pop3mock import __version__
@@ -13,10 +12,8 @@ from pop3mock.checks import (
     DURATION_RULE,
     MAX_LAZY_MESSAGES,
     duration,
-    expected,
     suggestion,
-    whole_number_rule,
-    whole_number_text,
+    whole_number_type,
 )
 from pop3mock.cli._help import PROBE_EPILOG, PROXY_EPILOG, SERVE_EPILOG, TOP_EPILOG
 from pop3mock.maildrop._sources import DEFAULT_MAX_MESSAGE_SIZE
@@ -119,23 +116,11 @@ def _user(text: str) -> tuple[str, str]:
     return name, password
 
 
-def _integer(minimum: int | None = 0, maximum: int | None = None) -> Callable[[str], int]:
-    """A flag's value as an integer in this range (pop3mock.checks words the error)."""
-
-    def convert(text: str) -> int:
-        value = whole_number_text(text, minimum, maximum)
-        if value is None:
-            raise argparse.ArgumentTypeError(expected(whole_number_rule(minimum, maximum), text))
-        return value
-
-    return convert
-
-
-_port = _integer(0, 65535)
-_count = _integer(0)
-_octets = _integer(1)
-_messages_count = _integer(0, MAX_LAZY_MESSAGES)
-_any_integer = _integer(None)
+_port = whole_number_type(0, 65535)
+_count = whole_number_type(0)
+_octets = whole_number_type(1)
+_messages_count = whole_number_type(0, MAX_LAZY_MESSAGES)
+_any_integer = whole_number_type(None)
 
 
 def _personality(value: str) -> str:

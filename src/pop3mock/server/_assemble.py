@@ -67,7 +67,8 @@ class Maildrop:
 
     @property
     def generates(self) -> bool:
-        return bool(self.fake)
+        # fake=0 asks for generated messages too (none): a seed given with it is not unused.
+        return self.fake is not None
 
 
 @attrs.frozen
