@@ -56,7 +56,7 @@ class Maildrop:
     #: A folder of .eml files, an mbox file or a Maildir.
     path: str | None = None
     messages: tuple[Any, ...] = ()
-    #: How many generated messages (None or 0: none), and their seed (None: 0).
+    #: How many generated messages (None: none asked for), and their seed (None: 0).
     fake: int | None = None
     seed: int | None = None
     #: How the options are named in errors: "--messages", "pop3mock.toml: users[2].fake".
@@ -93,7 +93,7 @@ class FaultInput:
     """One fault rule as text (``RETR 2: error``) or a callable that adds rules to a
     `FaultSet`; `user` set: a rule of that user's own table, matching that user only."""
 
-    spec: Any
+    spec: FaultSource
     #: How the option is named in errors: "--fault", "faults", "pop3mock.toml: faults[2]".
     option: str
     user: str | None = None
