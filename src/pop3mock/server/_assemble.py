@@ -125,6 +125,7 @@ def assemble(
     maildrop uses is an error too: it would change nothing.
     """
     loaded: dict[str, list[tuple[Message, str]]] = {}
+    made_lazy: dict[tuple[Any, Any], LazyMaildrop | None] = {}
     made: dict[str, str] = {}
     notes: list[str] = []
     default_used = False
@@ -150,7 +151,11 @@ def assemble(
             made[user.name] = f"from {drop.path}"
         else:
             made[user.name] = f"generated, seed {drop.seed or 0}" if drop.generates else "given"
-        lazy = generated(drop.fake, drop.seed, drop.fake_option, drop.seed_option or "seed")
+        # One generated maildrop per count and seed: users share its uids and sizes.
+        key = (drop.fake, drop.seed)
+        if key not in made_lazy:
+            made_lazy[key] = generated(*key, drop.fake_option, drop.seed_option or "seed")
+        lazy = made_lazy[key]
         if lazy is not None:
             items.append(lazy)
         if drop.seed_option is not None:
