@@ -52,7 +52,7 @@ class TlsFiles:
 
 def tls_context(settings: Settings) -> tuple[ssl.SSLContext, TlsFiles | None]:
     """The server's TLS context; the files of a generated certificate (None: not written
-    yet, see `_write_tls`)."""
+    yet, see `write_tls`)."""
     if settings.cert is not None:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         try:
