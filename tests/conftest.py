@@ -1,16 +1,19 @@
-"""Checks around every test: no server thread outlives it, and no server it started is left
+"""The suite's servers (`make_server`, and `server` as the `server` marker describes it), and
+checks around every test: no server thread outlives it, and no server it started is left
 running or holding a socket."""
 
 from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Protocol
 
 import pytest
 from hypothesis import settings
 
 from pop3mock import POP3Server
+from pop3mock.message import MessageInput
 
 # No per-example deadline: on a loaded two-core CI machine one example can take seconds
 # through no fault of the code; a property fails on a counterexample, never on a pause.
@@ -59,3 +62,60 @@ def _no_server_left_open(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         listening = [sock for sock in server._listeners if sock.fileno() != -1]
         assert not listening, f"{server!r} left listening sockets open: {listening}"
         assert not server._connections, f"{server!r} left connections open"
+
+
+class MakeServer(Protocol):
+    def __call__(
+        self,
+        users: Mapping[str, str] | None = None,
+        *,
+        maildrops: Mapping[str, Iterable[MessageInput]] | None = None,
+        tokens: Mapping[str, str] | None = None,
+        **options: Any,
+    ) -> POP3Server: ...
+
+
+@pytest.fixture
+def make_server() -> Iterator[MakeServer]:
+    """Starts servers for one test: `make_server(users, maildrops=, tokens=, **options)`.
+
+    `users` maps names to passwords (alice / wonderland when not given), `maildrops` names to
+    the messages their maildrop starts with, `tokens` names to XOAUTH2 tokens; other keywords
+    go to `POP3Server`. At teardown every server made is stopped, then checked: an error inside
+    the server, or a counted fault rule that never fired, fails the test that caused it.
+    """
+    made: list[POP3Server] = []
+
+    def make(
+        users: Mapping[str, str] | None = None,
+        *,
+        maildrops: Mapping[str, Iterable[MessageInput]] | None = None,
+        tokens: Mapping[str, str] | None = None,
+        **options: Any,
+    ) -> POP3Server:
+        users = {"alice": "wonderland"} if users is None else users
+        maildrops, tokens = maildrops or {}, tokens or {}
+        if unknown := (set(maildrops) | set(tokens)) - set(users):
+            raise ValueError(f"maildrops or tokens for users not given: {sorted(unknown)}")
+        server = POP3Server(**options)
+        for name, password in users.items():
+            server.add_user(name, password, maildrops.get(name, ()), token=tokens.get(name))
+        made.append(server)
+        return server.start()
+
+    yield make
+    for server in reversed(made):
+        server.stop()
+    for server in made:
+        server.check()
+
+
+@pytest.fixture
+def server(request: pytest.FixtureRequest, make_server: MakeServer) -> POP3Server:
+    """A started server built by `make_server` from the closest `server` marker's arguments
+    (`pytestmark = pytest.mark.server(...)` for a module, or on one test); without a marker,
+    alice / wonderland with an empty maildrop."""
+    marker = request.node.get_closest_marker("server")
+    if marker is None:
+        return make_server()
+    return make_server(*marker.args, **marker.kwargs)

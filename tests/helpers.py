@@ -6,6 +6,8 @@ import gc
 import os
 import shutil
 import socket
+import ssl
+import struct
 import subprocess
 import sys
 import threading
@@ -14,6 +16,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+
+from pop3mock import POP3Server
+from pop3mock.tls import client_context
 
 
 class RawClient:
@@ -30,10 +35,17 @@ class RawClient:
         self.greeting = self.line()
         return self
 
-    def login(self, user: str = "alice", password: str = "wonderland") -> None:
-        """USER and PASS, each answered exactly as pop3mock's default texts say."""
+    def login(self, user: str = "alice", password: str = "wonderland") -> RawClient:
+        """USER and PASS, each answered exactly as pop3mock's default texts say; returns the
+        client, for chaining."""
         assert self.cmd(f"USER {user}") == b"+OK Send PASS.\r\n"
         assert self.cmd(f"PASS {password}") == b"+OK Logged in.\r\n"
+        return self
+
+    def try_login(self, user: str = "alice", password: str = "wonderland") -> bytes:
+        """USER and PASS, whatever USER's reply; returns PASS's reply."""
+        self.cmd(f"USER {user}")
+        return self.cmd(f"PASS {password}")
 
     def send(self, data: bytes) -> None:
         self.sock.sendall(data)
@@ -64,8 +76,20 @@ class RawClient:
                 raise EOFError(f"connection closed; pending {self.buf[:200]!r}")
 
     def cmd(self, line: str) -> bytes:
+        """Send one command; its one-line reply."""
         self.send(line.encode() + b"\r\n")
         return self.line()
+
+    def multi(self, line: str) -> bytes:
+        """Send one command; its whole multi-line reply, raw."""
+        self.send(line.encode() + b"\r\n")
+        return self.multiline()
+
+    def capa(self) -> list[str]:
+        """CAPA's capability lines, without the status line and the terminator."""
+        lines = self.multi("CAPA").decode("ascii").split("\r\n")
+        assert lines[0].startswith("+OK") and lines[-2:] == [".", ""], lines
+        return lines[1:-2]
 
     def read_all(self) -> bytes:
         """Everything until the server closes the connection."""
@@ -77,11 +101,34 @@ class RawClient:
     def close(self) -> None:
         self.sock.close()
 
+    def reset(self) -> None:
+        """Close with a TCP RST instead of a FIN (a killed client, a pulled cable)."""
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.sock.close()
+
     def __enter__(self) -> RawClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def connect(server: POP3Server, port: int | None = None, *, timeout: float = 10.0) -> RawClient:
+    """A `RawClient` on `server` (its POP3 port, or `port`) that read a +OK greeting."""
+    client = RawClient(server.host, port or server.port, timeout=timeout).greet()
+    assert client.greeting.startswith(b"+OK"), client.greeting
+    return client
+
+
+def client_hello() -> bytes:
+    """The first flight of a real TLS client (a ClientHello record)."""
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = client_context().wrap_bio(incoming, outgoing, server_hostname="localhost")
+    with pytest.raises(ssl.SSLWantReadError):
+        tls.do_handshake()
+    hello = outgoing.read()
+    assert hello[:1] == b"\x16"  # a handshake record
+    return hello
 
 
 CURL = shutil.which("curl")
