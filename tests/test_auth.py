@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from helpers import RawClient, curl
+from helpers import RawClient, connect, curl
 from pop3mock import Mailbox, POP3Server
 
 MESSAGE = b"Subject: auth\r\n\r\nhello\r\n"
@@ -25,18 +25,14 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-@pytest.fixture
-def server() -> Iterator[POP3Server]:
-    with POP3Server() as srv:
-        srv.add_user("alice", "wonderland", [MESSAGE], token=TOKEN)
-        yield srv
-    srv.check()
+pytestmark = pytest.mark.server(
+    {"alice": "wonderland"}, maildrops={"alice": [MESSAGE]}, tokens={"alice": TOKEN}
+)
 
 
 @pytest.fixture
 def client(server: POP3Server) -> Iterator[RawClient]:
-    with RawClient(server.host, server.port) as raw:
-        raw.greeting = raw.line()  # type: ignore[attr-defined]
+    with connect(server) as raw:
         yield raw
 
 
@@ -52,8 +48,8 @@ TIMESTAMP = re.compile(rb"\+OK .*(<\d+(?:\.\d+)+@[^<>@\s]+>)\r\n")
 def test_greeting_ends_with_a_fresh_timestamp(server: POP3Server) -> None:
     greetings = []
     for _ in range(2):
-        with RawClient(server.host, server.port) as raw:
-            greetings.append(raw.line())
+        with connect(server) as raw:
+            greetings.append(raw.greeting)
     matches = [TIMESTAMP.fullmatch(g) for g in greetings]
     assert all(matches), greetings  # curl 7.88 only finds it as the last thing on the line
     assert matches[0] and matches[1] and matches[0][1] != matches[1][1]
@@ -72,8 +68,8 @@ def test_poplib_apop(server: POP3Server) -> None:
 
 
 def test_apop_digest_is_checked_against_the_password(server: POP3Server) -> None:
-    with RawClient(server.host, server.port) as raw:
-        timestamp = TIMESTAMP.fullmatch(raw.line())
+    with connect(server) as raw:
+        timestamp = TIMESTAMP.fullmatch(raw.greeting)
         assert timestamp is not None
         digest = hashlib.md5(timestamp[1] + b"wonderland").hexdigest()
         assert raw.cmd(f"APOP alice {'0' * 32}") == b"-ERR [AUTH] Authentication failed.\r\n"
@@ -81,12 +77,10 @@ def test_apop_digest_is_checked_against_the_password(server: POP3Server) -> None
         assert raw.cmd(f"APOP alice {digest.upper()}").startswith(b"+OK")
 
 
-def test_apop_off_means_no_timestamp() -> None:
-    with (
-        POP3Server(users={"alice": "wonderland"}, apop=False) as server,
-        RawClient(server.host, server.port) as raw,
-    ):
-        assert b"<" not in raw.line()
+@pytest.mark.server({"alice": "wonderland"}, apop=False)
+def test_apop_off_means_no_timestamp(server: POP3Server) -> None:
+    with connect(server) as raw:
+        assert b"<" not in raw.greeting
         assert raw.cmd("APOP alice 0123").startswith(b"-ERR")
 
 
@@ -175,15 +169,14 @@ def test_token_set_through_users_and_add_user() -> None:
         server.add_user("carol", "pw", token="carol-token")
         assert server.mailbox("bob").token == "bob-token"
         for user in ("bob", "carol"):
-            with RawClient(server.host, server.port) as raw:
-                raw.line()
+            with connect(server) as raw:
                 message = f"user={user}\x01auth=Bearer {user}-token\x01\x01".encode()
                 assert raw.cmd(f"AUTH XOAUTH2 {b64(message)}").startswith(b"+OK")
 
 
-def test_user_without_token_cannot_use_bearer_mechanisms() -> None:
-    with POP3Server(users={"dave": "pw"}) as server, RawClient(server.host, server.port) as raw:
-        raw.line()
+@pytest.mark.server({"dave": "pw"})
+def test_user_without_token_cannot_use_bearer_mechanisms(server: POP3Server) -> None:
+    with connect(server) as raw:
         message = b"user=dave\x01auth=Bearer \x01\x01"
         assert raw.cmd(f"AUTH XOAUTH2 {b64(message)}").startswith(b"+ ")
         assert raw.cmd("").startswith(b"-ERR [AUTH]")
@@ -264,27 +257,18 @@ def test_long_initial_response_and_continuation(client: RawClient) -> None:
     assert client.cmd(long_plain) == b"-ERR [AUTH] Authentication failed.\r\n"  # C-155
 
 
+@pytest.mark.server({"alice": "wonderland"}, mechanisms=["plain"])
 def test_mechanisms_option(server: POP3Server) -> None:
-    with (
-        POP3Server(users={"alice": "wonderland"}, mechanisms=["plain"]) as only_plain,
-        RawClient(only_plain.host, only_plain.port) as raw,
-    ):
-        raw.line()
-        raw.send(b"CAPA\r\n")
-        assert b"\r\nSASL PLAIN\r\n" in raw.multiline()  # C-115
+    with connect(server) as raw:
+        assert b"\r\nSASL PLAIN\r\n" in raw.multi("CAPA")  # C-115
         assert raw.cmd("AUTH LOGIN").startswith(b"-ERR")
         assert raw.cmd("AUTH PLAIN AGFsaWNlAHdvbmRlcmxhbmQ=").startswith(b"+OK")
 
 
-def test_sasl_switched_off() -> None:
-    caps = {"CAPA", "USER", "TOP", "UIDL"}
-    with (
-        POP3Server(users={"alice": "wonderland"}, capabilities=caps) as server,
-        RawClient(server.host, server.port) as raw,
-    ):
-        raw.line()
-        raw.send(b"CAPA\r\n")
-        assert b"SASL" not in raw.multiline()
+@pytest.mark.server({"alice": "wonderland"}, capabilities={"CAPA", "USER", "TOP", "UIDL"})
+def test_sasl_switched_off(server: POP3Server) -> None:
+    with connect(server) as raw:
+        assert b"SASL" not in raw.multi("CAPA")
         assert raw.cmd("AUTH PLAIN AGFsaWNlAHdvbmRlcmxhbmQ=") == b"-ERR AUTH is not supported.\r\n"
 
 
