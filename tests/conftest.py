@@ -7,13 +7,13 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Any, Protocol
+from typing import Any
 
 import pytest
 from hypothesis import settings
 
-from pop3mock import POP3Server
-from pop3mock.message import MessageInput
+from helpers import MakeServer
+from pop3mock import Message, POP3Server
 
 # No per-example deadline: on a loaded two-core CI machine one example can take seconds
 # through no fault of the code; a property fails on a counterexample, never on a pause.
@@ -64,17 +64,6 @@ def _no_server_left_open(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         assert not server._connections, f"{server!r} left connections open"
 
 
-class MakeServer(Protocol):
-    def __call__(
-        self,
-        users: Mapping[str, str] | None = None,
-        *,
-        maildrops: Mapping[str, Iterable[MessageInput]] | None = None,
-        tokens: Mapping[str, str] | None = None,
-        **options: Any,
-    ) -> POP3Server: ...
-
-
 @pytest.fixture
 def make_server() -> Iterator[MakeServer]:
     """Starts servers for one test: `make_server(users, maildrops=, tokens=, **options)`.
@@ -89,7 +78,7 @@ def make_server() -> Iterator[MakeServer]:
     def make(
         users: Mapping[str, str] | None = None,
         *,
-        maildrops: Mapping[str, Iterable[MessageInput]] | None = None,
+        maildrops: Mapping[str, Iterable[Message | bytes | str]] | None = None,
         tokens: Mapping[str, str] | None = None,
         **options: Any,
     ) -> POP3Server:

@@ -11,14 +11,27 @@ import struct
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Protocol
 
 import pytest
 
-from pop3mock import POP3Server
-from pop3mock.tls import client_context
+from pop3mock import Message, POP3Server, tls
+
+
+class MakeServer(Protocol):
+    """The type of the `make_server` fixture (tests/conftest.py)."""
+
+    def __call__(
+        self,
+        users: Mapping[str, str] | None = None,
+        *,
+        maildrops: Mapping[str, Iterable[Message | bytes | str]] | None = None,
+        tokens: Mapping[str, str] | None = None,
+        **options: Any,
+    ) -> POP3Server: ...
 
 
 class RawClient:
@@ -67,13 +80,21 @@ class RawClient:
 
     def multiline(self) -> bytes:
         """A whole multi-line reply, status line to terminator, raw."""
-        while True:
-            end = self.buf.find(b"\r\n.\r\n")
-            if end >= 0 and b"\r\n" in self.buf[: end + 2]:
-                out, self.buf = self.buf[: end + 5], self.buf[end + 5 :]
-                return out
-            if not self._fill():
+        # Chunks are joined once and each is searched once: a RETR of megabytes is read in
+        # linear time.
+        parts, total = [self.buf], len(self.buf)
+        tail, offset = self.buf, 0  # the bytes still to search, and where they start
+        while (end := tail.find(b"\r\n.\r\n")) < 0:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                self.buf = b"".join(parts)
                 raise EOFError(f"connection closed; pending {self.buf[:200]!r}")
+            parts.append(chunk)
+            tail = tail[-4:] + chunk
+            offset, total = total - len(tail) + len(chunk), total + len(chunk)
+        data, stop = b"".join(parts), offset + end + 5
+        out, self.buf = data[:stop], data[stop:]
+        return out
 
     def cmd(self, line: str) -> bytes:
         """Send one command; its one-line reply."""
@@ -123,9 +144,9 @@ def connect(server: POP3Server, port: int | None = None, *, timeout: float = 10.
 def client_hello() -> bytes:
     """The first flight of a real TLS client (a ClientHello record)."""
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-    tls = client_context().wrap_bio(incoming, outgoing, server_hostname="localhost")
+    hello_tls = tls.client_context().wrap_bio(incoming, outgoing, server_hostname="localhost")
     with pytest.raises(ssl.SSLWantReadError):
-        tls.do_handshake()
+        hello_tls.do_handshake()
     hello = outgoing.read()
     assert hello[:1] == b"\x16"  # a handshake record
     return hello
