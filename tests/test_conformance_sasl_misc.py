@@ -7,13 +7,10 @@ from __future__ import annotations
 import base64
 import poplib
 import re
-import socket
-import struct
-from collections.abc import Iterator
 
 import pytest
 
-from helpers import RawClient
+from helpers import MakeServer, connect
 from pop3mock import Mailbox, POP3Server, ServerConfig, Session, fake_messages
 from pop3mock.protocol._config import ALL_CAPABILITIES, DEFAULT_TEXTS
 from pop3mock.server import tls
@@ -26,25 +23,7 @@ MESSAGES = [
 PLAIN_IR = "AUTH PLAIN " + base64.b64encode(b"\0alice\0wonderland").decode()
 
 
-@pytest.fixture
-def server() -> Iterator[POP3Server]:
-    with POP3Server(users={"alice": "wonderland"}) as srv:
-        srv.mailbox("alice").add(*MESSAGES)
-        yield srv
-    srv.check()
-
-
-def connect(server: POP3Server) -> RawClient:
-    return RawClient(server.host, server.port).greet()
-
-
-def login(client: RawClient) -> None:
-    client.login()
-
-
-def capa(client: RawClient) -> list[bytes]:
-    client.send(b"CAPA\r\n")
-    return client.multiline().split(b"\r\n")[1:-2]
+pytestmark = pytest.mark.server({"alice": "wonderland"}, maildrops={"alice": MESSAGES})
 
 
 # -- L. AUTH / SASL ---------------------------------------------------------------------------
@@ -60,40 +39,36 @@ def test_c149_every_auth_form_is_refused_after_a_successful_auth(server: POP3Ser
         assert client.cmd("STAT") == b"+OK 3 %d\r\n" % sum(len(m) for m in MESSAGES)
 
 
-def test_c165_bare_auth_without_sasl_is_err() -> None:
+@pytest.mark.server({"alice": "wonderland"}, capabilities=ALL_CAPABILITIES - {"SASL"})
+def test_c165_bare_auth_without_sasl_is_err(server: POP3Server) -> None:
     """C-165: bare AUTH lists mechanisms, or answers -ERR when SASL is not offered."""
-    caps = ALL_CAPABILITIES - {"SASL"}
-    with (
-        POP3Server(users={"alice": "wonderland"}, capabilities=caps) as plain,
-        connect(plain) as client,
-    ):
+    with connect(server) as client:
         assert client.cmd("AUTH") == b"-ERR AUTH is not supported.\r\n"
-        assert not any(line.startswith(b"SASL") for line in capa(client))
-        login(client)  # the refusal changed nothing
+        assert not any(line.startswith("SASL") for line in client.capa())
+        client.login()  # the refusal changed nothing
 
 
 # -- M. UTF8 and LANG -------------------------------------------------------------------------
 
 
-def test_c170_stls_after_utf8_is_refused_where_stls_is_offered() -> None:
+@pytest.mark.server({"alice": "wonderland"}, stls=True)
+def test_c170_stls_after_utf8_is_refused_where_stls_is_offered(server: POP3Server) -> None:
     """C-170: with STLS on offer, STLS after UTF8 is refused and the session stays plain."""
-    with (
-        POP3Server(users={"alice": "wonderland"}, stls=True) as server,
-        connect(server) as client,
-    ):
-        assert b"STLS" in capa(client)
+    with connect(server) as client:
+        assert "STLS" in client.capa()
         assert client.cmd("UTF8") == b"+OK UTF8 enabled.\r\n"
         assert client.cmd("STLS") == b"-ERR STLS is not allowed after UTF8.\r\n"
-        login(client)  # still plaintext: the session went on without a handshake
-    with POP3Server(users={"alice": "wonderland"}, stls=True) as server:
-        pop = poplib.POP3(server.host, server.port, timeout=10)
-        pop.stls(tls.client_context())  # without UTF8 first, STLS works
-        pop.user("alice")
-        pop.pass_("wonderland")
-        pop.quit()
+        client.login()  # still plaintext: the session went on without a handshake
+    pop = poplib.POP3(server.host, server.port, timeout=10)
+    pop.stls(tls.client_context())  # without UTF8 first, STLS works
+    pop.user("alice")
+    pop.pass_("wonderland")
+    pop.quit()
 
 
-def test_c171_malformed_utf8_in_user_pass_and_apop_is_refused(server: POP3Server) -> None:
+def test_c171_malformed_utf8_in_user_pass_and_apop_is_refused(
+    server: POP3Server, make_server: MakeServer
+) -> None:
     """C-171: invalid UTF-8 in USER, PASS or APOP gets -ERR; valid UTF-8 names log in."""
     with connect(server) as client:
         assert client.cmd("USER alice").startswith(b"+OK")
@@ -103,10 +78,7 @@ def test_c171_malformed_utf8_in_user_pass_and_apop_is_refused(server: POP3Server
         assert client.line() == b"-ERR [AUTH] Authentication failed.\r\n"
         client.send(b"USER \xc3\x28\r\n")
         assert client.line() == b"-ERR Invalid UTF-8 in the user name.\r\n"
-    with (
-        POP3Server(users={"j\u00fcrgen": "p\u00e4ss"}) as utf8,
-        connect(utf8) as client,
-    ):
+    with connect(make_server({"j\u00fcrgen": "p\u00e4ss"})) as client:
         client.send("USER j\u00fcrgen\r\nPASS p\u00e4ss\r\n".encode())
         assert [client.line(), client.line()] == [b"+OK Send PASS.\r\n", b"+OK Logged in.\r\n"]
 
@@ -128,19 +100,16 @@ def test_c172_failed_lang_keeps_the_language_in_both_states() -> None:
     assert session.handle(b"LANG *").encode() == b"+OK en Language changed.\r\n"
 
 
-def test_c174_utf8_and_lang_switched_off_answer_err() -> None:
+@pytest.mark.server({"alice": "wonderland"}, capabilities=ALL_CAPABILITIES - {"UTF8", "LANG"})
+def test_c174_utf8_and_lang_switched_off_answer_err(server: POP3Server) -> None:
     """C-174: a server without RFC 6856 answers UTF8 and LANG (any form) with -ERR."""
-    caps = ALL_CAPABILITIES - {"UTF8", "LANG"}
-    with (
-        POP3Server(users={"alice": "wonderland"}, capabilities=caps) as server,
-        connect(server) as client,
-    ):
-        listed = capa(client)
-        assert not any(line.split()[0] in (b"UTF8", b"LANG") for line in listed)
+    with connect(server) as client:
+        listed = client.capa()
+        assert not any(line.split()[0] in ("UTF8", "LANG") for line in listed)
         assert client.cmd("UTF8") == b"-ERR UTF8 is not supported.\r\n"
         assert client.cmd("LANG") == b"-ERR LANG is not supported.\r\n"
         assert client.cmd("LANG en") == b"-ERR LANG is not supported.\r\n"
-        login(client)
+        client.login()
         assert client.cmd("LANG *") == b"-ERR LANG is not supported.\r\n"
         assert client.cmd("NOOP") == b"+OK\r\n"
 
@@ -171,9 +140,8 @@ def test_c183_nothing_follows_a_terminator_until_the_next_command(server: POP3Se
     with connect(server) as client:
         for n, command in enumerate(MULTILINE):
             if n == 3:
-                login(client)
-            client.send(command.encode() + b"\r\n")
-            reply = client.multiline()
+                client.login()
+            reply = client.multi(command)
             assert reply.startswith(b"+OK") and reply.endswith(b"\r\n.\r\n")
             assert client.buf == b""
             # A one-line command valid in both states: its reply must be the next bytes.
@@ -181,37 +149,24 @@ def test_c183_nothing_follows_a_terminator_until_the_next_command(server: POP3Se
             assert client.buf == b""
 
 
-def _read_until_terminator(sock: socket.socket, data: bytearray) -> bytes:
-    while True:
-        end = data.find(b"\r\n.\r\n", max(0, len(data) - 70000))
-        if end >= 0:
-            rest = bytes(data[end + 5 :])
-            del data[end + 5 :]
-            return rest
-        chunk = sock.recv(65536)
-        assert chunk, "connection closed inside the reply"
-        data += chunk
-
-
-def test_c184_noop_sent_while_a_long_reply_streams_is_answered_after_it() -> None:
+def test_c184_noop_sent_while_a_long_reply_streams_is_answered_after_it(
+    make_server: MakeServer,
+) -> None:
     """C-184: a keep-alive NOOP sent before the client read the whole RETR is answered
     after the terminator, and the message arrives intact."""
     big = b"Subject: big\r\n\r\n" + b"".join(b"%077d\r\n" % i for i in range(100_000))
-    with POP3Server(users={"alice": "wonderland"}) as server:
-        server.mailbox("alice").add(big)
-        with connect(server) as client:
-            login(client)
-            client.send(b"RETR 1\r\n")
-            data = bytearray(client.sock.recv(65536))
-            assert data.startswith(b"+OK") and b"\r\n.\r\n" not in data
-            client.send(b"NOOP\r\n")  # the client has not read the reply yet
-            client.buf = _read_until_terminator(client.sock, data)
-            assert bytes(data) == b"+OK %d octets\r\n" % len(big) + big + b".\r\n"
-            assert client.line() == b"+OK\r\n"
-            assert client.cmd("QUIT").startswith(b"+OK")
-        server.journal.wait_for(sessions_ended=1)
-        assert server.journal.sessions[0].violations == []
-    server.check()
+    server = make_server({"alice": "wonderland"}, maildrops={"alice": [big]})
+    with connect(server) as client:
+        client.login()
+        client.send(b"RETR 1\r\n")
+        client.buf = client.sock.recv(65536)
+        assert client.buf.startswith(b"+OK") and b"\r\n.\r\n" not in client.buf
+        client.send(b"NOOP\r\n")  # the client has not read the reply yet
+        assert client.multiline() == b"+OK %d octets\r\n" % len(big) + big + b".\r\n"
+        assert client.line() == b"+OK\r\n"
+        assert client.cmd("QUIT").startswith(b"+OK")
+    server.journal.wait_for(sessions_ended=1)
+    assert server.journal.sessions[0].violations == []
 
 
 def test_c185_quit_is_answered_then_the_connection_closes(server: POP3Server) -> None:
@@ -220,7 +175,7 @@ def test_c185_quit_is_answered_then_the_connection_closes(server: POP3Server) ->
         assert client.cmd("QUIT") == b"+OK Logging out.\r\n"
         assert client.read_all() == b""
     with connect(server) as client:
-        login(client)
+        client.login()
         assert client.cmd("QUIT") == b"+OK Logging out, 0 messages deleted.\r\n"
         assert client.read_all() == b""
 
@@ -241,12 +196,6 @@ def test_c187_default_uids_have_no_slash() -> None:
         assert all(UID_CHARS.fullmatch(uid) for uid in wire), wire
 
 
-def _reset(sock: socket.socket) -> None:
-    # Close with RST, as a client that gives up does.
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    sock.close()
-
-
 def test_c188_clients_leaving_without_quit_after_errors(server: POP3Server) -> None:
     """C-188 (C-088): a client that drops the connection after an error (mid-SASL, after a
     refused login, after a failed command with a deletion pending) leaves nothing deleted,
@@ -258,12 +207,12 @@ def test_c188_clients_leaving_without_quit_after_errors(server: POP3Server) -> N
     with connect(server) as client:
         assert client.cmd("USER alice").startswith(b"+OK")
         assert client.cmd("PASS wrong") == b"-ERR [AUTH] Authentication failed.\r\n"
-        _reset(client.sock)
+        client.reset()
     with connect(server) as client:
-        login(client)
+        client.login()
         assert client.cmd("DELE 1") == b"+OK Message 1 deleted.\r\n"
         assert client.cmd("UIDL 9") == b"-ERR There is no message 9.\r\n"
-        _reset(client.sock)
+        client.reset()
     server.journal.wait_for(sessions_ended=3)
     reasons = [s.end_reason for s in server.journal.sessions]
     assert reasons[0] == "client closed"
@@ -272,7 +221,7 @@ def test_c188_clients_leaving_without_quit_after_errors(server: POP3Server) -> N
     assert not server.mailbox("alice").locked
     assert server.errors == []
     with connect(server) as client:
-        login(client)  # not [IN-USE]
+        client.login()  # not [IN-USE]
         assert client.cmd("STAT").startswith(b"+OK 3 ")
 
 
@@ -300,13 +249,12 @@ def test_quirks_listings_match_stat_with_single_spaces(server: POP3Server) -> No
     """mpop, getmail, Thunderbird: STAT is `+OK n size`; LIST and UIDL have exactly n lines
     of `number SP value`, also after DELE; `UIDL n` echoes n (fetchmail)."""
     with connect(server) as client:
-        login(client)
+        client.login()
         assert client.cmd("DELE 2").startswith(b"+OK")
         stat = re.fullmatch(rb"\+OK (\d+) (\d+)\r\n", client.cmd("STAT"))
         assert stat is not None
-        for command in (b"LIST", b"UIDL"):
-            client.send(command + b"\r\n")
-            lines = client.multiline().split(b"\r\n")[1:-2]
+        for command in ("LIST", "UIDL"):
+            lines = client.multi(command).split(b"\r\n")[1:-2]
             assert len(lines) == int(stat[1])
             assert [line.split(b" ")[0] for line in lines] == [b"1", b"3"]
             assert all(re.fullmatch(rb"\d+ [\x21-\x7e]+", line) for line in lines)
@@ -316,9 +264,8 @@ def test_quirks_listings_match_stat_with_single_spaces(server: POP3Server) -> No
 def test_quirks_fetchmail_top_99999999_is_the_whole_message(server: POP3Server) -> None:
     """fetchmail fetches with `TOP n 99999999`: the reply is the whole stuffed message."""
     with connect(server) as client:
-        login(client)
-        client.send(b"TOP 2 99999999\r\n")
-        reply = client.multiline()
+        client.login()
+        reply = client.multi("TOP 2 99999999")
         assert (
             reply
             == b"+OK Top of message follows.\r\n"
@@ -352,11 +299,11 @@ def test_quirks_capa_as_curl_mpop_and_thunderbird_read_it(server: POP3Server) ->
     """curl ends CAPA at a line starting with '.', mpop reads at most 50 upper-case tags,
     Thunderbird needs `USER` alone on its line and SASL names split by single spaces."""
     with connect(server) as client:
-        lines = capa(client)
+        lines = client.capa()
     assert 0 < len(lines) <= 50
-    assert b"USER" in lines
-    sasl = next(line for line in lines if line.startswith(b"SASL "))
-    assert sasl.split(b" ")[1:] == [b"PLAIN", b"LOGIN", b"CRAM-MD5", b"XOAUTH2", b"OAUTHBEARER"]
+    assert "USER" in lines
+    sasl = next(line for line in lines if line.startswith("SASL "))
+    assert sasl.split(" ")[1:] == ["PLAIN", "LOGIN", "CRAM-MD5", "XOAUTH2", "OAUTHBEARER"]
     for line in lines:
-        assert not line.startswith(b".") and line.isascii() and line == line.strip()
-        assert line.split(b" ")[0] == line.split(b" ")[0].upper()
+        assert not line.startswith(".") and line.isascii() and line == line.strip()
+        assert line.split(" ")[0] == line.split(" ")[0].upper()

@@ -6,12 +6,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from helpers import RawClient
+from helpers import MakeServer, connect
 from pop3mock import ConfigurationError, POP3Server
 from pop3mock.protocol._config import ALL_CAPABILITIES, DEFAULT_TEXTS
 
@@ -25,20 +24,7 @@ AUTH_FAILED = b"-ERR [AUTH] Authentication failed.\r\n"
 TOO_LONG = b"-ERR Line too long.\r\n"
 
 
-@pytest.fixture
-def server() -> Iterator[POP3Server]:
-    with POP3Server(users={"alice": PASSWORD}) as srv:
-        srv.mailbox("alice").add(LF_ONLY, CR_ONLY, PLAIN)
-        yield srv
-    srv.check()
-
-
-def connect(server: POP3Server) -> RawClient:
-    return RawClient(server.host, server.port).greet()
-
-
-def login(client: RawClient, user: str = "alice", password: str = PASSWORD) -> None:
-    client.login(user, password)
+pytestmark = pytest.mark.server({"alice": PASSWORD}, maildrops={"alice": [LF_ONLY, CR_ONLY, PLAIN]})
 
 
 def apop(greeting: bytes, secret: str) -> str:
@@ -57,8 +43,8 @@ def b64(data: bytes) -> str:
 def test_c001_c002_greeting_comes_unasked_and_is_one_positive_line(server: POP3Server) -> None:
     """C-001, C-002: the greeting arrives before the client sends anything, is one +OK line,
     and nothing follows it: after QUIT the stream holds exactly the QUIT reply."""
-    with RawClient(server.host, server.port) as client:
-        assert GREETING.fullmatch(client.line())
+    with connect(server) as client:
+        assert GREETING.fullmatch(client.greeting)
         assert client.buf == b""
         client.send(b"QUIT\r\n")
         assert client.read_all() == b"+OK Logging out.\r\n"
@@ -103,8 +89,8 @@ def test_c003_c004_c005_c018_every_byte_of_a_session(server: POP3Server) -> None
         (b"quit", b"+OK Logging out, 0 messages deleted.\r\n"),
     ]
     received = b""
-    with RawClient(server.host, server.port) as client:
-        greeting = client.line()
+    with connect(server) as client:
+        greeting = client.greeting
         for command, reply in exchange:
             client.send(command + b"\r\n")
             # Exactly as many lines as expected: any extra byte shows in the next reply.
@@ -152,7 +138,7 @@ def test_c009_c011_255_octets_accepted_longer_lines_refused_session_goes_on(
         assert client.line() == TOO_LONG
         client.send(b"X" * 10_000 + b"\r\n")
         assert client.line() == TOO_LONG
-        login(client)
+        client.login()
         assert client.cmd("NOOP") == b"+OK\r\n"
         assert client.buf == b""  # one reply per line, however long
 
@@ -161,7 +147,7 @@ def test_c014_arguments_to_argument_less_commands_strict_by_default(server: POP3
     """C-014: STAT, NOOP, RSET, QUIT with arguments get -ERR (default) and change nothing."""
     with connect(server) as client:
         assert client.cmd("QUIT now") == b"-ERR QUIT takes no arguments.\r\n"
-        login(client)
+        client.login()
         assert client.cmd("DELE 1") == b"+OK Message 1 deleted.\r\n"
         for verb in ("STAT", "NOOP", "RSET", "QUIT"):
             assert client.cmd(f"{verb} extra") == b"-ERR %s takes no arguments.\r\n" % verb.encode()
@@ -170,21 +156,19 @@ def test_c014_arguments_to_argument_less_commands_strict_by_default(server: POP3
     assert len(server.mailbox("alice")) == 2
 
 
-def test_c014_lenient_arguments_answer_like_dovecot() -> None:
+@pytest.mark.server({"alice": PASSWORD}, maildrops={"alice": [PLAIN]}, strict_arguments=False)
+def test_c014_lenient_arguments_answer_like_dovecot(server: POP3Server) -> None:
     """C-014, lenient mode (strict_arguments=False): the arguments are ignored."""
-    with POP3Server(users={"alice": PASSWORD}, strict_arguments=False) as server:
-        server.mailbox("alice").add(PLAIN)
-        with connect(server) as client:
-            login(client)
-            assert client.cmd("STAT extra") == b"+OK 1 %d\r\n" % len(PLAIN)
-            assert client.cmd("NOOP x") == b"+OK\r\n"
-            assert client.cmd("DELE 1") == b"+OK Message 1 deleted.\r\n"
-            assert client.cmd("RSET x") == b"+OK 1 messages, deletion marks removed.\r\n"
-            assert client.cmd("DELE 1") == b"+OK Message 1 deleted.\r\n"
-            assert client.cmd("QUIT x") == b"+OK Logging out, 1 messages deleted.\r\n"
-            assert client.read_all() == b""
-        assert len(server.mailbox("alice")) == 0
-    server.check()
+    with connect(server) as client:
+        client.login()
+        assert client.cmd("STAT extra") == b"+OK 1 %d\r\n" % len(PLAIN)
+        assert client.cmd("NOOP x") == b"+OK\r\n"
+        assert client.cmd("DELE 1") == b"+OK Message 1 deleted.\r\n"
+        assert client.cmd("RSET x") == b"+OK 1 messages, deletion marks removed.\r\n"
+        assert client.cmd("DELE 1") == b"+OK Message 1 deleted.\r\n"
+        assert client.cmd("QUIT x") == b"+OK Logging out, 1 messages deleted.\r\n"
+        assert client.read_all() == b""
+    assert len(server.mailbox("alice")) == 0
 
 
 def test_c015_no_bad_command_limit_by_default(server: POP3Server) -> None:
@@ -195,41 +179,42 @@ def test_c015_no_bad_command_limit_by_default(server: POP3Server) -> None:
             assert client.cmd("STAT") == b"-ERR STAT is not allowed before login.\r\n"
         client.send(b"CAPA\r\n")
         assert client.multiline().startswith(b"+OK Capability list follows.\r\n")
-        login(client)
+        client.login()
         assert client.cmd("QUIT").startswith(b"+OK")
 
 
-def test_c015_bad_command_limit_closes_when_configured() -> None:
+@pytest.mark.server({"alice": PASSWORD}, bad_command_limit=3)
+def test_c015_bad_command_limit_closes_when_configured(server: POP3Server) -> None:
     """C-015: with bad_command_limit=3 the third bad command is refused and the server
     closes; good commands in between do not count."""
-    with POP3Server(users={"alice": PASSWORD}, bad_command_limit=3) as server:
-        with connect(server) as client:
-            assert client.cmd("FOO") == b"-ERR Unknown command.\r\n"
-            assert client.cmd("USER alice") == b"+OK Send PASS.\r\n"
-            assert client.cmd("STAT") == b"-ERR STAT is not allowed before login.\r\n"
-            assert client.cmd("BAR") == b"-ERR Too many invalid commands.\r\n"
-            assert client.read_all() == b""
-        server.journal.wait_for(sessions_ended=1)
-        assert server.journal.sessions[0].end_reason == "closed by server"
-    server.check()
+    with connect(server) as client:
+        assert client.cmd("FOO") == b"-ERR Unknown command.\r\n"
+        assert client.cmd("USER alice") == b"+OK Send PASS.\r\n"
+        assert client.cmd("STAT") == b"-ERR STAT is not allowed before login.\r\n"
+        assert client.cmd("BAR") == b"-ERR Too many invalid commands.\r\n"
+        assert client.read_all() == b""
+    server.journal.wait_for(sessions_ended=1)
+    assert server.journal.sessions[0].end_reason == "closed by server"
 
 
-def test_c016_reply_texts_are_configurable_and_defaults_avoid_fetchmail_words() -> None:
+@pytest.mark.server(
+    {"alice": PASSWORD},
+    apop=False,
+    texts={"greeting": "Test server", "user_ok": "Who?", "auth_failed": "No."},
+)
+def test_c016_reply_texts_are_configurable_and_defaults_avoid_fetchmail_words(
+    server: POP3Server,
+) -> None:
     """C-016: free text after the status is the test's to choose; the default texts avoid
     the words fetchmail reads as 'mailbox busy' (C-135) except where that is the case."""
     for key, text in DEFAULT_TEXTS.items():
         if key == "in_use":
             continue
         assert not re.search(r"lock|wait|service.*unavailable", text, re.IGNORECASE), key
-    texts = {"greeting": "Test server", "user_ok": "Who?", "auth_failed": "No."}
-    with (
-        POP3Server(users={"alice": PASSWORD}, apop=False, texts=texts) as server,
-        connect(server) as client,
-    ):
+    with connect(server) as client:
         assert client.greeting == b"+OK Test server\r\n"
         assert client.cmd("USER alice") == b"+OK Who?\r\n"
         assert client.cmd("PASS nope") == b"-ERR [AUTH] No.\r\n"
-    server.check()
 
 
 # -- B. greeting and AUTHORIZATION --------------------------------------------------------------
@@ -244,9 +229,11 @@ ONLY_SASL: dict[str, Any] = {"capabilities": ALL_CAPABILITIES - {"USER"}, "apop"
     [(ONLY_USER, "USER"), (ONLY_APOP, "APOP"), (ONLY_SASL, "AUTH")],
     ids=["user-pass", "apop", "sasl"],
 )
-def test_c020_each_login_mechanism_alone(options: dict[str, Any], works: str) -> None:
+def test_c020_each_login_mechanism_alone(
+    options: dict[str, Any], works: str, make_server: MakeServer
+) -> None:
     """C-020: any one mechanism can be the only one; the others then answer -ERR."""
-    with POP3Server(users={"alice": PASSWORD}, **options) as server, connect(server) as client:
+    with connect(make_server({"alice": PASSWORD}, **options)) as client:
         greeting = client.greeting
         assert (b"<" in greeting) == (works == "APOP")  # C-021, C-023
         # USER last: PASS counts only right after it (C-034).
@@ -268,7 +255,6 @@ def test_c020_each_login_mechanism_alone(options: dict[str, Any], works: str) ->
         del refused[works]
         assert replies == refused
         assert client.cmd("STAT") == b"+OK 0 0\r\n"
-    server.check()
 
 
 def test_c020_no_login_mechanism_is_a_configuration_error() -> None:
@@ -335,11 +321,11 @@ def test_c043_apop_needs_exactly_two_arguments(server: POP3Server) -> None:
         assert client.cmd(f"APOP alice {digest}") == b"+OK Logged in.\r\n"
 
 
-def test_c045_apop_only_server_refuses_user_and_pass() -> None:
+@pytest.mark.server({"alice": PASSWORD}, **ONLY_APOP)
+def test_c045_apop_only_server_refuses_user_and_pass(server: POP3Server) -> None:
     """C-045 (server-wide): without the USER capability, USER/PASS fail and APOP works."""
-    with POP3Server(users={"alice": PASSWORD}, **ONLY_APOP) as server, connect(server) as client:
+    with connect(server) as client:
         assert client.cmd("USER alice") == b"-ERR USER is not supported.\r\n"
         assert client.cmd(f"PASS {PASSWORD}") == b"-ERR PASS is not supported.\r\n"
         digest = apop(client.greeting, PASSWORD)
         assert client.cmd(f"APOP alice {digest}") == b"+OK Logged in.\r\n"
-    server.check()
