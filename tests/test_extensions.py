@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import poplib
 import re
-from collections.abc import Iterator
 
 import pytest
 
-from helpers import RawClient
+from helpers import connect
 from pop3mock import ConfigurationError, Mailbox, POP3Server, ServerConfig, Session, __version__
 from pop3mock.protocol._session import system_error
 
@@ -24,31 +23,7 @@ ALL = frozenset(ServerConfig().capabilities)
 CODE = re.compile(r"^-ERR \[[!-.0-\\^-~]+(/[!-.0-\\^-~]+)*\] ")  # C-128
 
 
-@pytest.fixture
-def server() -> Iterator[POP3Server]:
-    with POP3Server(users={"alice": "wonderland"}) as srv:
-        srv.mailbox("alice").add(*MESSAGES)
-        yield srv
-    srv.check()
-
-
-def connect(server: POP3Server) -> RawClient:
-    client = RawClient(server.host, server.port)
-    client.line()
-    return client
-
-
-def capa(client: RawClient) -> list[str]:
-    client.send(b"CAPA\r\n")
-    reply = client.multiline().decode("ascii")
-    lines = reply.split("\r\n")
-    assert lines[0].startswith("+OK") and lines[-2:] == [".", ""]
-    return lines[1:-2]
-
-
-def login(client: RawClient, user: str = "alice", password: str = "wonderland") -> bytes:
-    client.cmd(f"USER {user}")
-    return client.cmd(f"PASS {password}")
+pytestmark = pytest.mark.server({"alice": "wonderland"}, maildrops={"alice": MESSAGES})
 
 
 # -- CAPA (RFC 2449) -------------------------------------------------------------------------
@@ -56,9 +31,9 @@ def login(client: RawClient, user: str = "alice", password: str = "wonderland") 
 
 def test_capa_before_and_after_login(server: POP3Server) -> None:
     with connect(server) as client:
-        before = capa(client)
-        assert login(client).startswith(b"+OK")
-        after = capa(client)  # C-107
+        before = client.capa()
+        assert client.try_login().startswith(b"+OK")
+        after = client.capa()  # C-107
     assert before == [
         "TOP",
         "UIDL",
@@ -104,10 +79,10 @@ def test_switched_off_capability_is_not_listed_and_its_command_fails(capability:
     with POP3Server(users={"alice": "wonderland"}, capabilities=ALL - {capability}) as server:
         server.mailbox("alice").add(*MESSAGES)
         with connect(server) as client:
-            listed = {line.split()[0] for line in capa(client)}
+            listed = {line.split()[0] for line in client.capa()}
             assert capability not in listed  # C-112, C-113, C-114, C-124
             if after_login:
-                assert login(client).startswith(b"+OK")
+                assert client.try_login().startswith(b"+OK")
             assert client.cmd(command).startswith(b"-ERR")
 
 
@@ -117,7 +92,7 @@ def test_tags_without_a_command_can_be_switched_off(capability: str) -> None:
         POP3Server(users={"alice": "wonderland"}, capabilities=ALL - {capability}) as server,
         connect(server) as client,
     ):
-        assert capability not in {line.split()[0] for line in capa(client)}
+        assert capability not in {line.split()[0] for line in client.capa()}
 
 
 def test_capa_off_is_the_rfc1939_answer() -> None:
@@ -135,13 +110,13 @@ def test_login_delay_and_expire_advertised_as_configured() -> None:
         POP3Server(users={"alice": "wonderland"}, login_delay=900, expire=30) as server,
         connect(server) as client,
     ):
-        caps = capa(client)
+        caps = client.capa()
         assert "LOGIN-DELAY 900" in caps and "EXPIRE 30" in caps
     with (
         POP3Server(users={"alice": "wonderland"}, expire="never") as server,
         connect(server) as client,
     ):
-        assert "EXPIRE NEVER" in capa(client)
+        assert "EXPIRE NEVER" in client.capa()
 
 
 def test_per_user_login_delay_and_expire() -> None:
@@ -153,15 +128,15 @@ def test_per_user_login_delay_and_expire() -> None:
     }
     with POP3Server(users={"alice": "wonderland", "bob": "builder"}, **options) as server:
         with connect(server) as client:
-            before = capa(client)
+            before = client.capa()
             assert "LOGIN-DELAY 600 USER" in before  # C-117: the maximum, then USER
             assert "EXPIRE 0 USER" in before  # C-119: the minimum, then USER
-            login(client)
-            after = capa(client)
+            client.try_login()
+            after = client.capa()
             assert "LOGIN-DELAY 60" in after and "EXPIRE 30" in after
         with connect(server) as client:
-            login(client, "bob", "builder")
-            after = capa(client)
+            client.try_login("bob", "builder")
+            after = client.capa()
             assert "LOGIN-DELAY 600" in after and "EXPIRE 0" in after
 
 
@@ -170,7 +145,7 @@ def test_implementation_text() -> None:
         POP3Server(users={"alice": "wonderland"}, implementation="Example POP3 1.0") as server,
         connect(server) as client,
     ):
-        assert "IMPLEMENTATION Example POP3 1.0" in capa(client)  # C-120
+        assert "IMPLEMENTATION Example POP3 1.0" in client.capa()  # C-120
 
 
 def test_capa_order_option() -> None:
@@ -179,7 +154,7 @@ def test_capa_order_option() -> None:
         POP3Server(users={"alice": "wonderland"}, capa_order=order) as server,
         connect(server) as client,
     ):
-        assert [line.split()[0] for line in capa(client)][:4] == order
+        assert [line.split()[0] for line in client.capa()][:4] == order
 
 
 # -- response codes (RFC 2449 section 8, RFC 3206) ------------------------------------------
@@ -187,8 +162,8 @@ def test_capa_order_option() -> None:
 
 def test_in_use(server: POP3Server) -> None:
     with connect(server) as first, connect(server) as second:
-        assert login(first).startswith(b"+OK")
-        reply = login(second).decode()
+        assert first.try_login().startswith(b"+OK")
+        reply = second.try_login().decode()
         assert reply == "-ERR [IN-USE] Mailbox is locked by another POP3 session.\r\n"  # C-131
         assert CODE.match(reply)
 
@@ -207,10 +182,10 @@ def test_login_delay_enforced() -> None:
         users={"alice": "wonderland"}, login_delay=3600, enforce_login_delay=True
     ) as server:
         with connect(server) as client:
-            assert login(client).startswith(b"+OK")
+            assert client.try_login().startswith(b"+OK")
             client.cmd("QUIT")
         with connect(server) as client:
-            reply = login(client).decode()
+            reply = client.try_login().decode()
             assert reply.startswith("-ERR [LOGIN-DELAY] ")  # C-130
             assert CODE.match(reply)
 
@@ -219,7 +194,7 @@ def test_utf8_code_and_utf8_mode() -> None:
     with POP3Server(users={"alice": "wonderland"}, utf8_required=True) as server:
         server.mailbox("alice").add(MESSAGES[0], UTF8_MESSAGE)
         with connect(server) as client:
-            login(client)
+            client.try_login()
             assert client.cmd("RETR 2") == b"-ERR [UTF8] This message needs UTF8 mode.\r\n"
             assert client.cmd("TOP 2 0").startswith(b"-ERR [UTF8]")  # C-134, C-168
             client.send(b"RETR 1\r\n")
@@ -246,9 +221,9 @@ def test_no_codes_without_resp_codes() -> None:
         connect(server) as first,
         connect(server) as second,
     ):
-        assert login(first, password="wrong") == b"-ERR Authentication failed.\r\n"  # C-129
-        login(first)
-        assert login(second) == b"-ERR Mailbox is locked by another POP3 session.\r\n"
+        assert first.try_login(password="wrong") == b"-ERR Authentication failed.\r\n"  # C-129
+        first.try_login()
+        assert second.try_login() == b"-ERR Mailbox is locked by another POP3 session.\r\n"
 
 
 def test_auth_resp_code_alone_keeps_only_auth() -> None:
@@ -258,9 +233,9 @@ def test_auth_resp_code_alone_keeps_only_auth() -> None:
         connect(server) as first,
         connect(server) as second,
     ):
-        assert login(first, password="wrong").startswith(b"-ERR [AUTH] ")  # C-123
-        login(first)
-        assert login(second).startswith(b"-ERR Mailbox")
+        assert first.try_login(password="wrong").startswith(b"-ERR [AUTH] ")  # C-123
+        first.try_login()
+        assert second.try_login().startswith(b"-ERR Mailbox")
 
 
 def test_system_error_codes() -> None:
@@ -286,7 +261,7 @@ def test_stat_and_last_have_no_text_to_configure(key: str) -> None:
 
 def test_top_without_its_line_count_says_what_is_missing(server: POP3Server) -> None:
     with connect(server) as client:
-        login(client)
+        client.try_login()
         assert client.cmd("TOP 1") == b"-ERR TOP needs a message number and a line count.\r\n"
 
 
@@ -322,7 +297,7 @@ def test_lang(server: POP3Server) -> None:
         assert client.multiline() == b"+OK Languages follow.\r\nen English\r\n.\r\n"  # C-173
         assert client.cmd("LANG EN") == b"+OK en Language changed.\r\n"  # C-172
         assert client.cmd("LANG xx-bogus") == b"-ERR Unsupported language.\r\n"
-        login(client)
+        client.try_login()
         assert client.cmd("LANG *") == b"+OK en Language changed.\r\n"
 
 
@@ -384,7 +359,7 @@ def test_expire_zero_deletes_what_was_retrieved() -> None:
 
 def test_last_as_rfc1460_describes(server: POP3Server) -> None:
     with connect(server) as client:
-        login(client)
+        client.try_login()
         assert client.cmd("LAST") == b"+OK 0\r\n"
         client.send(b"RETR 1\r\n")
         client.multiline()
@@ -392,7 +367,7 @@ def test_last_as_rfc1460_describes(server: POP3Server) -> None:
         client.cmd("QUIT")
     # RFC 1460 section 5, example: accessed in earlier sessions counts.
     with connect(server) as client:
-        login(client)
+        client.try_login()
         assert client.cmd("LAST") == b"+OK 1\r\n"
         client.send(b"RETR 3\r\n")
         client.multiline()
@@ -413,7 +388,7 @@ def test_last_off() -> None:
         POP3Server(users={"alice": "wonderland"}, last=False) as server,
         connect(server) as client,
     ):
-        login(client)
+        client.try_login()
         assert client.cmd("LAST") == b"-ERR Unknown command.\r\n"
 
 
