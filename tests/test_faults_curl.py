@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 
 import pytest
 
@@ -25,12 +24,9 @@ def curl(server: POP3Server, path: str = "/1", *options: str) -> subprocess.Comp
     return run_curl("--user", "alice:pw", *options, f"{server.url}{path}")
 
 
-@pytest.fixture
-def server() -> Iterator[POP3Server]:
-    with POP3Server(users={"alice": "pw"}, fault_seed=7) as srv:
-        srv.mailbox("alice").add(PLAIN, b"Subject: two\r\n\r\nsecond\r\n")
-        yield srv
-    srv.check()
+pytestmark = pytest.mark.server(
+    {"alice": "pw"}, maildrops={"alice": [PLAIN, b"Subject: two\r\n\r\nsecond\r\n"]}, fault_seed=7
+)
 
 
 def test_sys_temp_on_the_second_retr(server: POP3Server) -> None:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import poplib
-import socket
-import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
 
-from helpers import RawClient
+from helpers import connect
 from pop3mock import ClientViolationError, POP3Server, UnfiredFaultError
 
 PLAIN = b"Subject: plain\r\nFrom: a@example.org\r\n\r\n" + b"".join(
@@ -24,13 +22,10 @@ SEED = 1234
 SHORT = 0.3
 
 
-@pytest.fixture
-def server() -> Iterator[POP3Server]:
-    with POP3Server(users={"alice": "pw", "bob": "pw"}, fault_seed=SEED) as srv:
-        srv.mailbox("alice").add(*MESSAGES)
-        srv.mailbox("bob").add(SMALL)
-        yield srv
-    srv.check()  # no server error, and every counted rule fired
+# The server fixture checks at teardown: no server error, and every counted rule fired.
+pytestmark = pytest.mark.server(
+    {"alice": "pw", "bob": "pw"}, maildrops={"alice": MESSAGES, "bob": [SMALL]}, fault_seed=SEED
+)
 
 
 @contextmanager
@@ -58,14 +53,6 @@ def assert_intact(server: POP3Server) -> None:
             assert joined(client.retr(number)[1]) == message
         client.quit()
     assert [m.data for m in server.mailbox("alice").messages] == list(MESSAGES)
-
-
-def raw_login(server: POP3Server) -> RawClient:
-    client = RawClient(server.host, server.port)
-    client.line()
-    assert client.cmd("USER alice").startswith(b"+OK")
-    assert client.cmd("PASS pw").startswith(b"+OK")
-    return client
 
 
 # -- -ERR, raw lines, lies -------------------------------------------------------------------
@@ -248,7 +235,7 @@ def test_commands_sent_into_a_hang_are_dropped(server: POP3Server) -> None:
     """While the reply hangs, what the client sends is read and ignored (a QUIT commits
     nothing); the client's close then ends the session at once."""
     server.faults.on("RETR").once().hang()
-    client = raw_login(server)
+    client = connect(server).login("alice", "pw")
     assert client.cmd("DELE 1").startswith(b"+OK")
     client.send(b"RETR 2\r\n")
     server.journal.wait_for("RETR")
@@ -274,11 +261,10 @@ def test_hang_with_a_time_also_ends_when_the_client_closes(server: POP3Server) -
 def test_client_reset_during_a_hang(server: POP3Server) -> None:
     """An RST from the client during a hang ends the session as a client reset."""
     server.faults.on("RETR").once().hang()
-    client = raw_login(server)
+    client = connect(server).login("alice", "pw")
     client.send(b"RETR 1\r\n")
     server.journal.wait_for("RETR")
-    client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    client.close()
+    client.reset()
     server.journal.wait_for(sessions_ended=1)
     assert server.journal.sessions[0].end_reason == "client reset"
     assert_intact(server)
@@ -309,12 +295,12 @@ def test_close_before_replying(server: POP3Server) -> None:
 
 def test_truncated_retr(server: POP3Server) -> None:
     """disconnect(after_bytes=100): exactly the first 100 octets of the reply, then EOF."""
-    with raw_login(server) as client:
+    with connect(server).login("alice", "pw") as client:
         client.send(b"RETR 1\r\n")
         full = client.multiline()
         assert client.cmd("QUIT").startswith(b"+OK")
     server.faults.on("RETR").once().disconnect(after_bytes=100)
-    with raw_login(server) as client:
+    with connect(server).login("alice", "pw") as client:
         client.send(b"RETR 1\r\n")
         assert client.read_all() == full[:100]
     server.journal.wait_for(sessions_ended=2)
@@ -325,7 +311,7 @@ def test_truncated_retr(server: POP3Server) -> None:
 def test_reply_cut_after_lines(server: POP3Server) -> None:
     """disconnect(after_lines=3): the status line and two body lines, then EOF."""
     server.faults.on("RETR").disconnect(after_lines=3)
-    with raw_login(server) as client:
+    with connect(server).login("alice", "pw") as client:
         client.send(b"RETR 1\r\n")
         data = client.read_all()
     assert data.split(b"\r\n")[1:3] == PLAIN.split(b"\r\n")[:2]
@@ -379,7 +365,7 @@ def test_replaced_quit_commits_nothing_and_still_closes(action: str) -> None:
     with POP3Server(users={"alice": "pw"}, strict=True) as server:
         server.mailbox("alice").add(*MESSAGES)
         getattr(server.faults.on("QUIT").once(), action)()
-        client = raw_login(server)
+        client = connect(server).login("alice", "pw")
         assert client.cmd("DELE 1").startswith(b"+OK")
         reply = client.cmd("QUIT")
         assert reply.startswith(b"+OK" if action == "lie" else b"-ERR [SYS/TEMP]")
@@ -508,7 +494,7 @@ def test_double_stuffed_dots_survive_unstuffing(server: POP3Server) -> None:
 def test_bare_lf_line_ends(server: POP3Server) -> None:
     """Bare LF on the wire; poplib is lenient and reads the same lines."""
     server.faults.on("RETR").corrupt("bare_lf")
-    with raw_login(server) as client:
+    with connect(server).login("alice", "pw") as client:
         client.send(b"RETR 3\r\n")
         data = client.buf
         while not data.endswith(b"\n.\n"):
@@ -704,9 +690,7 @@ def test_one_rule_on_retr_and_top_seen_by_poplib(server: POP3Server) -> None:
 
 def test_a_rule_on_every_command_meets_an_unknown_one(server: POP3Server) -> None:
     server.faults.on("*", state="TRANSACTION").error("[SYS/TEMP] busy")
-    with RawClient(server.host, server.port) as raw:
-        raw.greet()
-        raw.login("alice", "pw")
+    with connect(server).login("alice", "pw") as raw:
         assert raw.cmd("XYZZY 1 2") == b"-ERR [SYS/TEMP] busy\r\n"
         raw.send(b"QUIT\r\n")
         raw.read_all()
