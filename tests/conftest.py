@@ -86,6 +86,9 @@ def make_server() -> Iterator[MakeServer]:
         maildrops, tokens = maildrops or {}, tokens or {}
         if unknown := (set(maildrops) | set(tokens)) - set(users):
             raise ValueError(f"maildrops or tokens for users not given: {sorted(unknown)}")
+        if used_up := [name for name, drop in maildrops.items() if isinstance(drop, Iterator)]:
+            # A marker is made once per module: its iterator would fill one test's maildrop.
+            raise TypeError(f"give the maildrops of {used_up} as lists, not iterators")
         server = POP3Server(**options)
         for name, password in users.items():
             server.add_user(name, password, maildrops.get(name, ()), token=tokens.get(name))
