@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -36,12 +35,9 @@ def run(*command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.fixture
-def server() -> Iterator[POP3Server]:
-    with POP3Server(users={"alice": PASSWORD}, stls=True) as srv:
-        srv.mailbox("alice").add(*fake_messages(6, seed=3))
-        yield srv
-    srv.check()
+pytestmark = pytest.mark.server(
+    {"alice": PASSWORD}, maildrops={"alice": list(fake_messages(6, seed=3))}, stls=True
+)
 
 
 def private(path: Path, text: str) -> Path:
