@@ -13,18 +13,16 @@ import hmac
 import poplib
 import socket
 import ssl
-import struct
 import subprocess
 import threading
 import tracemalloc
 import warnings
-from collections.abc import Iterator
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from helpers import RawClient
+from helpers import RawClient, client_hello, connect
 from pop3mock import (
     ClientViolationError,
     Journal,
@@ -49,42 +47,7 @@ def snapshot(mailbox: Mailbox) -> tuple[object, ...]:
     return (mailbox.uids, tuple(m.data for m in mailbox.messages), mailbox.deleted)
 
 
-@pytest.fixture
-def server() -> Iterator[POP3Server]:
-    with POP3Server(users={"alice": PASSWORD}) as srv:
-        srv.mailbox("alice").add(*MESSAGES)
-        yield srv
-    srv.check()
-
-
-def connect(server: POP3Server, port: int | None = None) -> RawClient:
-    client = RawClient(server.host, port or server.port)
-    assert client.line().startswith(b"+OK")
-    return client
-
-
-def login(server: POP3Server, user: str = "alice", password: str = PASSWORD) -> RawClient:
-    client = connect(server)
-    assert client.cmd(f"USER {user}").startswith(b"+OK")
-    assert client.cmd(f"PASS {password}").startswith(b"+OK")
-    return client
-
-
-def reset_close(sock: socket.socket) -> None:
-    """Close with a TCP RST instead of a FIN (a killed client, a pulled cable)."""
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    sock.close()
-
-
-def client_hello() -> bytes:
-    """The first flight of a real TLS client (a ClientHello record)."""
-    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-    tls = client_context().wrap_bio(incoming, outgoing, server_hostname="localhost")
-    with pytest.raises(ssl.SSLWantReadError):
-        tls.do_handshake()
-    hello = outgoing.read()
-    assert hello[:1] == b"\x16"  # a handshake record
-    return hello
+pytestmark = pytest.mark.server({"alice": PASSWORD}, maildrops={"alice": MESSAGES})
 
 
 def ended_sessions(server: POP3Server) -> int:
@@ -149,7 +112,7 @@ def test_hostile_line_after_login_gets_an_answer_and_the_session_goes_on(
     server: POP3Server, line: bytes, status: str
 ) -> None:
     before = snapshot(server.mailbox("alice"))
-    client = login(server)
+    client = connect(server).login("alice", PASSWORD)
     client.send(line + b"\r\n")
     reply = client.multiline() if line.startswith(b"TOP 1 9") else client.line()
     assert reply.split(b" ")[0].rstrip(b"\r\n") == status.encode(), reply
@@ -200,7 +163,7 @@ def test_bare_lf_and_bare_cr_are_accepted_and_recorded_as_violations(strict: boo
 def test_half_closed_bare_cr_quit_is_still_answered_and_commits(server: POP3Server) -> None:
     # A CR at the very end of the data could be the first half of a CRLF; once the client
     # has shut down its side nothing can follow, so it ends the line.
-    client = login(server)
+    client = connect(server).login("alice", PASSWORD)
     assert client.cmd("DELE 1").startswith(b"+OK")
     client.send(b"QUIT\r")
     client.sock.shutdown(socket.SHUT_WR)
@@ -214,7 +177,7 @@ def test_half_closed_bare_cr_quit_is_still_answered_and_commits(server: POP3Serv
 def test_long_line_is_cut_answered_once_and_the_session_goes_on(
     server: POP3Server, size: int
 ) -> None:
-    client = login(server)
+    client = connect(server).login("alice", PASSWORD)
     client.send(b"RETR " + b"1" * size + b"\r\n")
     assert client.line().startswith(b"-ERR")
     assert client.cmd("NOOP").startswith(b"+OK")
@@ -271,7 +234,7 @@ def test_real_tls_client_on_the_plain_port_fails_cleanly(server: POP3Server) -> 
     ):
         client_context().wrap_socket(raw, server_hostname="localhost")
     server.journal.wait_for(sessions_ended=1)
-    client = login(server)
+    client = connect(server).login("alice", PASSWORD)
     assert client.cmd("QUIT").startswith(b"+OK")
 
 
@@ -295,7 +258,7 @@ def test_curl_speaking_http_to_the_pop3_port(server: POP3Server) -> None:
     assert result.returncode != 0  # curl does not take "+OK ..." for an HTTP response
     server.journal.wait_for(sessions_ended=1)
     assert server.journal.commands[0].verb == "GET"
-    client = login(server)
+    client = connect(server).login("alice", PASSWORD)
     assert client.cmd("QUIT").startswith(b"+OK")
 
 
@@ -317,7 +280,7 @@ def test_client_that_pipelines_and_never_reads_blocks_the_server_not_its_memory(
     sent = 5000  # 5 GiB of replies if the server buffered them
     with POP3Server(users={"alice": PASSWORD}) as srv:
         srv.mailbox("alice").add(BIG)
-        client = login(srv)
+        client = connect(srv).login("alice", PASSWORD)
         tracemalloc.start()
         try:
             base = tracemalloc.get_traced_memory()[0]
@@ -339,7 +302,7 @@ def test_client_that_pipelines_and_never_reads_blocks_the_server_not_its_memory(
 def test_client_that_never_reads_is_dropped_by_the_idle_timeout() -> None:
     with POP3Server(users={"alice": PASSWORD}, idle_timeout=0.5) as srv:
         srv.mailbox("alice").add(BIG)
-        client = login(srv)
+        client = connect(srv).login("alice", PASSWORD)
         client.send(b"DELE 1\r\nRSET\r\n" + b"RETR 1\r\n" * 200)
         srv.journal.wait_for(sessions_ended=1)
         assert srv.journal.sessions[0].end_reason == "idle timeout"
@@ -373,7 +336,7 @@ def test_client_silent_in_the_middle_of_a_line_is_closed_without_update() -> Non
     with POP3Server(users={"alice": PASSWORD}, idle_timeout=0.5) as srv:
         srv.mailbox("alice").add(*MESSAGES)
         before = snapshot(srv.mailbox("alice"))
-        client = login(srv)
+        client = connect(srv).login("alice", PASSWORD)
         assert client.cmd("DELE 1").startswith(b"+OK")
         client.send(b"QUI")  # no line end, ever
         srv.journal.wait_for(sessions_ended=1)
@@ -456,7 +419,7 @@ def test_connection_dropped_after_any_command_changes_nothing(server: POP3Server
         else:
             run_script(client, SCRIPT[:done])
         if how.startswith("reset"):
-            reset_close(client.sock)
+            client.reset()
         else:
             client.close()
         server.journal.wait_for(sessions_ended=done + 1)
@@ -477,27 +440,27 @@ def test_connection_dropped_in_the_middle_of_a_big_retr(reset: bool) -> None:
         mailbox = srv.mailbox("alice")
         mailbox.add(big, *MESSAGES)
         before = snapshot(mailbox)
-        client = login(srv)
+        client = connect(srv).login("alice", PASSWORD)
         assert client.cmd("DELE 2").startswith(b"+OK")
         client.send(b"RETR 1\r\n")
         received = 0
         while received < 100_000:
             received += len(client.sock.recv(65536))
         if reset:
-            reset_close(client.sock)
+            client.reset()
         else:
             client.close()
         srv.journal.wait_for(sessions_ended=1)
         assert srv.journal.sessions[0].end_reason in ("client closed", "client reset")
         assert snapshot(mailbox) == before and not mailbox.locked
-        client = login(srv)  # the lock is free again
+        client = connect(srv).login("alice", PASSWORD)  # the lock is free again
         assert client.cmd("QUIT").startswith(b"+OK")
     srv.check()
 
 
 def test_quit_sent_but_reply_never_read_still_updates(server: POP3Server) -> None:
     # QUIT reached the server: it enters UPDATE whether or not the client reads the +OK.
-    client = login(server)
+    client = connect(server).login("alice", PASSWORD)
     client.send(b"DELE 3\r\nQUIT\r\n")
     client.close()
     server.journal.wait_for(sessions_ended=1)
@@ -511,7 +474,8 @@ def test_many_short_sessions_on_one_mailbox_in_a_row() -> None:
         mailbox = srv.mailbox("alice")
         mailbox.add(*messages)
         for i in range(rounds):
-            client = login(srv)  # never "[IN-USE]": each session released the lock
+            # Never "[IN-USE]": each session released the lock.
+            client = connect(srv).login("alice", PASSWORD)
             assert client.cmd("STAT").startswith(b"+OK %d " % (rounds - i))
             client.send(b"RETR 1\r\n")
             assert client.multiline() == b"+OK %d octets\r\n%s.\r\n" % (
@@ -524,7 +488,7 @@ def test_many_short_sessions_on_one_mailbox_in_a_row() -> None:
                 client.close()
                 srv.journal.wait_for(sessions_ended=srv.journal.sessions[-1].id)
                 assert len(mailbox) == rounds - i
-                client = login(srv)
+                client = connect(srv).login("alice", PASSWORD)
                 assert client.cmd("DELE 1").startswith(b"+OK")
             assert client.cmd("QUIT").startswith(b"+OK")
             assert client.read_all() == b""
@@ -540,11 +504,11 @@ def test_client_killed_mid_tls_handshake(cut: int | None) -> None:
     with POP3Server(users={"alice": PASSWORD}, implicit_tls=True) as srv:
         srv.mailbox("alice").add(*MESSAGES)
         assert srv.tls_port is not None
-        raw = socket.create_connection((srv.host, srv.tls_port), timeout=10)
-        raw.sendall(client_hello()[:cut])
+        raw = RawClient(srv.host, srv.tls_port)
+        raw.send(client_hello()[:cut])
         if cut is None:
-            assert raw.recv(5)[:1] == b"\x16"  # the ServerHello started; we never finish
-        reset_close(raw)
+            assert raw.sock.recv(5)[:1] == b"\x16"  # the ServerHello started; we never finish
+        raw.reset()
         srv.journal.wait_for(sessions_ended=1)
         assert srv.journal.sessions[0].end_reason.startswith("TLS handshake failed")
         # A real client still gets a full session on the TLS port.
@@ -792,7 +756,7 @@ def test_concurrent_wrong_logins_do_not_lock_out_the_right_one(server: POP3Serve
     threads = [threading.Thread(target=wrong) for _ in range(4)]
     for thread in threads:
         thread.start()
-    client = login(server)
+    client = connect(server).login("alice", PASSWORD)
     assert client.cmd("QUIT").startswith(b"+OK")
     for thread in threads:
         thread.join()
