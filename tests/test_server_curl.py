@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from helpers import curl
@@ -13,12 +11,10 @@ DOTS = b"Subject: dots\r\n\r\n.leading\r\n.\r\n..two\r\n . space\r\n"
 PLAIN = b"Subject: plain\r\n\r\nhello\r\n"
 
 
-@pytest.fixture
-def server() -> Iterator[POP3Server]:
-    with POP3Server(users={"alice": "wonderland"}) as srv:
-        srv.mailbox("alice").add(PLAIN, DOTS, b"Subject: nofinal\r\n\r\nno newline")
-        yield srv
-    srv.check()
+pytestmark = pytest.mark.server(
+    {"alice": "wonderland"},
+    maildrops={"alice": [PLAIN, DOTS, b"Subject: nofinal\r\n\r\nno newline"]},
+)
 
 
 def test_retr_byte_for_byte(server: POP3Server) -> None:

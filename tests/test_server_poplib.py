@@ -6,11 +6,10 @@ import gc
 import poplib
 import socket
 import threading
-from collections.abc import Iterator
 
 import pytest
 
-from helpers import RawClient, nothing_left_behind, open_sockets
+from helpers import connect, nothing_left_behind, open_sockets
 from pop3mock import POP3Server, ServerError
 
 DOTS = b"Subject: dots\r\n\r\n.leading\r\n.\r\n..two\r\n . space\r\n"
@@ -21,15 +20,14 @@ PLAIN = b"Subject: plain\r\nFrom: a@example.org\r\n\r\n" + b"".join(
 )
 
 
-@pytest.fixture
-def server() -> Iterator[POP3Server]:
-    with POP3Server(users={"alice": "wonderland"}) as srv:
-        srv.mailbox("alice").add(PLAIN, DOTS, NO_FINAL, UTF8)
-        yield srv
-    srv.check()
+pytestmark = pytest.mark.server(
+    {"alice": "wonderland"}, maildrops={"alice": [PLAIN, DOTS, NO_FINAL, UTF8]}
+)
 
 
-def connect(server: POP3Server, user: str = "alice", password: str = "wonderland") -> poplib.POP3:
+def poplib_login(
+    server: POP3Server, user: str = "alice", password: str = "wonderland"
+) -> poplib.POP3:
     client = poplib.POP3(server.host, server.port, timeout=10)
     client.user(user)
     client.pass_(password)
@@ -41,7 +39,7 @@ def joined(lines: list[bytes]) -> bytes:
 
 
 def test_every_command(server: POP3Server) -> None:
-    c = connect(server)
+    c = poplib_login(server)
     count, size = c.stat()
     assert count == 4
     assert size == sum(m.size for m in server.mailbox("alice").messages)
@@ -68,7 +66,7 @@ def test_every_command(server: POP3Server) -> None:
 
 
 def test_dot_stuffing_and_no_final_newline_round_trip(server: POP3Server) -> None:
-    c = connect(server)
+    c = poplib_login(server)
     _, lines, octets = c.retr(2)
     assert joined(lines) == DOTS
     _, lines, octets = c.retr(3)
@@ -80,12 +78,12 @@ def test_dot_stuffing_and_no_final_newline_round_trip(server: POP3Server) -> Non
 
 
 def test_dele_quit_then_new_session_sees_it_gone(server: POP3Server) -> None:
-    c = connect(server)
+    c = poplib_login(server)
     uids = [u.split()[1] for u in c.uidl()[1]]
     c.dele(1)
     c.dele(3)
     c.quit()
-    c = connect(server)
+    c = poplib_login(server)
     assert c.stat()[0] == 2
     assert [u.split()[1] for u in c.uidl()[1]] == [uids[1], uids[3]]
     assert [int(x.split()[0]) for x in c.list()[1]] == [1, 2]
@@ -94,13 +92,13 @@ def test_dele_quit_then_new_session_sees_it_gone(server: POP3Server) -> None:
 
 
 def test_dropped_connection_deletes_nothing_and_releases_lock(server: POP3Server) -> None:
-    c = connect(server)
+    c = poplib_login(server)
     c.dele(1)
     c.dele(2)
     c.sock.close()
     c.file.close()
     server.journal.wait_for(sessions_ended=1)
-    c = connect(server)  # not [IN-USE]: the lock was released
+    c = poplib_login(server)  # not [IN-USE]: the lock was released
     assert c.stat()[0] == 4
     c.quit()
     server.journal.wait_for(sessions_ended=2)
@@ -109,7 +107,7 @@ def test_dropped_connection_deletes_nothing_and_releases_lock(server: POP3Server
 
 
 def test_second_concurrent_login_gets_in_use(server: POP3Server) -> None:
-    first = connect(server)
+    first = poplib_login(server)
     second = poplib.POP3(server.host, server.port, timeout=10)
     second.user("alice")
     with pytest.raises(poplib.error_proto, match=r"\[IN-USE\]"):
@@ -134,7 +132,7 @@ def test_ten_megabyte_message() -> None:
     big += b".\r\n..x\r\n"
     with POP3Server(users={"alice": "pw"}) as srv:
         srv.mailbox("alice").add(big)
-        c = connect(srv, password="pw")
+        c = poplib_login(srv, password="pw")
         _, lines, octets = c.retr(1)
         assert joined(lines) == big
         assert octets == len(big)
@@ -146,7 +144,7 @@ def test_ten_thousand_message_maildrop() -> None:
     messages = [b"Subject: %d\r\n\r\nbody %d\r\n" % (i, i) for i in range(10_000)]
     with POP3Server(users={"alice": "pw"}) as srv:
         srv.mailbox("alice").add(*messages)
-        c = connect(srv, password="pw")
+        c = poplib_login(srv, password="pw")
         assert c.stat()[0] == 10_000
         assert len(c.list()[1]) == 10_000
         uids = [u.split()[1] for u in c.uidl()[1]]
@@ -159,15 +157,14 @@ def test_ten_thousand_message_maildrop() -> None:
 def test_identical_messages_get_distinct_uids() -> None:
     with POP3Server(users={"alice": "pw"}) as srv:
         srv.mailbox("alice").add(PLAIN, PLAIN)
-        c = connect(srv, password="pw")
+        c = poplib_login(srv, password="pw")
         uids = [u.split()[1] for u in c.uidl()[1]]
         assert len(set(uids)) == 2
         c.quit()
 
 
 def test_pipelined_commands_answered_in_order(server: POP3Server) -> None:
-    with RawClient(server.host, server.port) as raw:
-        assert raw.line().startswith(b"+OK")
+    with connect(server) as raw:
         raw.send(b"USER alice\r\nPASS wonderland\r\nSTAT\r\nLIST 1\r\nUIDL 1\r\nNOOP\r\nQUIT\r\n")
         replies = [raw.line() for _ in range(7)]
         assert all(r.startswith(b"+OK") for r in replies)
@@ -176,27 +173,21 @@ def test_pipelined_commands_answered_in_order(server: POP3Server) -> None:
 
 
 def test_quit_closes_connection(server: POP3Server) -> None:
-    with RawClient(server.host, server.port) as raw:
-        raw.line()
+    with connect(server) as raw:
         assert raw.cmd("QUIT").startswith(b"+OK")
         assert raw.read_all() == b""
 
 
 def test_no_unsolicited_bytes_after_reply(server: POP3Server) -> None:
-    with RawClient(server.host, server.port) as raw:
-        raw.line()
-        raw.cmd("USER alice")
-        raw.cmd("PASS wonderland")
-        raw.send(b"LIST\r\n")
-        raw.multiline()
+    with connect(server).login() as raw:
+        raw.multi("LIST")
         raw.sock.settimeout(0.2)
         with pytest.raises(socket.timeout):
             raw.sock.recv(1)
 
 
 def test_over_long_line_gets_err_and_session_goes_on(server: POP3Server) -> None:
-    with RawClient(server.host, server.port) as raw:
-        raw.line()
+    with connect(server) as raw:
         assert raw.cmd("NOOP " + "x" * 300).startswith(b"-ERR")
         assert raw.cmd("USER " + "x" * 248).startswith(b"+OK")
         raw.send(b"Z" * 1_000_000 + b"\r\n")
@@ -207,10 +198,7 @@ def test_over_long_line_gets_err_and_session_goes_on(server: POP3Server) -> None
 def test_idle_timeout_closes_silently_without_update() -> None:
     with POP3Server(users={"alice": "pw"}, idle_timeout=0.5) as srv:
         srv.mailbox("alice").add(PLAIN)
-        with RawClient(srv.host, srv.port) as raw:
-            raw.line()
-            raw.cmd("USER alice")
-            raw.cmd("PASS pw")
+        with connect(srv).login("alice", "pw") as raw:
             raw.cmd("DELE 1")
             assert raw.read_all() == b""  # closed, no reply sent
         srv.journal.wait_for(sessions_ended=1)
@@ -227,13 +215,13 @@ def test_server_exception_answers_err_and_check_raises() -> None:
 
     with POP3Server(users={"alice": "pw"}) as srv:
         srv.mailbox("alice").add(LazyMessage("u1", 10, broken))
-        c = connect(srv, password="pw")
+        c = poplib_login(srv, password="pw")
         with pytest.raises(poplib.error_proto, match=r"SYS/TEMP"):
             c.retr(1)
         srv.journal.wait_for(sessions_ended=1)
         assert not srv.mailbox("alice").locked
         # The server goes on serving others.
-        c = connect(srv, password="pw")
+        c = poplib_login(srv, password="pw")
         c.quit()
     with pytest.raises(ServerError, match="storage exploded") as info:
         srv.check()
@@ -255,7 +243,7 @@ def test_several_server_failures_are_each_named_with_their_session_and_command()
     with POP3Server(users={"alice": "pw"}) as srv:
         srv.mailbox("alice").add(PLAIN, LazyMessage("u1", 10, broken))
         for command in ("retr", "top"):
-            c = connect(srv, password="pw")
+            c = poplib_login(srv, password="pw")
             with pytest.raises(poplib.error_proto, match=r"SYS/TEMP"):
                 c.retr(2) if command == "retr" else c.top(2, 0)
             srv.journal.wait_for(sessions_ended=len(srv.journal.sessions))
@@ -303,7 +291,7 @@ def test_users_from_mailboxes_and_unknown_mailbox() -> None:
 
 def test_plugin_fixture(pop3_server: POP3Server) -> None:
     pop3_server.mailbox("user").add(PLAIN)
-    c = connect(pop3_server, "user", "password")
+    c = poplib_login(pop3_server, "user", "password")
     assert c.stat()[0] == 1
     c.quit()
     pop3_server.journal.assert_command("STAT")
@@ -317,7 +305,7 @@ def test_internal_error_has_no_code_without_resp_codes() -> None:
 
     with POP3Server(users={"alice": "pw"}, capabilities={"USER", "CAPA", "TOP"}) as srv:
         srv.mailbox("alice").add(LazyMessage("u1", 10, broken))
-        c = connect(srv, password="pw")
+        c = poplib_login(srv, password="pw")
         with pytest.raises(poplib.error_proto) as info:
             c.retr(1)
         assert info.value.args[0] == b"-ERR Internal error."
@@ -374,7 +362,7 @@ def test_a_failing_journal_listener_is_a_server_failure_and_the_session_goes_on(
     with POP3Server(users={"alice": "pw"}) as srv:
         srv.mailbox("alice").add(PLAIN)
         srv.journal.subscribe(listener)
-        c = connect(srv, password="pw")
+        c = poplib_login(srv, password="pw")
         assert c.stat() == (1, len(PLAIN))
         c.quit()
     assert srv.journal.sessions[0].end_reason == "quit"
