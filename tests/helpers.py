@@ -122,6 +122,17 @@ class RawClient:
     def close(self) -> None:
         self.sock.close()
 
+    def start_tls(self, context: ssl.SSLContext | None = None) -> RawClient:
+        """Turn the socket into TLS (after STLS's reply, or on the implicit-TLS port), trusting
+        pop3mock's test CA unless `context` says otherwise; an unclean EOF then raises instead
+        of reading b''. Returns the client, for chaining."""
+        assert self.buf == b"", f"plaintext after the STLS reply: {self.buf!r}"
+        context = context or tls.client_context()
+        self.sock = context.wrap_socket(
+            self.sock, server_hostname="localhost", suppress_ragged_eofs=False
+        )
+        return self
+
     def reset(self) -> None:
         """Close with a TCP RST instead of a FIN (a killed client, a pulled cable)."""
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -134,9 +145,17 @@ class RawClient:
         self.close()
 
 
-def connect(server: POP3Server, port: int | None = None, *, timeout: float = 10.0) -> RawClient:
-    """A `RawClient` on `server` (its POP3 port, or `port`) that read a +OK greeting."""
-    client = RawClient(server.host, port or server.port, timeout=timeout).greet()
+def connect(
+    server: POP3Server, port: int | None = None, *, tls: bool = False, timeout: float = 10.0
+) -> RawClient:
+    """A `RawClient` on `server` that read a +OK greeting: on its POP3 port, its implicit-TLS
+    port in TLS (`tls=True`), or `port`."""
+    if tls:
+        assert server.tls_port is not None, "the server has no implicit-TLS port"
+        client = RawClient(server.host, port or server.tls_port, timeout=timeout).start_tls()
+    else:
+        client = RawClient(server.host, port or server.port, timeout=timeout)
+    client.greet()
     assert client.greeting.startswith(b"+OK"), client.greeting
     return client
 

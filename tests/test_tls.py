@@ -7,12 +7,11 @@ import socket
 import ssl
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from helpers import RawClient, curl
+from helpers import MakeServer, connect, curl
 from pop3mock import ConfigurationError, LazyMessage, POP3Server, ServerError
 from pop3mock.protocol._config import ALL_CAPABILITIES
 from pop3mock.server import tls
@@ -24,32 +23,9 @@ CURLE_LOGIN_DENIED = 67
 CURLE_PEER_FAILED_VERIFICATION = 60
 
 
-@pytest.fixture
-def server() -> Iterator[POP3Server]:
-    with POP3Server(users={"alice": "wonderland"}, stls=True, implicit_tls=True) as srv:
-        srv.mailbox("alice").add(MESSAGE)
-        yield srv
-    srv.check()
-
-
-def start_tls(client: RawClient, host: str, context: ssl.SSLContext | None = None) -> None:
-    """Turn a RawClient's socket into TLS; an unclean EOF raises instead of reading b''."""
-    assert client.buf == b"", f"plaintext after the STLS reply: {client.buf!r}"
-    context = context or tls.client_context()
-    client.sock = context.wrap_socket(client.sock, server_hostname=host, suppress_ragged_eofs=False)
-
-
-def tls_client(server: POP3Server) -> RawClient:
-    assert server.tls_port is not None
-    client = RawClient(server.host, server.tls_port)
-    start_tls(client, server.host)
-    return client
-
-
-def capa(client: RawClient) -> list[str]:
-    client.send(b"CAPA\r\n")
-    reply = client.multiline().decode()
-    return reply.split("\r\n")[1:-2]
+pytestmark = pytest.mark.server(
+    {"alice": "wonderland"}, maildrops={"alice": [MESSAGE]}, stls=True, implicit_tls=True
+)
 
 
 # -- implicit TLS (RFC 8314) ----------------------------------------------------------------
@@ -74,8 +50,7 @@ def test_poplib_pop3_ssl_greeting_capa_login(server: POP3Server) -> None:
 
 
 def test_stls_on_the_implicit_port_is_refused(server: POP3Server) -> None:
-    with tls_client(server) as client:
-        assert client.line().startswith(b"+OK")
+    with connect(server, tls=True) as client:
         assert client.cmd("STLS") == b"-ERR TLS is already active.\r\n"  # C-145
         assert client.cmd("QUIT").startswith(b"+OK")
 
@@ -130,32 +105,29 @@ def test_curl_ssl_reqd_fails_when_stls_is_not_offered() -> None:
 
 
 def test_stls_reply_is_the_last_plaintext_byte(server: POP3Server) -> None:
-    with RawClient(server.host, server.port) as client:
-        client.line()
+    with connect(server) as client:
         assert client.cmd("STLS") == b"+OK Begin TLS negotiation now.\r\n"
-        start_tls(client, server.host)  # C-137: handshake right after the CRLF
-        assert "STLS" not in capa(client)
+        client.start_tls()  # C-137: handshake right after the CRLF
+        assert "STLS" not in client.capa()
         assert client.cmd("STAT").startswith(b"-ERR")  # C-139: still AUTHORIZATION
         assert client.cmd("USER alice") == b"+OK Send PASS.\r\n"
         assert client.cmd("PASS wonderland").startswith(b"+OK")
 
 
 def test_stls_after_login_is_refused(server: POP3Server) -> None:
-    with RawClient(server.host, server.port) as client:
-        client.line()
+    with connect(server) as client:
         client.cmd("USER alice")
         client.cmd("PASS wonderland")
-        assert "STLS" not in capa(client)  # C-122
+        assert "STLS" not in client.capa()  # C-122
         assert client.cmd("STLS") == b"-ERR STLS is only allowed before login.\r\n"  # C-136
         assert client.cmd("STAT").startswith(b"+OK 1 ")
 
 
 def test_plaintext_pipelined_after_stls_is_discarded(server: POP3Server) -> None:
-    with RawClient(server.host, server.port) as client:
-        client.line()
+    with connect(server) as client:
         client.send(b"STLS\r\nCAPA\r\n")  # one write: CAPA must never run inside TLS (C-140)
         assert client.line().startswith(b"+OK")
-        start_tls(client, server.host)
+        client.start_tls()
         client.send(b"QUIT\r\n")
         assert client.read_all() == b"+OK Logging out.\r\n"
     server.journal.assert_command("CAPA", count=0)
@@ -163,21 +135,17 @@ def test_plaintext_pipelined_after_stls_is_discarded(server: POP3Server) -> None
 
 
 def test_user_given_before_stls_is_forgotten(server: POP3Server) -> None:
-    with RawClient(server.host, server.port) as client:
-        client.line()
+    with connect(server) as client:
         client.cmd("USER alice")
         client.cmd("STLS")
-        start_tls(client, server.host)
+        client.start_tls()
         assert client.cmd("PASS wonderland").startswith(b"-ERR")
 
 
-def test_no_stls_without_a_certificate() -> None:
-    with (
-        POP3Server(users={"alice": "wonderland"}) as server,
-        RawClient(server.host, server.port) as client,
-    ):
-        client.line()
-        assert "STLS" not in capa(client)
+@pytest.mark.server({"alice": "wonderland"})
+def test_no_stls_without_a_certificate(server: POP3Server) -> None:
+    with connect(server) as client:
+        assert "STLS" not in client.capa()
         assert client.cmd("STLS") == b"-ERR STLS is not supported.\r\n"
 
 
@@ -193,15 +161,13 @@ def test_c142_stls_is_offered_only_with_capa_listing_it(missing: str) -> None:
 
 
 def test_quit_ends_tls_with_close_notify(server: POP3Server) -> None:
-    with tls_client(server) as client:
-        client.line()
+    with connect(server, tls=True) as client:
         client.send(b"QUIT\r\n")
         # suppress_ragged_eofs=False: a close without close_notify raises SSLEOFError here.
         assert client.read_all().startswith(b"+OK")
-    with RawClient(server.host, server.port) as client:
-        client.line()
+    with connect(server) as client:
         client.cmd("STLS")
-        start_tls(client, server.host)
+        client.start_tls()
         client.cmd("USER alice")
         client.cmd("PASS wonderland")
         client.send(b"QUIT\r\n")
@@ -211,8 +177,7 @@ def test_quit_ends_tls_with_close_notify(server: POP3Server) -> None:
 def test_autologout_ends_tls_with_close_notify() -> None:
     """C-146: the idle timeout closes TLS cleanly too (an SSLEOFError here otherwise)."""
     with POP3Server(users={"alice": "wonderland"}, implicit_tls=True, idle_timeout=0.5) as srv:
-        with tls_client(srv) as client:
-            assert client.line().startswith(b"+OK")
+        with connect(srv, tls=True) as client:
             assert client.read_all() == b""
         srv.journal.wait_for(sessions_ended=1)
         assert srv.journal.sessions[0].end_reason == "idle timeout"
@@ -226,8 +191,7 @@ def test_a_server_failure_ends_tls_with_close_notify() -> None:
 
     srv = POP3Server(users={"alice": "wonderland"}, implicit_tls=True)
     srv.mailbox("alice").add(LazyMessage("m1", 10, broken))
-    with srv, tls_client(srv) as client:
-        client.line()
+    with srv, connect(srv, tls=True) as client:
         client.cmd("USER alice")
         client.cmd("PASS wonderland")
         client.send(b"RETR 1\r\n")
@@ -240,8 +204,7 @@ def test_a_disconnect_fault_over_tls_is_abrupt() -> None:
     """A disconnect fault imitates a lost link: no close_notify, the client sees a bad EOF."""
     with POP3Server(users={"alice": "wonderland"}, implicit_tls=True) as srv:
         srv.faults.on("NOOP").disconnect()
-        with tls_client(srv) as client:
-            client.line()
+        with connect(srv, tls=True) as client:
             client.cmd("USER alice")
             client.cmd("PASS wonderland")
             client.send(b"NOOP\r\n")
@@ -283,18 +246,16 @@ def test_untrusting_curl_over_stls(server: POP3Server) -> None:
 
 
 @pytest.fixture
-def strict_server() -> Iterator[POP3Server]:
-    with POP3Server(users={"alice": "wonderland"}, stls=True, require_tls=True) as srv:
-        srv.mailbox("alice").add(MESSAGE)
-        yield srv
-    srv.check()
+def strict_server(make_server: MakeServer) -> POP3Server:
+    return make_server(
+        {"alice": "wonderland"}, maildrops={"alice": [MESSAGE]}, stls=True, require_tls=True
+    )
 
 
 def test_require_tls_refuses_every_plaintext_login(strict_server: POP3Server) -> None:
     server = strict_server
-    with RawClient(server.host, server.port) as client:
-        client.line()
-        before = capa(client)
+    with connect(server) as client:
+        before = client.capa()
         assert "STLS" in before
         assert "USER" not in before and not any(c.startswith("SASL") for c in before)  # C-166
         refused = b"-ERR [AUTH] Plaintext authentication is disabled: use STLS first.\r\n"
@@ -304,8 +265,8 @@ def test_require_tls_refuses_every_plaintext_login(strict_server: POP3Server) ->
         assert client.cmd("AUTH LOGIN") == refused
         assert client.cmd("AUTH CRAM-MD5") == refused
         assert client.cmd("STLS").startswith(b"+OK")
-        start_tls(client, server.host)
-        after = capa(client)
+        client.start_tls()
+        after = client.capa()
         assert "USER" in after and "SASL PLAIN LOGIN CRAM-MD5 XOAUTH2 OAUTHBEARER" in after
         assert client.cmd("AUTH PLAIN AGFsaWNlAHdvbmRlcmxhbmQ=").startswith(b"+OK")  # C-162
 
