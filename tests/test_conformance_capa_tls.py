@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import pytest
 
-from helpers import RawClient
+from helpers import connect
 from pop3mock import (
     PERSONALITIES,
     LazyMessage,
@@ -83,11 +83,6 @@ def log_in(s: Session, user: str = "alice", password: str = "wonderland") -> Non
     assert s.user == user
 
 
-def raw_capa(client: RawClient) -> list[str]:
-    client.send(b"CAPA\r\n")
-    return client.multiline().decode("ascii").split("\r\n")[1:-2]
-
-
 # -- I. CAPA ----------------------------------------------------------------------------------
 
 
@@ -122,9 +117,8 @@ def test_c109_tags_configured_in_lower_case_are_sent_in_upper_case() -> None:
         mechanisms=["plain", "cram-md5"],
     ) as server:
         server.mailbox("alice").add(MESSAGE)
-        with RawClient(server.host, server.port) as client:
-            client.line()
-            assert raw_capa(client) == [
+        with connect(server) as client:
+            assert client.capa() == [
                 "TOP",
                 "UIDL",
                 "RESP-CODES",
@@ -377,8 +371,7 @@ def test_c132_a_storage_failure_answers_sys_temp_on_the_wire() -> None:
 
     with POP3Server(users={"alice": "wonderland"}) as server:
         server.mailbox("alice").add(LazyMessage("u1", 10, broken))
-        with RawClient(server.host, server.port) as client:
-            client.line()
+        with connect(server) as client:
             client.cmd("USER alice")
             assert client.cmd("PASS wonderland") == b"+OK Logged in.\r\n"
             client.send(b"RETR 1\r\n")
@@ -435,9 +428,8 @@ def test_c137_the_first_byte_after_the_stls_reply_is_a_tls_handshake_record() ->
     session is still in AUTHORIZATION."""
     with (
         POP3Server(users={"alice": "wonderland"}, stls=True) as server,
-        RawClient(server.host, server.port) as client,
+        connect(server) as client,
     ):
-        client.line()
         assert client.cmd("STLS") == b"+OK Begin TLS negotiation now.\r\n"
         assert client.buf == b""
         sock = client.sock
@@ -476,12 +468,9 @@ def test_c146_close_notify_when_the_server_closes_after_too_many_bad_commands() 
     """C-146: a close the server decides (bad-command limit) ends TLS with close_notify, as
     QUIT does."""
     with POP3Server(users={"alice": "wonderland"}, stls=True, bad_command_limit=2) as server:
-        with RawClient(server.host, server.port) as client:
-            client.line()
+        with connect(server) as client:
             assert client.cmd("STLS").startswith(b"+OK")
-            client.sock = tls.client_context().wrap_socket(
-                client.sock, server_hostname=server.host, suppress_ragged_eofs=False
-            )
+            client.start_tls()
             client.send(b"FROB\r\nFROB\r\n")
             # Without close_notify this read raises SSLEOFError.
             assert (
