@@ -18,31 +18,17 @@ import pytest
 
 from helpers import (
     RawClient,
+    client_hello,
+    connect,
     nothing_left_behind,
     open_descriptors,
     server_threads,
 )
 from pop3mock import POP3Server
-from pop3mock.server.tls import client_context, write_files
+from pop3mock.server.tls import write_files
 
 PASSWORD = "secret"
 SMALL = (b"Subject: one\r\n\r\nfirst\r\n", b"Subject: two\r\n\r\nsecond\r\n")
-
-
-def login(server: POP3Server, port: int | None = None) -> RawClient:
-    client = RawClient(server.host, port or server.port)
-    assert client.line().startswith(b"+OK")
-    assert client.cmd("USER alice").startswith(b"+OK")
-    assert client.cmd(f"PASS {PASSWORD}").startswith(b"+OK")
-    return client
-
-
-def client_hello() -> bytes:
-    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-    tls = client_context().wrap_bio(incoming, outgoing, server_hostname="localhost")
-    with pytest.raises(ssl.SSLWantReadError):
-        tls.do_handshake()
-    return outgoing.read()
 
 
 def session_started(server: POP3Server) -> threading.Event:
@@ -67,7 +53,7 @@ def test_stop_while_a_client_stops_reading_a_10_mb_retr() -> None:
     with nothing_left_behind():
         server = POP3Server(users={"alice": PASSWORD}).start()
         server.mailbox("alice").add(big)
-        client = login(server)
+        client = connect(server).login("alice", PASSWORD)
         assert client.cmd("DELE 1").startswith(b"+OK")
         assert client.cmd("RSET").startswith(b"+OK")
         client.send(b"RETR 1\r\n")
@@ -82,8 +68,7 @@ def test_stop_while_a_client_stops_reading_a_10_mb_retr() -> None:
 def test_stop_in_the_middle_of_auth(mechanism: str) -> None:
     with nothing_left_behind():
         server = POP3Server(users={"alice": PASSWORD}).start()
-        client = RawClient(server.host, server.port)
-        client.line()
+        client = connect(server)
         assert client.cmd(f"AUTH {mechanism}").startswith(b"+ ")
         if mechanism == "LOGIN":
             assert client.cmd("YWxpY2U=").startswith(b"+ ")  # "alice"; now the password
@@ -113,8 +98,7 @@ def test_stop_in_the_middle_of_an_implicit_tls_handshake(cut: int | None) -> Non
 def test_stop_in_the_middle_of_an_stls_handshake() -> None:
     with nothing_left_behind():
         server = POP3Server(users={"alice": PASSWORD}, stls=True).start()
-        client = RawClient(server.host, server.port)
-        client.line()
+        client = connect(server)
         assert client.cmd("STLS").startswith(b"+OK")
         client.send(client_hello()[:40])
         server.journal.wait_for("STLS")
@@ -166,7 +150,7 @@ def test_stop_while_a_fault_hangs_the_reply() -> None:
         server = POP3Server(users={"alice": PASSWORD}).start()
         server.mailbox("alice").add(*SMALL)
         server.faults.on("RETR").hang()
-        client = login(server)
+        client = connect(server).login("alice", PASSWORD)
         client.send(b"RETR 1\r\n")
         server.journal.wait_for("RETR")
         server.stop()
@@ -198,8 +182,7 @@ def test_stop_with_many_sessions_in_every_state_commits_nothing() -> None:
             server.mailbox(f"u{i}").add(*SMALL)
         clients = []
         for i in range(12):
-            client = RawClient(server.host, server.port)
-            client.line()
+            client = connect(server)
             if i % 3:
                 assert client.cmd(f"USER u{i}").startswith(b"+OK")
             if i % 3 == 2:
@@ -235,7 +218,7 @@ def test_a_thread_that_does_not_stop_is_reported_by_stop_and_check(
     server.start()
     client = None
     try:
-        client = login(server)
+        client = connect(server).login("alice", PASSWORD)
         client.send(b"NOOP\r\n")
         assert entered.wait(10)
         with pytest.raises(ServerError, match=r"did not stop within 0\.2 s: \['pop3mock-conn-"):
@@ -270,7 +253,7 @@ def _one_cycle(i: int) -> None:
         server.mailbox("alice").add(*SMALL)
         if i % 4 == 0:
             # A session still open at stop(): stop() has to end it.
-            client = login(server)
+            client = connect(server).login("alice", PASSWORD)
             assert client.cmd("DELE 1").startswith(b"+OK")
         else:
             client = None
