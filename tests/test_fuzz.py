@@ -29,9 +29,8 @@ from hypothesis.stateful import (
     rule,
 )
 
-from helpers import RawClient
+from helpers import connect
 from pop3mock import LazyMaildrop, Mailbox, Message, POP3Server, ServerConfig, Session, State
-from pop3mock.server.tls import client_context
 
 PASSWORD = "fuzz pass"
 TIMESTAMP = "<42.1@fuzz.example>"
@@ -455,18 +454,8 @@ def send_and_drain(port: int, stream: bytes, rng: random.Random) -> bytes | None
         return bytes(received)
 
 
-def normal_session(server: POP3Server, port: int | None = None, tls: bool = False) -> None:
-    if tls:
-        raw = socket.create_connection((server.host, port), timeout=30)
-        client = RawClient.__new__(RawClient)
-        client.sock = client_context().wrap_socket(raw, server_hostname="localhost")
-        client.buf = b""
-    else:
-        client = RawClient(server.host, server.port, timeout=30)
-    with client:
-        assert client.line().startswith(b"+OK")
-        assert client.cmd("USER alice").startswith(b"+OK")
-        assert client.cmd(f"PASS {PASSWORD}").startswith(b"+OK")
+def normal_session(server: POP3Server, *, tls: bool = False) -> None:
+    with connect(server, tls=tls, timeout=30).login("alice", PASSWORD) as client:
         assert client.cmd("STAT").startswith(b"+OK 2 ")
         client.send(b"RETR 2\r\n")
         assert client.multiline().endswith(b"\r\n..two\r\n.\r\n")
@@ -516,7 +505,7 @@ def test_random_bytes_on_the_tls_port() -> None:
             send_and_drain(server.tls_port, stream, rng)
             server.journal.wait_for(sessions_ended=2 * i + 1)
             assert server.journal.sessions[-1].end_reason.startswith("TLS handshake failed")
-            normal_session(server, server.tls_port, tls=True)
+            normal_session(server, tls=True)
             server.journal.wait_for(sessions_ended=2 * i + 2)
     server.check()
 
