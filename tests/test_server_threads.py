@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import poplib
+import queue
 import threading
 
 from pop3mock import POP3Server
@@ -20,10 +21,28 @@ def _conn_threads() -> set[threading.Thread]:
     return {t for t in threading.enumerate() if t.name.startswith("pop3mock-conn-")}
 
 
+class _Handoff:
+    """The server's queue of connections for idle threads, telling when a thread waits on it."""
+
+    def __init__(self) -> None:
+        self.connections: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self.idle = threading.Semaphore(0)
+
+    def put(self, item: object) -> None:
+        self.connections.put(item)
+
+    def get(self) -> object:
+        # Called by a connection thread that has already counted itself idle.
+        self.idle.release()
+        return self.connections.get()
+
+
 def test_sequential_sessions_are_served_by_reused_threads() -> None:
+    sessions = 200
     served_by: list[str] = []
     with POP3Server(users={"alice": "secret"}) as server:
         server.mailbox("alice").add(b"Hi\r\n\r\n")
+        handoff = server._handoff = _Handoff()  # type: ignore[assignment]
         server.journal.subscribe(
             lambda event, record, command: (
                 served_by.append(threading.current_thread().name)
@@ -31,14 +50,15 @@ def test_sequential_sessions_are_served_by_reused_threads() -> None:
                 else None
             )
         )
-        for _ in range(20):
+        for _ in range(sessions):
             _session(server)
-        server.journal.wait_for(sessions_ended=20)
-        assert [s.end_reason for s in server.journal.sessions] == ["quit"] * 20
-    # A session ends just before its thread offers itself for the next one, so a client
-    # reconnecting at once may meet a new thread; never one thread per session.
-    assert len(set(served_by)) < 20
-    assert all(name.startswith("pop3mock-conn-") for name in served_by)
+            # The session ended; once its thread waits for the next one, a new client
+            # must be handed to it, never to a new thread.
+            assert handoff.idle.acquire(timeout=10)
+        server.journal.wait_for(sessions_ended=sessions)
+        assert [s.end_reason for s in server.journal.sessions] == ["quit"] * sessions
+    assert len(set(served_by)) == 1
+    assert served_by[0].startswith("pop3mock-conn-")
     assert not _conn_threads()
 
 
