@@ -12,7 +12,7 @@ import select
 
 import pytest
 
-from helpers import MakeServer, connect
+from helpers import MakeServer, RawClient, connect
 from pop3mock import ConfigurationError, POP3Server
 
 ONE = b"Subject: one\r\n\r\nfirst\r\n"
@@ -151,8 +151,14 @@ def test_c089_the_lock_is_released_however_the_session_ends(
 ) -> None:
     idle = 0.5 if end == "autologout" else 600.0
     srv = make_server({"alice": "pw"}, maildrops={"alice": MESSAGES}, idle_timeout=idle)
-    first = connect(srv).login("alice", "pw")
-    assert first.cmd("DELE 1") == b"+OK Message 1 deleted.\r\n"
+    first = RawClient(srv.host, srv.port)
+    # One write: with the short timeout no pause of this test may come before DELE.
+    first.send(b"USER alice\r\nPASS pw\r\nDELE 1\r\n")
+    assert [first.line() for _ in range(4)][1:] == [
+        b"+OK Send PASS.\r\n",
+        b"+OK Logged in.\r\n",
+        b"+OK Message 1 deleted.\r\n",
+    ]
     if end == "quit":
         # The maildrop is unlocked before the reply is sent: no wait at all.
         assert first.cmd("QUIT") == b"+OK Logging out, 1 messages deleted.\r\n"

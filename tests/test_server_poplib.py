@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from helpers import connect, nothing_left_behind, open_sockets
+from helpers import RawClient, connect, nothing_left_behind, open_sockets
 from pop3mock import POP3Server, ServerError
 
 DOTS = b"Subject: dots\r\n\r\n.leading\r\n.\r\n..two\r\n . space\r\n"
@@ -198,8 +198,10 @@ def test_over_long_line_gets_err_and_session_goes_on(server: POP3Server) -> None
 def test_idle_timeout_closes_silently_without_update() -> None:
     with POP3Server(users={"alice": "pw"}, idle_timeout=0.5) as srv:
         srv.mailbox("alice").add(PLAIN)
-        with connect(srv).login("alice", "pw") as raw:
-            raw.cmd("DELE 1")
+        with RawClient(srv.host, srv.port) as raw:
+            # One write at once: no pause of this test can outlast the timeout before DELE.
+            raw.send(b"USER alice\r\nPASS pw\r\nDELE 1\r\n")
+            assert [raw.line()[:3] for _ in range(4)] == [b"+OK"] * 4
             assert raw.read_all() == b""  # closed, no reply sent
         srv.journal.wait_for(sessions_ended=1)
         assert srv.journal.sessions[0].end_reason == "idle timeout"
@@ -319,17 +321,24 @@ def test_idle_timeout_inside_tls_closes_without_update(way: str) -> None:
 
     with POP3Server(users={"alice": "pw"}, stls=True, implicit_tls=True, idle_timeout=0.5) as srv:
         srv.mailbox("alice").add(PLAIN)
+        # All the commands in one write: only the TLS handshake's round trips are left for a
+        # pause of this test to outlast the timeout in.
         if way == "implicit":
             assert srv.tls_port is not None
-            c: poplib.POP3 = poplib.POP3_SSL(srv.host, srv.tls_port, context=tls.client_context())
+            c = RawClient(srv.host, srv.tls_port).start_tls(tls.client_context())
         else:
-            c = poplib.POP3(srv.host, srv.port, timeout=10)
-            c.stls(context=tls.client_context())
-        c.user("alice")
-        c.pass_("pw")
-        c.dele(1)
+            c = RawClient(srv.host, srv.port)
+            c.send(b"STLS\r\n")
+            assert [c.line()[:3] for _ in range(2)] == [b"+OK"] * 2
+            c.start_tls(tls.client_context())
+        c.send(b"USER alice\r\nPASS pw\r\nDELE 1\r\n")
         srv.journal.wait_for(sessions_ended=1)
         assert srv.journal.sessions[0].end_reason == "idle timeout"
+        assert [(x.verb, x.status) for x in srv.journal.sessions[0].commands][-3:] == [
+            ("USER", "+OK"),
+            ("PASS", "+OK"),
+            ("DELE", "+OK"),
+        ]
         assert len(srv.mailbox("alice")) == 1
         assert not srv.mailbox("alice").locked
         c.close()

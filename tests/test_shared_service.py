@@ -97,17 +97,16 @@ def test_a_client_that_does_not_log_in_in_time_is_told_and_closed() -> None:
 
 
 def test_a_client_that_logged_in_is_not_held_to_the_login_deadline() -> None:
-    with POP3Server(users={"alice": "pw"}, login_timeout=0.1, idle_timeout=60) as server:
+    with POP3Server(users={"alice": "pw"}, login_timeout=0.5, idle_timeout=60) as server:
         with socket.create_connection(server.address, timeout=10) as sock:
+            # The login in the first write, before the greeting is read: no pause of this
+            # test between its lines can reach the deadline.
+            sock.sendall(b"USER alice\r\nPASS pw\r\n")
             reader = sock.makefile("rb")
-            reader.readline()
-            sock.sendall(b"USER alice\r\n")
-            reader.readline()
-            sock.sendall(b"PASS pw\r\n")
-            assert reader.readline().startswith(b"+OK")
+            assert [reader.readline()[:3] for _ in range(3)] == [b"+OK"] * 3
             session = server.journal.sessions[0]
             # Busy past twice the deadline (a lower bound on the time, never an upper one).
-            while server.journal.clock() - session.started < 0.2:
+            while server.journal.clock() - session.started < 1.0:
                 sock.sendall(b"NOOP\r\n")
                 assert reader.readline().startswith(b"+OK")
             sock.sendall(b"QUIT\r\n")
@@ -211,14 +210,18 @@ def test_a_client_that_never_reads_a_big_reply_is_ended_by_the_idle_timeout(tls:
             pop3tls.client_context().wrap_socket(raw, server_hostname="localhost") if tls else raw
         )
         with sock:
-            reader = sock.makefile("rb")
-            reader.readline()
-            log_in(sock, reader, "alice")
-            sock.sendall(b"RETR 1\r\n")  # and never read the reply
+            # Login and RETR in one write, and never a read: no pause of this test can
+            # outlast the timeout before RETR.
+            sock.sendall(b"USER alice\r\nPASS pw\r\nRETR 1\r\n")
             server.journal.wait_for("RETR")
             server.journal.wait_for(sessions_ended=1, timeout=10)
         (record,) = server.journal.sessions
         assert record.end_reason == "idle timeout"
+        assert [(c.verb, c.status) for c in record.commands] == [
+            ("USER", "+OK"),
+            ("PASS", "+OK"),
+            ("RETR", "+OK"),
+        ]
         assert not server.mailbox("alice").locked
         # Never before the send has made no progress for the idle timeout.
         assert record.ended is not None
