@@ -149,6 +149,7 @@ def test_faults_added_fired_counted_and_removed(pop: POP3Server, api: ApiClient)
     assert len(pop.faults) == 0
 
 
+@pytest.mark.slow
 def test_a_bad_fault_spec_gets_the_message_of_the_command_line(api: ApiClient) -> None:
     import subprocess
     import sys
@@ -426,6 +427,7 @@ def test_passwords_never_appear_in_replies(pop: POP3Server, api: ApiClient) -> N
 # -- threads: concurrency and shutdown ------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_admin_calls_beside_pop3_sessions_lose_and_repeat_nothing(
     pop: POP3Server, api: ApiClient
 ) -> None:
@@ -475,6 +477,7 @@ def test_admin_calls_beside_pop3_sessions_lose_and_repeat_nothing(
         assert len(set(served[user])) == len(served[user])
 
 
+@pytest.mark.slow
 def test_stop_with_open_connections_and_long_polls_in_a_loop(pop: POP3Server) -> None:
     for _ in range(100):
         admin = AdminServer(pop).start()

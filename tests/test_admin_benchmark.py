@@ -8,6 +8,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+# A benchmark smoke run: the benchmark script runs its control-API workloads.
+pytestmark = pytest.mark.slow
+
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 ROWS = [
     "admin GET /health p50, 8 POP3 client threads",

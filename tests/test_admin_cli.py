@@ -15,6 +15,7 @@ from test_cli import Served, run
 ADMIN = re.compile(r"^admin on (http://127\.0\.0\.1:\d+)$")
 
 
+@pytest.mark.slow
 def test_admin_line_ready_file_and_a_client_driven_through_the_api(tmp_path: Path) -> None:
     ready = tmp_path / "ready"
     journal = tmp_path / "journal.jsonl"
@@ -50,6 +51,7 @@ def test_admin_line_ready_file_and_a_client_driven_through_the_api(tmp_path: Pat
     assert "pw-77" not in journal.read_text()
 
 
+@pytest.mark.slow
 def test_quiet_still_prints_the_admin_line() -> None:
     with Served("--quiet", "--admin-port", "0") as served:
         port = served.port()
@@ -60,6 +62,7 @@ def test_quiet_still_prints_the_admin_line() -> None:
     assert out == ""
 
 
+@pytest.mark.slow
 def test_config_file_keys(tmp_path: Path) -> None:
     config = tmp_path / "pop3mock.toml"
     config.write_text('admin_port = 0\nadmin_token = "t0k"\nadmin_max_body = 100\n')
@@ -76,6 +79,7 @@ def test_config_file_keys(tmp_path: Path) -> None:
         served.stop()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "message"),
     [

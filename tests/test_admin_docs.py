@@ -61,6 +61,7 @@ def test_the_doc_shows_every_route_with_curl() -> None:
         assert re.search(rf"\$ADMIN{pattern}[?\"]", text), f"{route} has no curl example"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 def test_curl_examples_run_against_a_live_server() -> None:
     found = blocks()

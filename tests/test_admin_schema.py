@@ -64,6 +64,7 @@ def live() -> Iterator[str]:
     server.check()
 
 
+@pytest.mark.slow
 @schema.parametrize()
 @settings(
     max_examples=15,

@@ -172,6 +172,7 @@ def test_bad_limits_are_configuration_errors(options: dict[str, Any], message: s
 # -- the server carries out the pause --------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_server_holds_the_failure_reply_for_the_pause_and_stop_ends_it() -> None:
     # A pause of an hour: the -ERR cannot arrive before stop(), which wakes the wait at once.
     # In a loop, as every shutdown path is: stop() may come at any point of the pause.
@@ -207,6 +208,7 @@ def test_poplib_sees_the_failures_then_the_close() -> None:
     server.check()
 
 
+@pytest.mark.slow
 def test_marker_options_reach_the_server(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """
@@ -241,6 +243,7 @@ def _failed_logins(port: int, count: int) -> list[bytes]:
     return out
 
 
+@pytest.mark.slow
 def test_serve_closes_after_the_failures_the_flag_allows() -> None:
     with Served("--max-auth-failures", "2", "--auth-failure-delay", "0") as served:
         replies = _failed_logins(served.port(), 2)
@@ -308,6 +311,7 @@ def _non_ascii_verbs(draw: st.DrawFn) -> str:
     return draw(text.filter(lambda verb: not verb.isascii()))
 
 
+@pytest.mark.slow
 @settings(max_examples=300)
 @given(verb=_non_ascii_verbs(), rest=st.text(max_size=30), logged_in=st.booleans())
 def test_a_line_whose_verb_is_not_ascii_is_never_dispatched(

@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+# Benchmark smoke runs: each starts the benchmark script and runs its workloads.
+pytestmark = pytest.mark.slow
+
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 WORKLOADS = [

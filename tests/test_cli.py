@@ -142,6 +142,7 @@ def maildir(tmp_path: Path) -> Path:
 # -- start-up output and the default maildrop -------------------------------------------------
 
 
+@pytest.mark.slow
 def test_default_user_and_printed_curl_command_work() -> None:
     with Served() as served:
         port = served.port()
@@ -159,6 +160,7 @@ def test_default_user_and_printed_curl_command_work() -> None:
     assert err == ""
 
 
+@pytest.mark.slow
 def test_messages_and_users_on_the_command_line(maildir: Path) -> None:
     with Served("--user", "alice:wonder land", "--user", "bob:x", "--messages", str(maildir)) as s:
         port = s.port()
@@ -179,6 +181,7 @@ def test_messages_and_users_on_the_command_line(maildir: Path) -> None:
         assert s.stop()[0] == 0
 
 
+@pytest.mark.slow
 def test_unusual_messages_are_served_and_noted_at_start_up(tmp_path: Path) -> None:
     folder = tmp_path / "mail"
     folder.mkdir()
@@ -204,6 +207,7 @@ def test_unusual_messages_are_served_and_noted_at_start_up(tmp_path: Path) -> No
         assert served.stop()[0] == 0
 
 
+@pytest.mark.slow
 def test_many_unusual_messages_are_counted_after_the_first_ones(tmp_path: Path) -> None:
     folder = tmp_path / "mail"
     folder.mkdir()
@@ -216,6 +220,7 @@ def test_many_unusual_messages_are_counted_after_the_first_ones(tmp_path: Path) 
         assert served.stop()[0] == 0
 
 
+@pytest.mark.slow
 def test_max_message_size_flag_and_config_key(tmp_path: Path) -> None:
     folder = tmp_path / "mail"
     folder.mkdir()
@@ -237,6 +242,7 @@ def test_max_message_size_flag_and_config_key(tmp_path: Path) -> None:
         assert served.stop()[0] == 0
 
 
+@pytest.mark.slow
 def test_a_fifo_in_the_maildrop_is_an_error_not_a_hang(tmp_path: Path) -> None:
     folder = tmp_path / "mail"
     folder.mkdir()
@@ -249,6 +255,7 @@ def test_a_fifo_in_the_maildrop_is_an_error_not_a_hang(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where", ["--fault", "config file"])
 def test_a_fault_rule_on_several_commands(tmp_path: Path, where: str) -> None:
     spec = "RETR | TOP 1: error [SYS/TEMP] busy"
@@ -271,6 +278,7 @@ def test_a_fault_rule_on_several_commands(tmp_path: Path, where: str) -> None:
         assert served.stop()[0] == 0
 
 
+@pytest.mark.slow
 def test_fake_and_seed() -> None:
     with Served("--fake", "3", "--seed", "42", "--user", "carol:pw") as served:
         port = served.port()
@@ -290,6 +298,7 @@ def test_fake_and_seed() -> None:
 # -- TLS ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_pop3s_and_stls_with_the_printed_ca(tmp_path: Path) -> None:
     journal = tmp_path / "journal.jsonl"
     with Served("--tls-port", "0", "--stls", "--journal", str(journal)) as served:
@@ -324,6 +333,7 @@ def test_pop3s_and_stls_with_the_printed_ca(tmp_path: Path) -> None:
     assert [e["verb"] for e in read_journal(journal) if e.get("verb") == "STLS"] == ["STLS"]
 
 
+@pytest.mark.slow
 def test_gmail_personality_listens_on_pop3s_by_itself() -> None:
     with Served("--personality", "gmail") as served:
         served.port()
@@ -336,6 +346,7 @@ def test_gmail_personality_listens_on_pop3s_by_itself() -> None:
         assert served.stop()[0] == 0
 
 
+@pytest.mark.slow
 def test_own_certificate(tmp_path: Path) -> None:
     certs = tls.write_files(str(tmp_path / "certs"))
     args = ["--cert", certs["cert"], "--key", certs["key"], "--ca", certs["ca"]]
@@ -356,6 +367,7 @@ def test_own_certificate(tmp_path: Path) -> None:
 # -- faults, journal, signals ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_fault_seen_by_poplib_and_journal_followed_while_running(tmp_path: Path) -> None:
     journal = tmp_path / "pop3.jsonl"
     fault = "RETR 2: error [SYS/TEMP] storage offline"
@@ -413,6 +425,7 @@ def _retr_outcomes(port: int, count: int) -> list[bool]:
     return outcomes
 
 
+@pytest.mark.slow
 def test_fault_seed_is_printed_and_replays_a_run(tmp_path: Path) -> None:
     flaky = "RETR p=0.5: error [SYS/TEMP] flaky"
     with Served("--fault", flaky) as served:
@@ -435,6 +448,7 @@ def test_fault_seed_is_printed_and_replays_a_run(tmp_path: Path) -> None:
     assert True in first and False in first  # 24 draws at p=0.5: both happen for any seed
 
 
+@pytest.mark.slow
 def test_counted_faults_that_did_not_fire_are_listed_on_stop() -> None:
     never = "RETR 5 once: delay 0.1"
     short = "STAT times=3: delay 0"
@@ -464,6 +478,7 @@ def test_counted_faults_that_did_not_fire_are_listed_on_stop() -> None:
     ]
 
 
+@pytest.mark.slow
 def test_journal_file_and_strict_stderr_never_show_a_garbled_password(tmp_path: Path) -> None:
     journal = tmp_path / "pop3.jsonl"
     secret = "Wh1sper-pw"
@@ -489,6 +504,7 @@ def test_journal_file_and_strict_stderr_never_show_a_garbled_password(tmp_path: 
         assert secret.upper() not in where
 
 
+@pytest.mark.slow
 def test_warning_about_a_host_not_named_loopback_once_listening() -> None:
     # ::1 written out: the same address, but not one of the names the server knows as loopback.
     with Served("--host", "0:0:0:0:0:0:0:1", "--quiet") as served:
@@ -502,6 +518,7 @@ def test_warning_about_a_host_not_named_loopback_once_listening() -> None:
     )
 
 
+@pytest.mark.slow
 def test_seed_of_the_config_file_used_by_a_user_with_generated_messages(
     tmp_path: Path, maildir: Path
 ) -> None:
@@ -528,6 +545,7 @@ def test_seed_of_the_config_file_used_by_a_user_with_generated_messages(
         assert served.stop()[0] == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_signal_during_an_active_session_stops_cleanly(tmp_path: Path, signum: int) -> None:
     journal = tmp_path / "pop3.jsonl"
@@ -552,6 +570,7 @@ def test_signal_during_an_active_session_stops_cleanly(tmp_path: Path, signum: i
     assert events[-1]["user"] == "user"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not hasattr(signal, "SIGHUP"), reason="no SIGHUP on this platform")
 def test_sighup_stops_unless_ignored_as_under_nohup() -> None:
     with Served("--quiet", hangup="SIG_DFL") as served:
@@ -569,6 +588,7 @@ def test_sighup_stops_unless_ignored_as_under_nohup() -> None:
     assert (status, err) == (0, "")
 
 
+@pytest.mark.slow
 def test_journal_keep_forgets_old_sessions_but_counts_them_all(tmp_path: Path) -> None:
     journal = tmp_path / "j.jsonl"
     with Served("--journal-keep", "1", "--journal", str(journal)) as served:
@@ -586,6 +606,7 @@ def test_journal_keep_forgets_old_sessions_but_counts_them_all(tmp_path: Path) -
     assert len(ends) == 4  # the file gets every session whatever is kept in memory
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "misbehave", "status", "said"),
     [
@@ -622,6 +643,7 @@ def test_check_fails_the_run_like_a_pytest_test(
         assert said in stderr
 
 
+@pytest.mark.slow
 def test_quiet_and_ready_file(tmp_path: Path) -> None:
     ready = tmp_path / "pop3.ready"
     ready.write_text("stale from an earlier run\n")
@@ -647,6 +669,7 @@ def test_quiet_and_ready_file(tmp_path: Path) -> None:
     assert sorted(os.listdir(certs)) == ["ca.pem", "server-cert.pem", "server-key.pem"]
 
 
+@pytest.mark.slow
 def test_strict_reports_violations_on_stderr() -> None:
     with Served("--strict") as served:
         port = served.port()
@@ -662,6 +685,7 @@ def test_strict_reports_violations_on_stderr() -> None:
     assert "STAT" in err
 
 
+@pytest.mark.slow
 def test_stdout_closed_early_does_not_stop_the_server() -> None:
     with Served() as served:
         port = served.port()
@@ -683,6 +707,7 @@ def test_stdout_closed_early_does_not_stop_the_server() -> None:
 # -- config file -------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_config_file_with_two_users(tmp_path: Path, maildir: Path) -> None:
     config = tmp_path / "pop3mock.toml"
     config.write_text(
@@ -729,6 +754,7 @@ faults = ["RETR 1: error [SYS/TEMP] bob's storage offline"]
         assert served.stop()[0] == 0
 
 
+@pytest.mark.slow
 def test_config_file_user_with_apop_only(tmp_path: Path) -> None:
     config = tmp_path / "pop3mock.toml"
     config.write_text(
@@ -752,6 +778,7 @@ def test_config_file_user_with_apop_only(tmp_path: Path) -> None:
         assert served.stop()[0] == 0
 
 
+@pytest.mark.slow
 def test_flags_override_the_config_file(tmp_path: Path) -> None:
     config = tmp_path / "pop3mock.toml"
     config.write_text(
@@ -786,6 +813,7 @@ def _error_cases(tmp_path: Path) -> dict[str, tuple[list[str], str]]:
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("case", ["unreadable maildrop", "bad fault", "bad config", "bad flag"])
 def test_errors_are_one_line_and_status_2(tmp_path: Path, case: str) -> None:
     args, expected = _error_cases(tmp_path)[case]
@@ -799,6 +827,7 @@ def test_errors_are_one_line_and_status_2(tmp_path: Path, case: str) -> None:
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_port_in_use() -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
@@ -815,12 +844,14 @@ def test_port_in_use() -> None:
 # -- help and version --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_version() -> None:
     result = run("--version")
     assert result.returncode == 0
     assert result.stdout == f"pop3mock {__version__}\n"
 
 
+@pytest.mark.slow
 def test_help_documents_every_option_with_an_example() -> None:
     result = run("serve", "--help")
     assert result.returncode == 0
@@ -850,6 +881,7 @@ def test_help_documents_every_option_with_an_example() -> None:
     assert "pop3mock serve --port 1110" in top.stdout
 
 
+@pytest.mark.slow
 def test_no_command_is_a_one_line_usage_error() -> None:
     result = run()
     assert result.returncode == 2
@@ -857,6 +889,7 @@ def test_no_command_is_a_one_line_usage_error() -> None:
     assert "required" in result.stderr
 
 
+@pytest.mark.slow
 def test_strict_check_passes_after_probes_that_sent_no_command(tmp_path: Path) -> None:
     # A wait-for-port probe and a TLS client that rejects the certificate (RFC 2595
     # section 2.4) sent no command: they are not held to QUIT.
@@ -882,6 +915,7 @@ def test_strict_check_passes_after_probes_that_sent_no_command(tmp_path: Path) -
     assert len(starts) == 4
 
 
+@pytest.mark.slow
 def test_session_keep_commands_bounds_memory_not_the_counts(tmp_path: Path) -> None:
     journal = tmp_path / "pop3.jsonl"
     with Served("--session-keep-commands", "2", "--journal", str(journal)) as served:
@@ -927,6 +961,7 @@ def test_serve_has_the_limits_of_a_shared_service_by_default(tmp_path: Path) -> 
     assert flagged.drop_oldest_when_full is True  # type: ignore[attr-defined]
 
 
+@pytest.mark.slow
 def test_serve_drops_the_oldest_connection_not_logged_in_when_full() -> None:
     with Served("--max-connections", "1") as served:
         port = served.port()
@@ -946,6 +981,7 @@ def test_serve_drops_the_oldest_connection_not_logged_in_when_full() -> None:
     assert code == 0, stderr
 
 
+@pytest.mark.slow
 def test_serve_closes_a_client_that_does_not_log_in_in_time() -> None:
     with Served("--login-timeout", "0.3") as served:
         port = served.port()

@@ -137,6 +137,7 @@ def test_apop_only_is_a_boolean_of_a_user() -> None:
 KNOWN = set(FILE_KEYS) | set(OPTION_KEYS) | {"users"}
 
 
+@pytest.mark.slow
 @given(st.text(min_size=1, max_size=20).filter(lambda key: key not in KNOWN), st.integers())
 def test_unknown_keys_are_named(key: str, value: int) -> None:
     with pytest.raises(ConfigurationError) as info:
@@ -144,6 +145,7 @@ def test_unknown_keys_are_named(key: str, value: int) -> None:
     assert str(info.value).startswith(f"my.toml: unknown key {key!r}")
 
 
+@pytest.mark.slow
 @given(
     st.sampled_from(sorted(KNOWN - {"users"})),
     st.dictionaries(st.text(max_size=5), st.integers(), min_size=1, max_size=3),

@@ -55,6 +55,7 @@ def test_maildrop_error_of_a_config_user_names_the_user(
     assert f"{config}: users[2].messages: {tmp_path / 'missing'}: no such file or folder" in err
 
 
+@pytest.mark.slow
 def test_config_file_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     cases = {
         "port = \n": "invalid TOML",

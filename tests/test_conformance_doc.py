@@ -21,6 +21,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import attrs
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "conformance.md"
@@ -283,6 +284,7 @@ def test_every_entry_has_a_rule_a_level_a_source_and_tests() -> None:
     assert not problems, "\n\n".join(problems)
 
 
+@pytest.mark.slow
 def test_every_test_named_exists() -> None:
     assert len(TEST_REFERENCE.findall(PAGE)) >= 200
     problems = reference_problems(PAGE, ROOT)

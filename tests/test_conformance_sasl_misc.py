@@ -183,6 +183,7 @@ def test_c185_quit_is_answered_then_the_connection_closes(server: POP3Server) ->
 UID_CHARS = re.compile(r"[A-Za-z0-9.]+")
 
 
+@pytest.mark.slow
 def test_c187_default_uids_have_no_slash() -> None:
     """C-187: uids from content, renamed duplicates, generated maildrops and every wire
     format use [A-Za-z0-9.] only (getmail turns '/' into '-')."""

@@ -180,6 +180,7 @@ def test_c091_the_autologout_timer_is_ten_minutes_unless_configured(personality:
     assert POP3Server(personality=personality, idle_timeout=2).idle_timeout == 2
 
 
+@pytest.mark.slow
 def test_c092_each_command_restarts_the_autologout_timer(make_server: MakeServer) -> None:
     timeout = 1.2
     srv = make_server({"alice": "pw"}, idle_timeout=timeout)

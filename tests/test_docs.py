@@ -42,6 +42,7 @@ def test_the_documentation_has_code() -> None:
     assert len(BLOCKS) > 30
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("where", "kind", "code"), BLOCKS, ids=[b[0] for b in BLOCKS])
 def test_block(where: str, kind: str, code: str, tmp_path: Path) -> None:
     compile(code, where, "exec")

@@ -42,6 +42,9 @@ from pop3mock.cli._config_file import load_config
 from pop3mock.protocol._personality import load_personality
 from pop3mock.server import tls
 
+# Every documented command runs `pop3mock` in a subprocess.
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 FENCE = re.compile(

@@ -37,10 +37,13 @@ MESSAGES = [
     b"Subject: three\r\n\r\nthird\r\n",
 ]
 
-pytestmark = pytest.mark.skipif(
-    unavailable() is not None,
-    reason=f"no private Dovecot: {unavailable()} (scripts/install-test-clients.sh)",
-)
+pytestmark = [
+    pytest.mark.slow,  # a private Dovecot, started for the module
+    pytest.mark.skipif(
+        unavailable() is not None,
+        reason=f"no private Dovecot: {unavailable()} (scripts/install-test-clients.sh)",
+    ),
+]
 
 
 @pytest.fixture(scope="module")

@@ -94,6 +94,7 @@ def test_entries_without_removes_across_segments() -> None:
 ITEMS = st.lists(st.one_of(st.integers(0, 11), st.lists(st.integers(0, 11), max_size=6)))
 
 
+@pytest.mark.slow
 @given(ITEMS, st.sets(st.integers(0, 40)), st.data())
 def test_entries_behave_like_the_list_of_their_entries(
     items: list[int | list[int]], gone: set[int], data: st.DataObject

@@ -86,6 +86,7 @@ def sample(seeds: Iterable[int], count: int, **options: object) -> list[Message]
     return out
 
 
+@pytest.mark.slow
 def test_every_clean_message_parses_without_defects() -> None:
     messages = sample(range(4), 45, malformed=0.1)
     clean = [m for m in messages if "malformed" not in m.flags]
@@ -99,6 +100,7 @@ def test_every_clean_message_parses_without_defects() -> None:
         assert message.size == len(message.data)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", SHAPES)
 def test_each_shape_has_its_structure(shape: str) -> None:
     messages = sample([11], 12, shapes={shape: 1})
@@ -135,6 +137,7 @@ def test_each_shape_has_its_structure(shape: str) -> None:
             assert len(attachment.get_payload(decode=True)) > 5_000
 
 
+@pytest.mark.slow
 def test_generated_maildrops_cover_what_clients_meet() -> None:
     messages = sample(range(3), 50, non_ascii=0.6)
     raw_headers = [header_block(m.data) for m in messages]
@@ -168,6 +171,7 @@ def test_generated_maildrops_cover_what_clients_meet() -> None:
     assert any("reply" in m.flags for m in messages)
 
 
+@pytest.mark.slow
 def test_replies_thread_to_earlier_messages() -> None:
     messages = list(fake_messages(100, seed=5, replies=0.6, **SMALL))
     ids: dict[str, int] = {}
@@ -188,6 +192,7 @@ def test_replies_thread_to_earlier_messages() -> None:
     assert replies > 30
 
 
+@pytest.mark.slow
 def test_recipient_and_locale_knobs() -> None:
     owner = "Alice Example <alice@example.org>"
     for message in fake_messages(20, seed=2, recipient=owner, locale="de_DE", **SMALL):
@@ -199,6 +204,7 @@ def test_recipient_and_locale_knobs() -> None:
     assert any(word in text for word in ("Hallo", "Liebe", "Guten Tag"))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", MALFORMED_KINDS)
 def test_malformed_messages_are_labelled_and_broken_as_labelled(kind: str) -> None:
     messages = sample([3], 30, malformed=1.0, malformed_kinds=(kind,))
@@ -229,12 +235,14 @@ def test_malformed_messages_are_labelled_and_broken_as_labelled(kind: str) -> No
             assert problems(data), message  # unterminated multipart, bad base64 padding
 
 
+@pytest.mark.slow
 def test_malformed_share_follows_the_knob() -> None:
     assert not any("malformed" in m.flags for m in sample([1], 60))
     share = sum("malformed" in m.flags for m in sample([1], 200, malformed=0.25))
     assert 25 <= share <= 75
 
 
+@pytest.mark.slow
 def test_same_seed_same_bytes_other_seed_other_bytes() -> None:
     def run(seed: int) -> list[tuple[str, bytes, frozenset[str]]]:
         factory = MessageFactory(seed=seed, malformed=0.2, **SMALL)  # type: ignore[arg-type]
@@ -262,6 +270,7 @@ print(digest.hexdigest())
 """
 
 
+@pytest.mark.slow
 def test_independent_processes_generate_the_same_bytes() -> None:
     # Another interpreter with other hash randomisation: nothing may depend on str hashes.
     digest = hashlib.sha256()
@@ -275,6 +284,7 @@ def test_independent_processes_generate_the_same_bytes() -> None:
     assert result.stdout.strip() == digest.hexdigest()
 
 
+@pytest.mark.slow
 @settings(max_examples=30, deadline=None)
 @given(st.integers(min_value=-(2**70), max_value=2**70), st.integers(0, 10**9))
 def test_any_seed_and_index_gives_a_message_of_the_announced_size(seed: int, index: int) -> None:
@@ -327,6 +337,7 @@ def test_generated_columns_pass_the_checks_they_skip(seed: int) -> None:
     assert len(set(drop.uids)) == len(drop.uids)
 
 
+@pytest.mark.slow
 def test_lazy_maildrop_of_100000_answers_without_building_bodies() -> None:
     messages = lazy_fake_messages(100_000, seed=9)
     assert isinstance(messages, LazyMaildrop) and len(messages) == 100_000
@@ -412,6 +423,7 @@ print("faker" in sys.modules)
 """
 
 
+@pytest.mark.slow
 def test_a_lazy_maildrop_does_not_load_faker_until_a_body_is_built() -> None:
     out = subprocess.run(
         [sys.executable, "-c", LAZY_WITHOUT_FAKER], capture_output=True, text=True, check=True

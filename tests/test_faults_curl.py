@@ -84,6 +84,7 @@ def test_dribbled_message_is_whole(server: POP3Server) -> None:
     assert (result.returncode, result.stdout) == (0, PLAIN)
 
 
+@pytest.mark.slow
 def test_wrong_sizes_in_list(server: POP3Server) -> None:
     """curl prints LIST as it comes: the sizes are off by the rule's delta."""
     server.faults.on("LIST").corrupt("size", delta=100)
@@ -93,6 +94,7 @@ def test_wrong_sizes_in_list(server: POP3Server) -> None:
     assert result.stdout == b"".join(b"%d %d\r\n" % (i, s) for i, s in enumerate(sizes, 1))
 
 
+@pytest.mark.slow
 def test_hang_times_curl_out(server: POP3Server) -> None:
     """No reply to RETR: curl gives up after --max-time (28), and its close ends the session,
     so the next curl logs in and gets the message."""
@@ -104,6 +106,7 @@ def test_hang_times_curl_out(server: POP3Server) -> None:
     assert curl(server).stdout == PLAIN
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["no_terminator", "bare_lf"])
 def test_reply_without_a_crlf_terminator_times_curl_out(server: POP3Server, kind: str) -> None:
     """No CRLF "." CRLF at the end (no final line, or LF line ends): curl waits for it until

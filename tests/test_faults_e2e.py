@@ -195,6 +195,7 @@ def test_client_that_gives_up_on_a_hang_frees_the_maildrop(server: POP3Server) -
     assert_intact(server)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("over_tls", [False, True])
 def test_giving_up_on_a_hang_is_no_strict_violation(over_tls: bool) -> None:
     """The client did what it should when the server hung: strict mode does not count the

@@ -339,6 +339,7 @@ def rules(draw: st.DrawFn) -> Rule:
     return rule
 
 
+@pytest.mark.slow
 @given(rules())
 def test_render_then_parse_is_the_same_rule(rule: Rule) -> None:
     """parse(render(rule)) == rule, and rendering is canonical (a fixed point)."""
@@ -349,6 +350,7 @@ def test_render_then_parse_is_the_same_rule(rule: Rule) -> None:
     assert FaultSet(seed=0).add_spec(spec) == rule
 
 
+@pytest.mark.slow
 @given(st.text(max_size=80))
 def test_any_text_parses_or_raises_configuration_error(text: str) -> None:
     """The parser never fails with anything but ConfigurationError; what it accepts renders to
@@ -360,6 +362,7 @@ def test_any_text_parses_or_raises_configuration_error(text: str) -> None:
     assert parse_spec(rule.spec()) == rule
 
 
+@pytest.mark.slow
 @given(
     st.sampled_from(["RETR", "RETR 1", "* user=a", "greeting", "LIST once"]),
     st.sampled_from(["error", "ok", "delay", "hang", "corrupt", "reply_raw", "disconnect"]),
@@ -488,6 +491,7 @@ def test_python_refuses_the_same_as_the_text() -> None:
 
 
 # No deadline: a pause of the shared machine is not a failure of the parser.
+@pytest.mark.slow
 @settings(deadline=None)
 @given(
     st.lists(st.sampled_from(COMMANDS), min_size=2, max_size=4, unique=True),

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -46,6 +47,7 @@ def test_clear_drops_pending_bytes() -> None:
     assert reader.next_line() is None
 
 
+@pytest.mark.slow
 @given(
     st.lists(
         st.binary(max_size=40).filter(lambda b: b"\r" not in b and b"\n" not in b), max_size=10
@@ -68,6 +70,7 @@ def test_crlf_lines_survive_any_packet_split(lines: list[bytes], cuts: list[int]
     assert got == lines
 
 
+@pytest.mark.slow
 @given(st.binary(max_size=3000))
 def test_reader_never_buffers_more_than_its_limit(data: bytes) -> None:
     reader = LineReader(max_line=64)

@@ -32,6 +32,9 @@ from hypothesis.stateful import (
 from helpers import connect
 from pop3mock import LazyMaildrop, Mailbox, Message, POP3Server, ServerConfig, Session, State
 
+# Fuzzing: long state-machine searches and thousands of random streams on sockets.
+pytestmark = pytest.mark.slow
+
 PASSWORD = "fuzz pass"
 TIMESTAMP = "<42.1@fuzz.example>"
 MESSAGES = [

@@ -240,6 +240,7 @@ def test_assert_no_sessions(journal: Journal) -> None:
         journal.assert_no_sessions()
 
 
+@pytest.mark.slow
 @given(
     verb=st.sampled_from(["USER", "STAT", "LIST", "RETR", "TOP", "UIDL", "DELE"]),
     args=st.lists(st.text(alphabet="abcXYZ019.-_", min_size=1, max_size=8), max_size=3),
@@ -300,6 +301,7 @@ def test_violations_carry_their_position(journal: Journal) -> None:
     )
 
 
+@pytest.mark.slow
 def test_big_replies_are_capped_in_memory_and_said_so() -> None:
     body = b"".join(b"line %06d of a large message\r\n" % i for i in range(40_000))
     message = b"Subject: big\r\n\r\n" + body
@@ -348,6 +350,7 @@ def test_server_bytes_are_what_a_fault_sent() -> None:
     assert transcript.endswith("-- ended: fault: close")
 
 
+@pytest.mark.slow
 def test_stls_is_marked_in_the_transcript() -> None:
     from pop3mock.server.tls import client_context
 

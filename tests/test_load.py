@@ -17,6 +17,9 @@ import pytest
 from helpers import RawClient, open_sockets, server_threads
 from pop3mock import POP3Server
 
+# Load: hundreds of concurrent sessions and connection bursts.
+pytestmark = pytest.mark.slow
+
 PASSWORD = "load-pass"
 PER_USER = 3
 

@@ -175,6 +175,7 @@ def test_lazy_message_whose_loader_failed_tries_again() -> None:
     assert lazy.message.data == b"abc\r\n"
 
 
+@pytest.mark.slow
 @given(st.binary(max_size=300))
 def test_normalized_data_has_only_crlf_and_stuffing_round_trips(raw: bytes) -> None:
     msg = Message.of(raw)
@@ -187,6 +188,7 @@ def test_normalized_data_has_only_crlf_and_stuffing_round_trips(raw: bytes) -> N
     assert msg.size == len(data)
 
 
+@pytest.mark.slow
 @given(st.binary(max_size=200), st.integers(min_value=0, max_value=20))
 def test_top_is_a_prefix_of_the_message(raw: bytes, lines: int) -> None:
     msg = Message.of(raw)

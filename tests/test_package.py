@@ -47,6 +47,7 @@ def _modules_loaded_by(statement: str) -> list[str]:
     return loaded
 
 
+@pytest.mark.slow
 def test_loading_the_plugin_imports_no_server_machinery() -> None:
     # pytest imports the plugin at every start: the server, the message model, attrs,
     # ssl and Faker wait until a test builds a server.
@@ -63,6 +64,7 @@ def test_loading_the_plugin_imports_no_server_machinery() -> None:
         assert heavy not in loaded, heavy
 
 
+@pytest.mark.slow
 def test_a_public_name_loads_only_what_it_needs() -> None:
     loaded = _modules_loaded_by("from pop3mock import ConfigurationError")
     assert "pop3mock.server._server" not in loaded

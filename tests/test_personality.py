@@ -223,6 +223,7 @@ GMAIL_CAPA = {
 }
 
 
+@pytest.mark.slow
 def test_gmail_poplib_over_implicit_tls() -> None:
     with make("gmail") as server:
         assert server.tls_port is not None  # implicit TLS by default

@@ -54,6 +54,7 @@ def test_toml_block_is_a_personality_file_pop3mock_serves(
         assert server.port
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("where", "script"), SHELL, ids=[where for where, _ in SHELL])
 def test_shell_block_runs(where: str, script: str, tmp_path: Path) -> None:
     result = run_shell_block(script, tmp_path)

@@ -210,6 +210,7 @@ def test_a_file_rewritten_between_two_servers_is_read_again(tmp_path: Path) -> N
     assert POP3Server(personality=path).config.text("greeting") == "Changed, and longer"
 
 
+@pytest.mark.slow
 def test_marker_and_serve_take_a_personality_file(tmp_path: Path) -> None:
     path = own_file(tmp_path)
     with Served("--personality", str(path)) as served:
@@ -220,6 +221,7 @@ def test_marker_and_serve_take_a_personality_file(tmp_path: Path) -> None:
         assert served.stop()[0] == 0
 
 
+@pytest.mark.slow
 def test_config_file_personality_is_relative_to_the_config_file(tmp_path: Path) -> None:
     own_file(tmp_path)
     config = tmp_path / "serve.toml"
@@ -283,6 +285,7 @@ def test_malformed_file_is_refused_naming_the_key(tmp_path: Path, text: str, mes
     assert "\n" not in str(caught.value)
 
 
+@pytest.mark.slow
 def test_malformed_file_stops_serve_with_one_line(tmp_path: Path) -> None:
     path = own_file(tmp_path, "[greeting]\ntxt = 'x'\n", "bad.toml")
     result = run("serve", "--port", "0", "--personality", str(path))
@@ -310,6 +313,7 @@ def test_load_personality_returns_options_and_server_defaults() -> None:
 TEXT = st.text(st.characters(blacklist_categories=("Cs",)))
 
 
+@pytest.mark.slow
 @given(
     st.dictionaries(st.from_regex(r"[a-z_]{1,8}", fullmatch=True), TEXT | st.lists(TEXT)),
     st.dictionaries(TEXT, st.booleans() | st.integers() | st.floats(allow_nan=False)),

@@ -33,6 +33,7 @@ def suite(pytester: pytest.Pytester) -> pytest.Pytester:
     return pytester
 
 
+@pytest.mark.slow
 def test_pop3_server_defaults(suite: pytest.Pytester) -> None:
     suite.makepyfile(
         """
@@ -50,6 +51,7 @@ def test_pop3_server_defaults(suite: pytest.Pytester) -> None:
     suite.runpytest("--strict-markers").assert_outcomes(passed=1)
 
 
+@pytest.mark.slow
 def test_a_server_error_fails_the_test_that_caused_it(suite: pytest.Pytester) -> None:
     suite.makepyfile(
         """
@@ -99,6 +101,7 @@ def test_a_server_error_fails_the_test_that_caused_it(suite: pytest.Pytester) ->
     )
 
 
+@pytest.mark.slow
 def test_marker_faults_as_spec_strings_and_callables(suite: pytest.Pytester) -> None:
     suite.makepyfile(
         """
@@ -137,6 +140,7 @@ def test_marker_faults_as_spec_strings_and_callables(suite: pytest.Pytester) -> 
     )
 
 
+@pytest.mark.slow
 def test_an_unfired_counted_fault_fails_the_test(suite: pytest.Pytester) -> None:
     suite.makepyfile(
         """
@@ -153,6 +157,7 @@ def test_an_unfired_counted_fault_fails_the_test(suite: pytest.Pytester) -> None
     result.stdout.fnmatch_lines(["*UnfiredFaultError: fault rules that did not fire*", "*RETR*"])
 
 
+@pytest.mark.slow
 def test_marker_levels_merge_and_the_closest_wins(suite: pytest.Pytester) -> None:
     suite.makepyfile(
         """
@@ -188,6 +193,7 @@ def test_marker_levels_merge_and_the_closest_wins(suite: pytest.Pytester) -> Non
     suite.runpytest("--strict-markers").assert_outcomes(passed=4)
 
 
+@pytest.mark.slow
 def test_marker_messages_users_and_options(suite: pytest.Pytester) -> None:
     folder = suite.mkdir("eml")
     (folder / "1.eml").write_bytes(b"Subject: one\n\nfirst\n")
@@ -244,6 +250,7 @@ def test_marker_messages_users_and_options(suite: pytest.Pytester) -> None:
     )
 
 
+@pytest.mark.slow
 def test_ini_and_command_line_defaults(suite: pytest.Pytester) -> None:
     suite.makeini(
         f"""
@@ -279,6 +286,7 @@ def test_ini_and_command_line_defaults(suite: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(["*unknown pop3 personality 'nosuch'*"])
 
 
+@pytest.mark.slow
 def test_personality_file_for_the_whole_run(suite: pytest.Pytester) -> None:
     suite.path.joinpath("mine.toml").write_text('[greeting]\ntext = "mine"\napop = false\n')
     suite.path.joinpath("bad.toml").write_text('[greeting]\ntxt = "mine"\n')
@@ -298,6 +306,7 @@ def test_personality_file_for_the_whole_run(suite: pytest.Pytester) -> None:
     result.stderr.fnmatch_lines(["*bad.toml: unknown key in ?greeting? 'txt'*"])
 
 
+@pytest.mark.slow
 def test_host_and_fault_seed_from_the_command_line(suite: pytest.Pytester) -> None:
     suite.makepyfile(
         """
@@ -316,6 +325,7 @@ def test_host_and_fault_seed_from_the_command_line(suite: pytest.Pytester) -> No
     result.stderr.fnmatch_lines(["*--pop3-fault-seed: expected an integer, got 'abc'*"])
 
 
+@pytest.mark.slow
 def test_a_failed_test_shows_the_fault_seed_to_replay_it(suite: pytest.Pytester) -> None:
     suite.makepyfile(
         """
@@ -340,6 +350,7 @@ def test_a_failed_test_shows_the_fault_seed_to_replay_it(suite: pytest.Pytester)
     result.stdout.fnmatch_lines(["*fault seed 1234; replay with --pop3-fault-seed 1234*"])
 
 
+@pytest.mark.slow
 def test_marker_fake_is_lazy_and_seed_needs_it(suite: pytest.Pytester) -> None:
     suite.makepyfile(
         """
@@ -390,6 +401,7 @@ def test_options_are_listed_in_help(pytester: pytest.Pytester) -> None:
     )
 
 
+@pytest.mark.slow
 def test_factory_makes_several_servers_and_checks_them_all(suite: pytest.Pytester) -> None:
     suite.makepyfile(
         """
@@ -430,6 +442,7 @@ def test_factory_makes_several_servers_and_checks_them_all(suite: pytest.Pyteste
     )
 
 
+@pytest.mark.slow
 def test_teardown_with_connections_still_open(suite: pytest.Pytester) -> None:
     suite.makepyfile(
         """
@@ -463,6 +476,7 @@ def test_teardown_with_connections_still_open(suite: pytest.Pytester) -> None:
     suite.runpytest().assert_outcomes(passed=2)
 
 
+@pytest.mark.slow
 def test_tls_fixtures(suite: pytest.Pytester) -> None:
     suite.makepyfile(
         """
@@ -494,6 +508,7 @@ def test_tls_fixtures(suite: pytest.Pytester) -> None:
     suite.runpytest().assert_outcomes(passed=2)
 
 
+@pytest.mark.slow
 def test_ipv6_opt_in(suite: pytest.Pytester) -> None:
     suite.makepyfile(
         """
@@ -513,6 +528,7 @@ def test_ipv6_opt_in(suite: pytest.Pytester) -> None:
     suite.runpytest().assert_outcomes(passed=1)
 
 
+@pytest.mark.slow
 def test_the_password_never_appears_in_the_output(suite: pytest.Pytester) -> None:
     secret = "Tr0ub4dor-and-3"
     suite.makepyfile(credentials=f"PASSWORD = {secret!r}\n")
@@ -557,6 +573,7 @@ def test_the_password_never_appears_in_the_output(suite: pytest.Pytester) -> Non
     assert "C: PASS ***" in output
 
 
+@pytest.mark.slow
 def test_the_plugin_never_touches_the_environment(suite: pytest.Pytester) -> None:
     suite.makepyfile(
         """
@@ -573,6 +590,7 @@ def test_the_plugin_never_touches_the_environment(suite: pytest.Pytester) -> Non
     assert {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"} == before
 
 
+@pytest.mark.slow
 def test_under_xdist(suite: pytest.Pytester) -> None:
     suite.makepyfile(
         """
@@ -602,6 +620,7 @@ def test_under_xdist(suite: pytest.Pytester) -> None:
     )
 
 
+@pytest.mark.slow
 def test_marker_messages_from_a_path_with_a_size_limit(
     suite: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
@@ -691,6 +710,7 @@ def sections(report: str, name: str = "pop3mock sessions") -> list[str]:
     return ["\n".join(lines) for lines in out]
 
 
+@pytest.mark.slow
 def test_a_failed_test_report_has_the_sessions(suite: pytest.Pytester) -> None:
     suite.makepyfile(FAILING)
     result = suite.runpytest("-rA")
@@ -731,6 +751,7 @@ def test_a_failed_test_report_has_the_sessions(suite: pytest.Pytester) -> None:
     assert output.count("(pop3mock sessions)") == 4
 
 
+@pytest.mark.slow
 def test_the_sessions_reach_the_junit_xml_report(suite: pytest.Pytester) -> None:
     import xml.etree.ElementTree as ET
 
@@ -761,6 +782,7 @@ def test_the_sessions_reach_the_junit_xml_report(suite: pytest.Pytester) -> None
         assert "pop3mock" not in out["test_passes"] + out["test_no_server"]
 
 
+@pytest.mark.slow
 def test_the_sessions_section_is_bounded_and_can_be_switched_off(suite: pytest.Pytester) -> None:
     suite.makepyfile(
         """

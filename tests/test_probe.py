@@ -155,6 +155,7 @@ def run_probe(
     )
 
 
+@pytest.mark.slow
 def test_command_line_writes_the_file_and_masks_what_it_prints(tmp_path: Path) -> None:
     out = tmp_path / "server.toml"
     with served("dovecot") as server:
@@ -171,6 +172,7 @@ def test_command_line_writes_the_file_and_masks_what_it_prints(tmp_path: Path) -
         assert copy.config.capa_after_login == tuple(after_login)
 
 
+@pytest.mark.slow
 def test_password_never_from_the_url_and_none_without_a_terminal() -> None:
     result = run_probe("pop3://alice:pw@127.0.0.1:1", password=None)
     assert result.returncode == 2
@@ -230,6 +232,7 @@ def http_server() -> Iterator[int]:
         thread.join()
 
 
+@pytest.mark.slow
 def test_an_http_server() -> None:
     with http_server() as port:
         message = one_line_error(Target("127.0.0.1", port, "alice"), 1)
@@ -245,6 +248,7 @@ def test_plain_pop3_on_a_pop3s_url() -> None:
     assert "the server does not speak TLS there" in message
 
 
+@pytest.mark.slow
 def test_pop3s_on_a_plain_url() -> None:
     with POP3Server(implicit_tls=True) as server:
         message = one_line_error(Target(server.host, server.tls_port, "alice"), 2)
@@ -254,6 +258,7 @@ def test_pop3s_on_a_plain_url() -> None:
     )
 
 
+@pytest.mark.slow
 def test_untrusted_certificate_and_insecure(tmp_path: Path) -> None:
     with served("gmail") as server:
         target = Target(server.host, server.tls_port, "alice", "implicit")
@@ -281,6 +286,7 @@ def probe_of_stls(server: POP3Server) -> dict[str, Any]:
     return probe(target, SECRET, timeout=10, context=tls.client_context())
 
 
+@pytest.mark.slow
 def test_wrong_password_is_refused_with_one_line() -> None:
     with served("default") as server:
         with pytest.raises(ProbeError, match=r"^login refused: '\[AUTH\] Authentication failed\.'"):
@@ -326,6 +332,7 @@ def test_a_greeting_that_comes_only_after_a_line_is_still_a_greeting() -> None:
             thread.join()
 
 
+@pytest.mark.slow
 def test_out_file_that_cannot_be_written(tmp_path: Path) -> None:
     with served("default") as server:
         out = tmp_path / "no" / "such" / "folder.toml"

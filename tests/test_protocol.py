@@ -568,6 +568,7 @@ LINES = st.one_of(
 ).map(lambda t: t.encode("utf-8").replace(b"\r", b"").replace(b"\n", b""))
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None)
 @given(st.lists(LINES, max_size=30))
 def test_any_command_stream_gets_one_well_formed_response_each(lines: list[bytes]) -> None:

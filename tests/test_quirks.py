@@ -57,6 +57,7 @@ def test_list_status_line_texts(texts: dict[str, str], status: bytes) -> None:
 # -- the ".\r" terminator ---------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_cr_terminator_poplib_waits_curl_times_out() -> None:
     with serve() as server:
         server.faults.on("LIST").corrupt("cr_terminator")

@@ -35,9 +35,12 @@ def run(*command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-pytestmark = pytest.mark.server(
-    {"alice": PASSWORD}, maildrops={"alice": list(fake_messages(6, seed=3))}, stls=True
-)
+pytestmark = [
+    pytest.mark.slow,  # real external clients
+    pytest.mark.server(
+        {"alice": PASSWORD}, maildrops={"alice": list(fake_messages(6, seed=3))}, stls=True
+    ),
+]
 
 
 def private(path: Path, text: str) -> Path:

@@ -411,6 +411,7 @@ def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_the_cli_refuses_a_recording_of_another_version_in_one_line(tmp_path: Path) -> None:
     path = tmp_path / "old.jsonl"
     path.write_text('{"pop3mock": "recording", "version": 99}\n', encoding="utf-8")
@@ -423,6 +424,7 @@ def test_the_cli_refuses_a_recording_of_another_version_in_one_line(tmp_path: Pa
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -447,6 +449,7 @@ def test_the_proxy_refuses_bad_options_in_one_line(
     assert result.stderr.count("\n") == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_the_proxy_command_records_until_a_signal(tmp_path: Path, signum: int) -> None:
     record = tmp_path / "cli.jsonl"
@@ -506,6 +509,7 @@ def test_an_unreachable_upstream_is_told_to_the_client_and_recorded(tmp_path: Pa
     assert recording.connections[0].events[-1].by == "server"
 
 
+@pytest.mark.slow
 def test_stopping_the_proxy_mid_conversation_leaves_a_complete_file(tmp_path: Path) -> None:
     # Threads and shutdown: many quick rounds, each stopping the proxy at another moment of
     # a conversation; every file must read back whole, every thread must be gone.
@@ -524,6 +528,7 @@ def test_stopping_the_proxy_mid_conversation_leaves_a_complete_file(tmp_path: Pa
             assert connection.events[-1].kind == "close"
 
 
+@pytest.mark.slow
 def test_serve_replay_prints_what_it_replays_and_check_fails_on_a_difference(
     tmp_path: Path,
 ) -> None:
@@ -589,6 +594,7 @@ def test_the_marker_replays_a_recording(pop3_server: POP3Server) -> None:
 _LINE = st.binary(max_size=40).map(lambda b: b.replace(b"\r", b"").replace(b"\n", b""))
 
 
+@pytest.mark.slow
 @given(st.lists(st.tuples(_LINE, st.sampled_from([b"\r\n", b"\n"])), max_size=30))
 def test_placeholders_keep_every_line_length_and_its_leading_dots(
     lines: list[tuple[bytes, bytes]],

@@ -21,6 +21,9 @@ from test_real_clients import client, deliver_script, private, run
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 from _dovecot import Dovecot, unavailable
 
+# Real external clients (fetchmail) and a private Dovecot.
+pytestmark = pytest.mark.slow
+
 needs_dovecot = pytest.mark.skipif(
     unavailable() is not None,
     reason=f"no private Dovecot: {unavailable()} (scripts/install-test-clients.sh)",

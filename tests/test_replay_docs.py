@@ -41,6 +41,7 @@ def test_toml_block_configures_a_replay(text: str, tmp_path: Path) -> None:
         assert server.replay is not None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", [body for kind, body in BLOCKS if kind == "sh"])
 def test_shell_block_runs(script: str, tmp_path: Path) -> None:
     result = run_shell_block(script, tmp_path)

@@ -299,6 +299,7 @@ def test_client_that_pipelines_and_never_reads_blocks_the_server_not_its_memory(
     assert not srv.mailbox("alice").locked
 
 
+@pytest.mark.slow
 def test_client_that_never_reads_is_dropped_by_the_idle_timeout() -> None:
     with POP3Server(users={"alice": PASSWORD}, idle_timeout=0.5) as srv:
         srv.mailbox("alice").add(BIG)
@@ -314,6 +315,7 @@ def test_client_that_never_reads_is_dropped_by_the_idle_timeout() -> None:
     srv.check()
 
 
+@pytest.mark.slow
 def test_silent_client_is_closed_by_the_idle_timeout() -> None:
     with POP3Server(users={"alice": PASSWORD}, idle_timeout=0.5) as srv:
         silent = RawClient(srv.host, srv.port)  # connects and never says a word
@@ -324,6 +326,7 @@ def test_silent_client_is_closed_by_the_idle_timeout() -> None:
     srv.check()
 
 
+@pytest.mark.slow
 def test_silent_client_on_the_tls_port_is_closed_by_the_idle_timeout() -> None:
     with POP3Server(users={"alice": PASSWORD}, implicit_tls=True, idle_timeout=0.5) as srv:
         assert srv.tls_port is not None
@@ -335,6 +338,7 @@ def test_silent_client_on_the_tls_port_is_closed_by_the_idle_timeout() -> None:
     srv.check()
 
 
+@pytest.mark.slow
 def test_client_silent_in_the_middle_of_a_line_is_closed_without_update() -> None:
     with POP3Server(users={"alice": PASSWORD}, idle_timeout=0.5) as srv:
         srv.mailbox("alice").add(*MESSAGES)
@@ -683,6 +687,7 @@ def _b64(data: bytes) -> bytes:
     return base64.b64encode(data)
 
 
+@pytest.mark.slow
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
 @given(password=_PASSWORDS, guess=_PASSWORDS)
 def test_wrong_password_never_logs_in(password: str, guess: str) -> None:

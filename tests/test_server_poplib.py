@@ -125,6 +125,7 @@ def test_wrong_password(server: POP3Server) -> None:
     client.quit()
 
 
+@pytest.mark.slow
 def test_ten_megabyte_message() -> None:
     big = b"Subject: big\r\n\r\n" + b"".join(
         b"%09d ......................\r\n" % i for i in range(300_000)
@@ -140,6 +141,7 @@ def test_ten_megabyte_message() -> None:
     srv.check()
 
 
+@pytest.mark.slow
 def test_ten_thousand_message_maildrop() -> None:
     messages = [b"Subject: %d\r\n\r\nbody %d\r\n" % (i, i) for i in range(10_000)]
     with POP3Server(users={"alice": "pw"}) as srv:
@@ -195,6 +197,7 @@ def test_over_long_line_gets_err_and_session_goes_on(server: POP3Server) -> None
         assert raw.cmd("QUIT").startswith(b"+OK")
 
 
+@pytest.mark.slow
 def test_idle_timeout_closes_silently_without_update() -> None:
     with POP3Server(users={"alice": "pw"}, idle_timeout=0.5) as srv:
         srv.mailbox("alice").add(PLAIN)
@@ -260,6 +263,7 @@ def test_several_server_failures_are_each_named_with_their_session_and_command()
     assert info.value.__cause__ is srv.errors[0]
 
 
+@pytest.mark.slow
 def test_stop_with_open_sessions_joins_every_thread_and_closes_sockets() -> None:
     gc.collect()
     sockets_before = open_sockets()
@@ -275,6 +279,7 @@ def test_stop_with_open_sessions_joins_every_thread_and_closes_sockets() -> None
         srv.start()
 
 
+@pytest.mark.slow
 def test_start_stop_leaves_no_file_descriptor() -> None:
     with nothing_left_behind():
         for _ in range(50):
@@ -315,6 +320,7 @@ def test_internal_error_has_no_code_without_resp_codes() -> None:
         srv.check()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("way", ["implicit", "stls"])
 def test_idle_timeout_inside_tls_closes_without_update(way: str) -> None:
     from pop3mock.server import tls

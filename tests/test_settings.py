@@ -143,6 +143,7 @@ def test_a_busy_port_names_the_address_and_stays_an_oserror() -> None:
 # -- large generated maildrops -----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_fake_count_over_the_limit_is_refused_with_the_limit() -> None:
     with pytest.raises(ConfigurationError, match=f"at most {MAX_LAZY_MESSAGES}"):
         lazy_fake_messages(10**8)
@@ -158,6 +159,7 @@ def test_a_fake_count_over_the_limit_is_refused_with_the_limit() -> None:
 # -- TOML ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("text", ["inf", "nan", "-inf", "1e10", "1e-7", "-1"])
 def test_toml_idle_timeout_out_of_range(text: str, tmp_path: Path) -> None:
     path = tmp_path / "c.toml"
@@ -174,6 +176,7 @@ def test_toml_idle_timeout_edges(tmp_path: Path) -> None:
         assert parse_config({"idle_timeout": value}, "c.toml").values["idle_timeout"] == value
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "shape", ["a = " + "[" * 1200 + "]" * 1200, "a = " + "{b = " * 1200 + "}" * 1200]
 )
@@ -202,6 +205,7 @@ def test_toml_keys_suggest_the_documented_name() -> None:
 # -- the command line --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("text", ["inf", "nan", "1e10", "1e-7", "-1"])
 def test_idle_timeout_flag_out_of_range(text: str) -> None:
     result = run("serve", "--idle-timeout", text)
@@ -211,6 +215,7 @@ def test_idle_timeout_flag_out_of_range(text: str) -> None:
     )
 
 
+@pytest.mark.slow
 def test_a_missing_maildrop_path_is_named_as_a_path() -> None:
     result = run("serve", "--messages", "./mial")
     assert result.returncode == 2
@@ -270,6 +275,7 @@ def test_a_failed_serve_changes_nothing_on_disk(
         assert not new_certs.exists()
 
 
+@pytest.mark.slow
 def test_the_journal_is_written_once_bound_with_what_happened_since(tmp_path: Path) -> None:
     journal = tmp_path / "j.jsonl"
     journal.write_bytes(b"old\n")
@@ -292,6 +298,7 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(os.lstat(path).st_mode)
 
 
+@pytest.mark.slow
 def test_tls_dir_is_private_and_never_written_through_a_link(tmp_path: Path) -> None:
     made = tmp_path / "made" / "certs"
     planted = tmp_path / "planted"
@@ -314,6 +321,7 @@ def test_tls_dir_is_private_and_never_written_through_a_link(tmp_path: Path) -> 
     assert target.read_bytes() == b"precious"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
 def test_a_journal_that_stops_being_writable_fails_the_check(tmp_path: Path) -> None:
     with Served("--journal", "/dev/full", "--check", "--quiet") as served:
@@ -333,6 +341,7 @@ def test_a_journal_that_stops_being_writable_fails_the_check(tmp_path: Path) -> 
 # -- the marker: errors name the option, with no frames of pop3mock --------------------------
 
 
+@pytest.mark.slow
 def test_marker_errors_name_the_fix_without_internal_frames(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """
@@ -392,6 +401,7 @@ def test_marker_errors_name_the_fix_without_internal_frames(pytester: pytest.Pyt
     assert "pop3mock/" not in result.stdout.str().replace("pop3mock/errors", "")
 
 
+@pytest.mark.slow
 def test_a_misspelt_flag_suggests_the_flag() -> None:
     for typo, flag in (("--idle-timout", "--idle-timeout"), ("--users=a:b", "--user")):
         result = run("serve", typo)
@@ -400,6 +410,7 @@ def test_a_misspelt_flag_suggests_the_flag() -> None:
     assert "did you mean" not in run("serve", "--bogus").stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["idle_timeout", "login_timeout"])
 @given(
     value=st.one_of(

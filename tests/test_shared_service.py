@@ -35,6 +35,7 @@ def refuse_connection_threads(monkeypatch: pytest.MonkeyPatch, times: int) -> li
     return refused
 
 
+@pytest.mark.slow
 def test_a_connection_whose_thread_cannot_start_gets_sys_temp_and_frees_its_slot(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -73,6 +74,7 @@ def test_stop_never_joins_a_thread_that_did_not_start(monkeypatch: pytest.Monkey
 # -- the login deadline -------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_client_that_does_not_log_in_in_time_is_told_and_closed() -> None:
     # It keeps the connection busy, trickling each line in two pieces (so the idle timeout
     # never fires): only the login deadline ends it.
@@ -197,6 +199,7 @@ def test_without_drop_oldest_when_full_a_newcomer_is_refused() -> None:
 BIG = b"Subject: big\r\n\r\n" + (b"y" * 1022 + b"\r\n") * 10240  # 10 MiB
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tls", [False, True])
 def test_a_client_that_never_reads_a_big_reply_is_ended_by_the_idle_timeout(tls: bool) -> None:
     from pop3mock.server import tls as pop3tls

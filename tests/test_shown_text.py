@@ -111,6 +111,7 @@ def test_every_printed_form_escapes_control_characters(hostile_session: POP3Serv
     assert "Unknown command: X\\x1b" in printed["describe of the echoing reply"]
 
 
+@pytest.mark.slow
 def test_serve_strict_stderr_and_the_journal_file_escape_control_characters(
     tmp_path: Path,
 ) -> None:
@@ -202,12 +203,14 @@ def test_password_masked_whatever_precedes_pass(prefix: bytes) -> None:
     assert any("***" in text for text in printed)
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(prefix=st.binary(max_size=12).filter(lambda b: b"\r" not in b and b"\n" not in b))
 def test_no_prefix_before_pass_shows_the_password(prefix: bytes) -> None:
     assert _leaks(_login_attempt(prefix)) == []
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(prefix=st.binary(max_size=12).filter(lambda b: b" " not in b))
 def test_no_lines_without_a_space_before_pass_show_the_password(prefix: bytes) -> None:

@@ -48,6 +48,7 @@ def assert_stopped_cleanly(server: POP3Server, reason: str = "server stopped") -
         assert not mailbox.locked
 
 
+@pytest.mark.slow
 def test_stop_while_a_client_stops_reading_a_10_mb_retr() -> None:
     big = b"Subject: big\r\n\r\n" + (b"x" * 1022 + b"\r\n") * (10 * 1024)
     with nothing_left_behind():
@@ -64,6 +65,7 @@ def test_stop_while_a_client_stops_reading_a_10_mb_retr() -> None:
     assert len(server.mailbox("alice")) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mechanism", ["PLAIN", "LOGIN"])
 def test_stop_in_the_middle_of_auth(mechanism: str) -> None:
     with nothing_left_behind():
@@ -78,6 +80,7 @@ def test_stop_in_the_middle_of_auth(mechanism: str) -> None:
     assert_stopped_cleanly(server)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("cut", [0, 10, None], ids=["nothing", "partial-hello", "full-hello"])
 def test_stop_in_the_middle_of_an_implicit_tls_handshake(cut: int | None) -> None:
     with nothing_left_behind():
@@ -95,6 +98,7 @@ def test_stop_in_the_middle_of_an_implicit_tls_handshake(cut: int | None) -> Non
     assert server.journal.sessions[0].end_reason is not None
 
 
+@pytest.mark.slow
 def test_stop_in_the_middle_of_an_stls_handshake() -> None:
     with nothing_left_behind():
         server = POP3Server(users={"alice": PASSWORD}, stls=True).start()
@@ -124,6 +128,7 @@ class _PausingContext(ssl.SSLContext):
         return tls
 
 
+@pytest.mark.slow
 def test_stop_at_the_instant_the_socket_is_wrapped_for_tls(tmp_path: Path) -> None:
     paths = write_files(str(tmp_path))
     context = _PausingContext(ssl.PROTOCOL_TLS_SERVER)
@@ -145,6 +150,7 @@ def test_stop_at_the_instant_the_socket_is_wrapped_for_tls(tmp_path: Path) -> No
     assert server.journal.sessions[0].end_reason == "server stopped"
 
 
+@pytest.mark.slow
 def test_stop_while_a_fault_hangs_the_reply() -> None:
     with nothing_left_behind():
         server = POP3Server(users={"alice": PASSWORD}).start()
@@ -161,6 +167,7 @@ def test_stop_while_a_fault_hangs_the_reply() -> None:
     assert not server.mailbox("alice").locked
 
 
+@pytest.mark.slow
 def test_stop_while_a_fault_delays_the_greeting() -> None:
     with nothing_left_behind():
         server = POP3Server(users={"alice": PASSWORD})
@@ -175,6 +182,7 @@ def test_stop_while_a_fault_delays_the_greeting() -> None:
     assert_stopped_cleanly(server)
 
 
+@pytest.mark.slow
 def test_stop_with_many_sessions_in_every_state_commits_nothing() -> None:
     with nothing_left_behind():
         server = POP3Server(users={f"u{i}": PASSWORD for i in range(12)}).start()
@@ -234,6 +242,7 @@ def test_a_thread_that_does_not_stop_is_reported_by_stop_and_check(
     assert server_threads() == set()
 
 
+@pytest.mark.slow
 def test_after_stop_the_port_is_closed_and_stop_is_idempotent() -> None:
     with nothing_left_behind():
         server = POP3Server().start()
@@ -263,6 +272,7 @@ def _one_cycle(i: int) -> None:
     assert len(server.mailbox("alice")) == 2
 
 
+@pytest.mark.slow
 def test_start_stop_cycles_leak_nothing(request: pytest.FixtureRequest) -> None:
     cycles = 1000 if request.config.getoption("--pop3-full-load") else 200
     for i in range(20):  # warm up: the TLS certificate, imports, caches

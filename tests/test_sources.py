@@ -351,6 +351,7 @@ def messages(draw: st.DrawFn) -> bytes:
     return head + b"\r\n" + b"".join(line + b"\r\n" for line in body)
 
 
+@pytest.mark.slow
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )

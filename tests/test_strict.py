@@ -154,6 +154,7 @@ def test_a_server_stopped_under_an_open_connection_is_no_violation() -> None:
     assert server.journal.sessions[0].end_reason == "server stopped"
 
 
+@pytest.mark.slow
 def test_strict_for_the_whole_run_fails_the_offending_test(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """

@@ -28,6 +28,7 @@ def after_user(server: POP3Server) -> socket.socket:
     return client
 
 
+@pytest.mark.slow
 def test_a_client_that_closed_before_stop_is_caught_every_time() -> None:
     caught = 0
     for _ in range(ROUNDS):
@@ -47,6 +48,7 @@ def test_a_client_that_closed_before_stop_is_caught_every_time() -> None:
     assert caught == ROUNDS
 
 
+@pytest.mark.slow
 def test_a_client_that_reset_before_stop_is_caught_every_time() -> None:
     for _ in range(ROUNDS):
         server = POP3Server(users={"u": "p"}, strict=True)
@@ -63,6 +65,7 @@ def test_a_client_that_reset_before_stop_is_caught_every_time() -> None:
         assert server.journal.sessions[0].end_reason == "client reset"
 
 
+@pytest.mark.slow
 def test_a_session_still_open_at_stop_is_not_a_violation() -> None:
     for _ in range(ROUNDS):
         server = POP3Server(users={"u": "p"}, strict=True)
@@ -90,6 +93,7 @@ def test_a_probe_that_sends_nothing_is_not_held_to_quit() -> None:
     assert server.journal.violations == []
 
 
+@pytest.mark.slow
 def test_a_probe_closing_right_before_stop_is_not_held_to_quit() -> None:
     for _ in range(ROUNDS):
         server = POP3Server(users={"u": "p"}, strict=True)
@@ -127,6 +131,7 @@ def test_a_tls_client_that_rejects_the_certificate_is_not_held_to_quit() -> None
     server.check()
 
 
+@pytest.mark.slow
 def test_a_client_that_sent_quit_and_left_at_once_is_not_a_violation() -> None:
     # The QUIT reached the server; the client did not wait for its +OK (allowed).
     for _ in range(ROUNDS):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -29,6 +30,7 @@ def test_escaped_text_of_any_string_has_no_control_character(text: str) -> None:
         assert shown == text  # nothing else is touched
 
 
+@pytest.mark.slow
 @given(st.text(), st.lists(st.text(), max_size=4), st.booleans())
 def test_a_masked_command_has_no_control_character(
     verb: str, args: list[str], credential: bool

@@ -174,6 +174,7 @@ def test_quit_ends_tls_with_close_notify(server: POP3Server) -> None:
         assert client.read_all().startswith(b"+OK")
 
 
+@pytest.mark.slow
 def test_autologout_ends_tls_with_close_notify() -> None:
     """C-146: the idle timeout closes TLS cleanly too (an SSLEOFError here otherwise)."""
     with POP3Server(users={"alice": "wonderland"}, implicit_tls=True, idle_timeout=0.5) as srv:
@@ -331,6 +332,7 @@ def test_every_server_of_a_process_presents_the_same_certificate() -> None:
     assert seen[0] is not None and seen[0] == seen[1]
 
 
+@pytest.mark.slow
 def test_without_the_tls_extra_a_tls_server_is_a_clear_configuration_error() -> None:
     # In its own process: trustme blocked as if `pip install 'pop3mock[tls]'` was not done.
     probe = (
