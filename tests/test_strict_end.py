@@ -10,21 +10,19 @@ from __future__ import annotations
 import poplib
 import socket
 import ssl
-import struct
 
 import pytest
 
+from helpers import RawClient, connect
 from pop3mock import ClientViolationError, POP3Server
 
 ROUNDS = 200
 
 
-def after_user(server: POP3Server) -> socket.socket:
+def after_user(server: POP3Server) -> RawClient:
     """A raw client that has read the greeting and USER's reply."""
-    client = socket.create_connection(server.address, timeout=5)
-    client.recv(100)
-    client.sendall(b"USER u\r\n")
-    client.recv(100)
+    client = connect(server, timeout=5)
+    assert client.cmd("USER u").startswith(b"+OK")
     return client
 
 
@@ -55,9 +53,7 @@ def test_a_client_that_reset_before_stop_is_caught_every_time() -> None:
         server.start()
         try:
             client = after_user(server)
-            # An RST, no QUIT (poplib's close() would send a FIN first).
-            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            client.close()
+            client.reset()  # an RST, no QUIT (poplib's close() would send a FIN first)
         finally:
             server.stop()
         with pytest.raises(ClientViolationError, match="connection closed without QUIT"):
@@ -139,7 +135,7 @@ def test_a_client_that_sent_quit_and_left_at_once_is_not_a_violation() -> None:
         server.start()
         try:
             client = after_user(server)
-            client.sendall(b"QUIT\r\n")
+            client.send(b"QUIT\r\n")
             client.close()
         finally:
             server.stop()
