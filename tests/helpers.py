@@ -101,6 +101,15 @@ class RawClient:
         self.send(line.encode() + b"\r\n")
         return self.line()
 
+    def answer(self, line: str, *, multiline: bool = False) -> bytes:
+        """Send one command; its reply, read to the terminator when it is the +OK of a
+        multi-line command (`multiline`): an -ERR, even to RETR, is one line."""
+        first = self.cmd(line)
+        if not (multiline and first.startswith(b"+OK")):
+            return first
+        self.buf = first + self.buf
+        return self.multiline()
+
     def multi(self, line: str) -> bytes:
         """Send one command; its whole multi-line reply, raw."""
         self.send(line.encode() + b"\r\n")

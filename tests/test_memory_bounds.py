@@ -3,26 +3,19 @@ what the journal is told to keep), and a bounded record while it runs."""
 
 from __future__ import annotations
 
-import socket
-
 import pytest
 
+from helpers import connect
 from pop3mock import POP3Server
 
 MESSAGE = b"Subject: hi\r\n\r\nhello\r\n"
 
 
 def session(server: POP3Server, *lines: bytes) -> None:
-    """Log in as alice, send `lines` one by one (reading each reply's first chunk), QUIT."""
-    with socket.create_connection(server.address, timeout=10) as sock:
-        reader = sock.makefile("rb")
-        reader.readline()
+    """Log in as alice, send `lines` one by one (reading each reply), QUIT."""
+    with connect(server) as client:
         for line in (b"USER alice", b"PASS pw", *lines, b"QUIT"):
-            sock.sendall(line + b"\r\n")
-            first = reader.readline()
-            if first.startswith(b"+OK") and line.startswith(b"RETR"):
-                while reader.readline() != b".\r\n":
-                    pass
+            client.answer(line.decode(), multiline=line.startswith(b"RETR"))
 
 
 def test_random_streams_of_probabilistic_faults_end_with_their_session() -> None:
@@ -184,10 +177,8 @@ def test_violations_of_forgotten_sessions_still_fail_the_check() -> None:
 
     with POP3Server(users={"alice": "pw"}, strict=True, journal_keep=1) as server:
         for _ in range(6):
-            with socket.create_connection(server.address, timeout=10) as sock:
-                sock.recv(100)
-                sock.sendall(b"CAPA\r\n")
-                sock.recv(1000)  # then leave without QUIT: one violation each
+            with connect(server) as client:
+                client.multi("CAPA")  # then leave without QUIT: one violation each
             server.journal.wait_for(sessions_ended=server.journal.total_sessions)
         assert server.journal.violation_count == 6
         assert len(server.journal.violations) <= 2  # of the sessions still kept
@@ -199,14 +190,10 @@ def test_a_session_keeps_a_bounded_number_of_violations_and_counts_them_all() ->
     from pop3mock import ClientViolationError
 
     server = POP3Server(users={"alice": "pw"}, strict=True, session_keep_commands=2)
-    with server, socket.create_connection(server.address, timeout=10) as sock:
-        reader = sock.makefile("rb")
-        reader.readline()
+    with server, connect(server) as client:
         for _ in range(10):
-            sock.sendall(b"STAT\r\n")  # before login: a violation each time
-            reader.readline()
-        sock.sendall(b"QUIT\r\n")
-        reader.readline()
+            client.cmd("STAT")  # before login: a violation each time
+        client.cmd("QUIT")
         server.journal.wait_for(sessions_ended=1)
     assert server.journal.violation_count == 10
     assert len(server.journal.violations) == len(server.journal.sessions[0].violations) == 4
