@@ -8,6 +8,7 @@ from typing import BinaryIO
 
 import pytest
 
+from helpers import connect
 from pop3mock import POP3Server, ServerError
 
 
@@ -140,42 +141,25 @@ def test_login_timeout_is_checked(bad: object) -> None:
 # -- when full: the oldest connection not logged in gives way -----------------------------
 
 
-def greeted(server: POP3Server) -> tuple[socket.socket, BinaryIO]:
-    sock = socket.create_connection(server.address, timeout=10)
-    reader = sock.makefile("rb")
-    assert reader.readline().startswith(b"+OK")
-    return sock, reader
-
-
-def log_in(sock: socket.socket, reader: BinaryIO, user: str) -> None:
-    for line in (f"USER {user}", "PASS pw"):
-        sock.sendall(line.encode() + b"\r\n")
-        assert reader.readline().startswith(b"+OK")
-
-
 def test_when_full_the_oldest_connection_not_logged_in_gives_way() -> None:
     for _ in range(20):
         users = {"alice": "pw", "bob": "pw"}
         server = POP3Server(users=users, max_connections=2, drop_oldest_when_full=True)
         with server:
-            waiting, waiting_reader = greeted(server)  # connected, never logs in
-            alice, alice_reader = greeted(server)
-            log_in(alice, alice_reader, "alice")
-            bob, bob_reader = greeted(server)  # full: the waiting one makes room
-            assert (
-                waiting_reader.readline() == b"-ERR [SYS/TEMP] Too many connections, try later.\r\n"
-            )
-            assert closed(waiting_reader)
-            log_in(bob, bob_reader, "bob")
+            waiting = connect(server)  # connected, never logs in
+            alice = connect(server).login("alice", "pw")
+            bob = connect(server)  # full: the waiting one makes room
+            assert waiting.line() == b"-ERR [SYS/TEMP] Too many connections, try later.\r\n"
+            assert closed(waiting.sock.makefile("rb"))
+            bob.login("bob", "pw")
             # Full of clients that logged in: a newcomer is refused, nobody is dropped.
             with socket.create_connection(server.address, timeout=10) as late:
                 assert late.makefile("rb").read() == (
                     b"-ERR [SYS/TEMP] Too many connections, try later.\r\n"
                 )
-            for sock, reader in ((alice, alice_reader), (bob, bob_reader)):
-                sock.sendall(b"QUIT\r\n")
-                assert reader.readline().startswith(b"+OK")
-                sock.close()
+            for client in (alice, bob):
+                assert client.cmd("QUIT").startswith(b"+OK")
+                client.close()
             waiting.close()
             server.journal.wait_for(sessions_ended=3)
             reasons = [s.end_reason for s in server.journal.sessions]
@@ -185,11 +169,10 @@ def test_when_full_the_oldest_connection_not_logged_in_gives_way() -> None:
 
 def test_without_drop_oldest_when_full_a_newcomer_is_refused() -> None:
     with POP3Server(users={"alice": "pw"}, max_connections=1) as server:
-        waiting, waiting_reader = greeted(server)
+        waiting = connect(server)
         with socket.create_connection(server.address, timeout=10) as late:
             assert late.makefile("rb").read().startswith(b"-ERR [SYS/TEMP] Too many")
-        waiting.sendall(b"QUIT\r\n")
-        assert waiting_reader.readline().startswith(b"+OK")
+        assert waiting.cmd("QUIT").startswith(b"+OK")
         waiting.close()
     server.check()
 
