@@ -145,7 +145,9 @@ def test_c081_the_same_message_delivered_again_after_deletion_gets_a_new_uid(
     assert old not in uids and len(set(uids)) == 3
 
 
-@pytest.mark.parametrize("end", ["quit", "client close", "autologout"])
+@pytest.mark.parametrize(
+    "end", ["quit", "client close", pytest.param("autologout", marks=pytest.mark.slow)]
+)
 def test_c089_the_lock_is_released_however_the_session_ends(
     end: str, make_server: MakeServer
 ) -> None:

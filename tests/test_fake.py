@@ -302,6 +302,7 @@ def unstuff(reply: bytes) -> bytes:
     return b"\r\n".join(line[1:] if line.startswith(b".") else line for line in body.split(b"\r\n"))
 
 
+@pytest.mark.slow
 def test_retr_round_trip_gives_the_same_bytes() -> None:
     messages = list(fake_messages(40, seed=4, malformed=0.25, **SMALL))
     assert any("malformed:bare-lf" in m.flags for m in messages)
@@ -362,6 +363,7 @@ def test_lazy_maildrop_of_100000_answers_without_building_bodies() -> None:
     server.check()
 
 
+@pytest.mark.slow
 def test_lazy_and_eager_are_the_same_maildrop() -> None:
     factory = MessageFactory(seed=21, malformed=0.1, **SMALL)  # type: ignore[arg-type]
     lazy = factory.lazy(300)

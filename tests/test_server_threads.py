@@ -6,6 +6,8 @@ import poplib
 import queue
 import threading
 
+import pytest
+
 from pop3mock import POP3Server
 
 
@@ -37,6 +39,7 @@ class _Handoff:
         return self.connections.get()
 
 
+@pytest.mark.slow
 def test_sequential_sessions_are_served_by_reused_threads() -> None:
     sessions = 200
     served_by: list[str] = []

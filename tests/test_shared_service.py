@@ -99,6 +99,7 @@ def test_a_client_that_does_not_log_in_in_time_is_told_and_closed() -> None:
     server.check()
 
 
+@pytest.mark.slow
 def test_a_client_that_logged_in_is_not_held_to_the_login_deadline() -> None:
     with POP3Server(users={"alice": "pw"}, login_timeout=0.5, idle_timeout=60) as server:
         with socket.create_connection(server.address, timeout=10) as sock:

@@ -14,6 +14,7 @@ from test_shown_text import unsafe
 # -- the one escaping function ------------------------------------------------------------
 
 
+@pytest.mark.slow
 @given(st.binary())
 def test_escaped_text_of_any_bytes_has_no_control_character(data: bytes) -> None:
     shown = escape_bytes(data)
@@ -38,6 +39,7 @@ def test_a_masked_command_has_no_control_character(
     assert unsafe(mask(verb, args, credential=credential)) == []
 
 
+@pytest.mark.slow
 @given(st.dictionaries(st.text(max_size=5), st.text(max_size=20), max_size=4))
 def test_json_escaping_keeps_the_value_and_shows_no_control_character(
     value: dict[str, str],
