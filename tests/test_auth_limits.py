@@ -7,7 +7,6 @@ import base64
 import hashlib
 import hmac
 import poplib
-import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from helpers import RawClient, connect
 from pop3mock import ClientViolationError, ConfigurationError, Mailbox, POP3Server, ServerConfig
 from pop3mock.protocol import _auth as auth_module
 from pop3mock.protocol._session import Response, Session, State
@@ -179,14 +179,12 @@ def test_the_server_holds_the_failure_reply_for_the_pause_and_stop_ends_it() -> 
     options = {"auth_failure_delay": 3600, "auth_failure_delay_max": 3600}
     for _ in range(100):
         server = POP3Server(users={"alice": "pw"}, **options)
-        with server, socket.create_connection(server.address, timeout=TIMEOUT) as sock:
-            replies = sock.makefile("rb")
-            replies.readline()
-            sock.sendall(b"USER alice\r\nPASS wrong\r\n")
-            assert replies.readline().startswith(b"+OK")
+        with server, connect(server, timeout=TIMEOUT) as client:
+            client.send(b"USER alice\r\nPASS wrong\r\n")
+            assert client.line().startswith(b"+OK")
             server.journal.wait_for("PASS")
             server.stop()
-            assert replies.read() == b""  # closed, and the -ERR never sent
+            assert client.read_all() == b""  # closed, and the -ERR never sent
         assert server.journal.sessions[0].end_reason == "server stopped"
         server.check()
 
@@ -231,15 +229,13 @@ def test_marker_options_reach_the_server(pytester: pytest.Pytester) -> None:
 
 
 def _failed_logins(port: int, count: int) -> list[bytes]:
-    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
-        replies = sock.makefile("rb")
-        replies.readline()
+    with RawClient("127.0.0.1", port, timeout=TIMEOUT).greet() as client:
         out = []
         for _ in range(count):
-            sock.sendall(b"USER user\r\nPASS wrong\r\n")
-            replies.readline()
-            out.append(replies.readline())
-        out.append(replies.read())
+            client.send(b"USER user\r\nPASS wrong\r\n")
+            client.line()
+            out.append(client.line())
+        out.append(client.read_all())
     return out
 
 
@@ -332,12 +328,10 @@ def test_a_line_whose_verb_is_not_ascii_is_never_dispatched(
 
 def test_strict_mode_reports_a_non_ascii_verb() -> None:
     with POP3Server(users={"alice": "pw"}, strict=True) as server:
-        with socket.create_connection(server.address, timeout=TIMEOUT) as sock:
-            replies = sock.makefile("rb")
-            replies.readline()
-            sock.sendall("u\u017fer alice\r\nQUIT\r\n".encode())
-            assert replies.readline() == b"-ERR Unknown command.\r\n"
-            assert replies.readline().startswith(b"+OK")
+        with connect(server, timeout=TIMEOUT) as client:
+            client.send("u\u017fer alice\r\nQUIT\r\n".encode())
+            assert client.line() == b"-ERR Unknown command.\r\n"
+            assert client.line().startswith(b"+OK")
         server.journal.wait_for(sessions_ended=1)
     with pytest.raises(ClientViolationError, match="unknown command"):
         server.check()
