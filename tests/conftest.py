@@ -4,6 +4,7 @@ running or holding a socket."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import weakref
 from collections.abc import Iterable, Iterator, Mapping
@@ -92,12 +93,13 @@ def make_server() -> Iterator[MakeServer]:
         server = POP3Server(**options)
         for name, password in users.items():
             server.add_user(name, password, maildrops.get(name, ()), token=tokens.get(name))
-        made.append(server)
-        return server.start()
+        made.append(server.start())
+        return server
 
     yield make
-    for server in reversed(made):
-        server.stop()
+    with contextlib.ExitStack() as stopping:  # every server stops, even if one stop() raises
+        for server in made:
+            stopping.callback(server.stop)
     for server in made:
         server.check()
 

@@ -18,7 +18,8 @@ from typing import Any, Protocol
 
 import pytest
 
-from pop3mock import Message, POP3Server, tls
+from pop3mock import Message, POP3Server
+from pop3mock import tls as pop3tls
 
 
 class MakeServer(Protocol):
@@ -136,7 +137,7 @@ class RawClient:
         pop3mock's test CA unless `context` says otherwise; an unclean EOF then raises instead
         of reading b''. Returns the client, for chaining."""
         assert self.buf == b"", f"plaintext after the STLS reply: {self.buf!r}"
-        context = context or tls.client_context()
+        context = context or pop3tls.client_context()
         self.sock = context.wrap_socket(
             self.sock, server_hostname="localhost", suppress_ragged_eofs=False
         )
@@ -172,7 +173,7 @@ def connect(
 def client_hello() -> bytes:
     """The first flight of a real TLS client (a ClientHello record)."""
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-    hello_tls = tls.client_context().wrap_bio(incoming, outgoing, server_hostname="localhost")
+    hello_tls = pop3tls.client_context().wrap_bio(incoming, outgoing, server_hostname="localhost")
     with pytest.raises(ssl.SSLWantReadError):
         hello_tls.do_handshake()
     hello = outgoing.read()
