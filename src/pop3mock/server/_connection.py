@@ -15,13 +15,9 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
-from pop3mock.faults._faultset import FaultPlan, FaultPoint
-from pop3mock.journal._journal import CommandRecord, SessionRecord, mask
-from pop3mock.protocol._framing import Line, LineReader
-from pop3mock.protocol._replay import ReplaySession
-from pop3mock.protocol._session import Response, Session, State, system_error
+from pop3mock.protocol._session import system_error
 from pop3mock.protocol._steps import Close, Hang, Paced, Reset, Send, Sleep, Step
-from pop3mock.protocol._text import credential_line, garbled_secret, mask_verb
+from pop3mock.server._conversation import Conversation, CoreError, Reply
 
 if TYPE_CHECKING:
     from pop3mock.server._server import POP3Server
@@ -35,18 +31,6 @@ _connection_numbers = itertools.count(1)  # in the order accepted: the oldest is
 
 class _Stop(Exception):
     """The connection is over (closed by a fault, the client, or the server stopping)."""
-
-
-class _Failed(Exception):
-    """The maildrop or the protocol core raised `error`: a server failure, whatever its type.
-
-    The core does no I/O, so an OSError from it (a loader reading a file that is gone) must
-    not pass for a lost connection.
-    """
-
-    def __init__(self, error: Exception) -> None:
-        super().__init__(error)
-        self.error = error
 
 
 def shutdown(sock: socket.socket) -> None:
@@ -73,18 +57,9 @@ class Connection:
         self.login_deadline = (
             None if server.login_timeout is None else self.opened + server.login_timeout
         )
-        self.reader = LineReader(server.max_line)
-        self.record: SessionRecord | None = None
-        self.session: Session | ReplaySession | None = None
+        self.conversation: Conversation | None = None
         self.ended_by: str | None = None
         self.left_a_hang = False  # the client left while a hang fault held its reply
-        self.said_quit = False  # a QUIT was accepted (its reply may not have reached the client)
-        # The command being answered (verb, args, credential), for the report of an exception
-        # that interrupts it.
-        self.answering: tuple[str, tuple[str, ...], bool] | None = None
-        # The verb of the line before (None after a SASL line): the line after USER is
-        # taken for a password whatever it says.
-        self.previous_verb: str | None = None
 
     def drop(self) -> None:
         """Give up this connection's slot: its thread wakes from the read, says why, ends."""
@@ -102,22 +77,20 @@ class Connection:
 
     def _place(self) -> str:
         """Where this connection is, in words, for an error report."""
-        if self.record is None:
+        if self.conversation is None:
             return f"the connection from {self.peer[0]}:{self.peer[1]}"
-        if self.answering is None:
-            return f"session {self.record.id}, before its first command"
-        verb, args, credential = self.answering
-        return f"session {self.record.id}, answering {mask(verb, args, credential=credential)!r}"
+        return self.conversation.place()
 
     # -- thread body ---------------------------------------------------------------------
 
     def run(self) -> None:
         server = self.server
+        conversation = None
         try:
             self._run()
         except _Stop:
             pass
-        except _Failed as failed:
+        except CoreError as failed:
             self._fail(failed.error)
         except (OSError, ssl.SSLError) as exc:
             # While stopping, abort() named the reason before it shut the socket down; an
@@ -126,36 +99,19 @@ class Connection:
         except Exception as exc:
             self._fail(exc)
         finally:
-            if self.session is not None:
-                self.session.connection_lost()
+            conversation = self.conversation
+            if conversation is not None:
+                conversation.connection_lost()
             if self.ended_by in _CLEAN_TLS_ENDS:
                 self._close_notify()
             with contextlib.suppress(OSError):
                 self.sock.close()
-            if self.record is not None:
+            if conversation is not None:
                 # A fault's sleep is woken by stop() before abort() names the reason.
                 reason = self.ended_by or (
                     "server stopped" if server._stopping.is_set() else "closed"
                 )
-                # QUIT ends with reason "quit" (connection_lost() above sets session.closed).
-                # A client that gives up on a hung reply did what a client should: the
-                # missing QUIT is the fault's doing, not a protocol violation.
-                # Only a session that sent a command is held to QUIT: a connection that said
-                # nothing (a wait-for-port probe, a TLS client that rejects the certificate
-                # and closes, as RFC 2595 section 2.4 allows) never started one.
-                if (
-                    reason in ("client closed", "client reset")
-                    and not self.left_a_hang
-                    and not self.said_quit
-                    and self.record.command_count
-                    # A replayed client that leaves where the recorded one left does so too.
-                    and not (
-                        isinstance(self.session, ReplaySession) and self.session.at_recorded_close
-                    )
-                ):
-                    server.journal.note(self.record, violation="connection closed without QUIT")
-                server.journal.close_session(self.record, reason)
-                server.faults.end_session(self.record.id)
+                conversation.close(reason, left_a_hang=self.left_a_hang)
             server._forget(self)
 
     def _fail(self, exc: Exception) -> None:
@@ -166,41 +122,66 @@ class Connection:
 
     def _run(self) -> None:
         server = self.server
-        journal = server.journal
-        peer = f"{self.peer[0]}:{self.peer[1]}"
-        self.record = journal.open_session(peer, self.implicit_tls)
-        plan = self._plan(FaultPoint("connect", session=self.record.id))
-        if plan is not None:
-            self._execute(plan.steps(b""))
+        conversation = self.conversation = Conversation(
+            server.config,
+            server._users,
+            server.journal,
+            server.faults,
+            peer=f"{self.peer[0]}:{self.peer[1]}",
+            implicit_tls=self.implicit_tls,
+            max_line=server.max_line,
+            replay=server.replay,
+            timestamp=server._timestamp,
+            clock=time.time,
+        )
+        steps = conversation.connect()
+        if steps:
+            self._execute(steps)
         _set_idle_timeout(self.sock, server.idle_timeout)
         if self.implicit_tls:
             self._start_tls()
-        session: Session | ReplaySession
-        if server.replay is not None:
-            session = self.session = server.replay.session(server.config)
-        else:
-            session = self.session = Session(
-                server.config,
-                server._users,
-                timestamp=server._timestamp(),
-                tls=self.implicit_tls,
-                implicit_tls=self.implicit_tls,
-                clock=time.time,
-            )
-        greeting = session.greeting()
-        plan = self._plan(FaultPoint("greeting", session=self.record.id))
-        journal.add_greeting(self.record, _outgoing(greeting.encode(), greeting.parts(), plan))
-        if greeting.pause:
-            self._execute([Sleep(greeting.pause)])
-        if greeting.violation is not None:
-            journal.note(self.record, violation=greeting.violation)
-        self._reply(greeting.encode(), greeting.parts(), plan)
-        if greeting.close:
-            self.ended_by = "closed by server"
-            raise _Stop()
+        reply = conversation.greet()
         while True:
-            line = self._read_line()
-            self._answer(line)
+            if type(reply) is tuple:
+                self._send_parts(reply)
+            else:
+                self._execute(reply)  # type: ignore[arg-type]
+            if conversation.start_tls:
+                self._start_tls()
+                conversation.tls_started()
+            if conversation.ending is not None:
+                self.ended_by = conversation.ending
+                raise _Stop()
+            reply = self._next_reply(conversation)
+
+    def _next_reply(self, conversation: Conversation) -> Reply:
+        reply = conversation.next_reply()
+        while reply is None:
+            if conversation.eof:
+                self.ended_by = self.ended_by or "client closed"
+                raise _Stop()
+            deadline = self.login_deadline
+            if deadline is not None:
+                self._before_read(deadline)
+            try:
+                data = self.sock.recv(65536)
+            except (TimeoutError, BlockingIOError, ssl.SSLWantReadError):
+                if deadline is not None and time.monotonic() >= deadline:
+                    self._before_read(deadline)  # says so, and ends the session
+                # Autologout: silent close, no UPDATE (RFC 1939 section 3, C-093). The kernel's
+                # receive timeout shows as EAGAIN (or, inside TLS, as "want read").
+                self.ended_by = "idle timeout"
+                raise _Stop() from None
+            if not data and self.dropped:
+                self._goodbye("dropped: server full", conversation.server_full_reply())
+            conversation.receive_data(data)
+            reply = conversation.next_reply()
+        if not self.logged_in and conversation.logged_in:
+            self._on_login()  # before the reply: the client may act on it at once
+        if conversation.said_quit:
+            # Whatever happens to the reply, the client did say QUIT.
+            self.ended_by = "quit"
+        return reply
 
     def _on_login(self) -> None:
         self.logged_in = True
@@ -219,172 +200,19 @@ class Connection:
         """Bound the next read by the login deadline as well as by the idle timeout."""
         left = deadline - time.monotonic()
         if left <= 0:
-            self._goodbye(
-                "login timeout", Response("-ERR", self.server.config.text("login_timeout"))
-            )
+            assert self.conversation is not None
+            self._goodbye("login timeout", self.conversation.login_timeout_reply())
         idle = self.server.idle_timeout
         self._wait_at_most(left if idle is None or left < idle else idle)
 
-    def _goodbye(self, reason: str, response: Response) -> None:
+    def _goodbye(self, reason: str, reply: bytes) -> None:
         """End the session for `reason`, telling the client why."""
         self.ended_by = reason
         with contextlib.suppress(OSError, _Stop):
-            self._send(response.encode())
+            self._send(reply)
         raise _Stop()
 
-    def _read_line(self) -> Line:
-        reader = self.reader
-        while True:
-            session = self.session
-            assert session is not None
-            line = reader.next_line()
-            if line is not None:
-                if (
-                    reader.buffered
-                    and not session.config.has("PIPELINING")
-                    and not session.in_sasl
-                    and self.record is not None
-                ):
-                    self.server.journal.note(
-                        self.record,
-                        violation="commands pipelined although PIPELINING is not advertised",
-                    )
-                return line
-            deadline = self.login_deadline
-            if deadline is not None:
-                self._before_read(deadline)
-            try:
-                data = self.sock.recv(65536)
-            except (TimeoutError, BlockingIOError, ssl.SSLWantReadError):
-                if deadline is not None and time.monotonic() >= deadline:
-                    self._before_read(deadline)  # says so, and ends the session
-                # Autologout: silent close, no UPDATE (RFC 1939 section 3, C-093). The kernel's
-                # receive timeout shows as EAGAIN (or, inside TLS, as "want read").
-                self.ended_by = "idle timeout"
-                raise _Stop() from None
-            if not data and self.dropped:
-                config = self.server.config
-                self._goodbye("dropped: server full", system_error(config, "too_many_connections"))
-            if not data:
-                last = reader.end_of_stream()
-                if last is not None:
-                    return last
-                self.ended_by = self.ended_by or "client closed"
-                raise _Stop()
-            reader.feed(data)
-
-    def _answer(self, line: Line) -> None:
-        session = self.session
-        record = self.record
-        assert session is not None and record is not None
-        journal = self.server.journal
-        state = session.state.value
-        in_sasl = session.in_sasl
-        args: tuple[str, ...]
-        data = line.data
-        if line.truncated and len(data) > journal.reply_cap:
-            # The core only needs to know the line was cut; the journal keeps its start, so
-            # a client that sends endless lines cannot fill memory through the records.
-            data = data[: journal.reply_cap]
-        credential = credential_line(self.previous_verb, in_sasl=in_sasl)
-        if in_sasl:
-            verb, args = "", (data.decode("ascii", "replace"),)
-        else:
-            verb, rest = Session.verb_of(data)
-            args = tuple([rest] if verb == "PASS" and rest else rest.split())
-            if garbled_secret(verb):
-                # A garbled PASS/APOP/AUTH: the credential is in the "verb" and its arguments;
-                # the record keeps neither (raw still holds the exact line).
-                verb, args = mask_verb(verb), ()
-        self.answering = (verb, args, credential)
-        self.previous_verb = None if in_sasl else verb
-        plan = None
-        if not in_sasl and verb:
-            plan = self._plan(
-                FaultPoint(verb, args, session.user or session.pending_user, record.id, state)
-            )
-        response: Response | None = None
-        if plan is not None and plan.replace is not None:
-            wire = plan.replace
-            parts: tuple[bytes, ...] = (wire,)
-            status, text = _split_status(wire)
-        else:
-            try:
-                response = session.handle(line.data, truncated=line.truncated, ending=line.ending)
-            except Exception as exc:
-                raise _Failed(exc) from None
-            parts = response.parts()
-            wire = b""
-            status, text = response.status, response.first_line[:-2].decode("utf-8", "replace")
-            text = text[len(status) + 1 :]
-        out = _outgoing(wire, parts, plan)
-        journal.add_command(
-            record,
-            CommandRecord(
-                session=record.id,
-                seq=record.command_count + 1,
-                time=journal.clock(),
-                state=state,
-                raw=data + line.ending,
-                verb=verb,
-                args=args,
-                user=session.user or (session.pending_user if verb == "USER" else None),
-                status=status,
-                reply=text,
-                bytes_sent=sum(len(p) for p in out),
-                fault=plan.rule if plan is not None else None,
-                violation=response.violation if response is not None else None,
-                response=journal.kept(out),
-                credential=credential,
-            ),
-        )
-        if plan is not None and response is not None:
-            wire = b"".join(parts)
-        if response is not None and response.pause:
-            self._execute([Sleep(response.pause)])  # a failed login's delay
-        if not self.logged_in and session.state is State.TRANSACTION:
-            self._on_login()  # before the reply: the client may act on it at once
-        if verb == "QUIT" and (response is None or session.closed):
-            # Accepted: whatever happens to the reply, the client did say QUIT.
-            self.said_quit = True
-            self.ended_by = "quit"
-        self._reply(wire, parts, plan)
-        if response is None:
-            if verb == "QUIT":
-                # The server closes after answering QUIT whatever it answered (RFC 1939
-                # section 6); a replaced reply only means that nothing was committed.
-                self.ended_by = "quit"
-                raise _Stop()
-            return
-        if response.start_tls:
-            if self.reader.clear():
-                # Never run inside TLS what came in plaintext after STLS (C-140).
-                journal.note(
-                    record, violation="plaintext sent after STLS, before the handshake: discarded"
-                )
-            self._start_tls()
-            session.tls_started()
-            journal.note(record, tls=True)
-        if response.close:
-            self.ended_by = "quit" if verb == "QUIT" else "closed by server"
-            raise _Stop()
-
     # -- sending -----------------------------------------------------------------------------
-
-    def _plan(self, point: FaultPoint) -> FaultPlan | None:
-        faults = self.server.faults
-        if not faults:
-            return None
-        plan = faults.plan(point)
-        if plan is not None and self.record is not None:
-            self.server.journal.note(self.record, fault=plan.rule)
-        return plan
-
-    def _reply(self, wire: bytes, parts: tuple[bytes, ...], plan: FaultPlan | None) -> None:
-        if plan is None:
-            self._send_parts(parts)
-        else:
-            self._execute(plan.steps(wire or b"".join(parts)))
 
     def _send_parts(self, parts: tuple[bytes, ...]) -> None:
         sock = self.sock
@@ -538,20 +366,6 @@ class Connection:
 # Endings where the server closes on purpose, and so ends TLS with close_notify (RFC 8314
 # section 3.4, C-146). A "close" or "reset" fault stays abrupt: it imitates a lost link.
 _CLEAN_TLS_ENDS = frozenset({"quit", "closed by server", "idle timeout", "server error"})
-
-
-def _outgoing(wire: bytes, parts: tuple[bytes, ...], plan: FaultPlan | None) -> list[bytes]:
-    # What a reply puts on the wire, fault included, for the journal (steps are pure).
-    if plan is None:
-        return list(parts)
-    steps = plan.steps(wire or b"".join(parts))
-    return [step.data for step in steps if isinstance(step, (Send, Paced))]
-
-
-def _split_status(wire: bytes) -> tuple[str, str]:
-    first = wire.split(b"\r\n", 1)[0].decode("utf-8", "replace")
-    status, _, text = first.partition(" ")
-    return status, text
 
 
 def _describe_os_error(exc: BaseException) -> str:
