@@ -31,6 +31,12 @@ IO_MODULES = {
 }
 # The sans-IO core: every module in it, and everything they import, is held to that rule.
 SANS_IO = ("protocol",)
+# Sans-IO modules of outer layers (the rules of a conversation with a client, in the server
+# layer): no I/O in the module itself, and nothing it reaches touches the network or the
+# server's own I/O modules. The inner layers it writes to keep their clocks: the journal
+# stamps records with the clock it is given (time.monotonic unless told otherwise).
+SANS_IO_MODULES = ("server._conversation",)
+NETWORK_MODULES = IO_MODULES - {"time"}
 
 # The layers of docs/architecture.md, from the inside out: a module imports only from its
 # own layer or an inner one. "" is the package root (`__version__`, `lazy_exports`).
@@ -200,6 +206,41 @@ def test_the_core_imports_no_io_and_no_outer_layer(root: str) -> None:
         for name in sorted(core):
             io = GRAPH[name][1] & IO_MODULES
             assert not io, f"{name} (reached from {module}) imports {sorted(io)}"
+
+
+def sans_io_problems(graph: Graph, module: str) -> list[str]:
+    """What keeps `module` (of an outer layer) from being sans-IO, as sentences."""
+    problems = [f"{module} imports {name}" for name in sorted(graph[module][1] & IO_MODULES)]
+    for name in sorted(reachable(graph, module) - {module}):
+        if layer(name) == layer(module):
+            problems.append(f"{module} reaches {name}, of its own layer")
+        for io in sorted(graph[name][1] & NETWORK_MODULES):
+            problems.append(f"{module} reaches {name}, which imports {io}")
+    return problems
+
+
+@pytest.mark.parametrize("module", SANS_IO_MODULES)
+def test_the_conversation_is_sans_io(module: str) -> None:
+    assert module in GRAPH
+    assert sans_io_problems(GRAPH, module) == []
+
+
+def test_the_sans_io_check_catches_io(tmp_path: Path) -> None:
+    # Not vacuous: a conversation that reads the clock, or reaches a socket through the
+    # module beside it, fails.
+    for folder in ("journal", "server"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "__init__.py").write_text("")
+    (tmp_path / "journal" / "_journal.py").write_text("import time\n")
+    (tmp_path / "server" / "_connection.py").write_text("import socket\n")
+    (tmp_path / "server" / "_conversation.py").write_text(
+        "import time\nfrom pop3mock.journal import _journal\nfrom . import _connection\n"
+    )
+    assert sans_io_problems(read_graph(tmp_path), "server._conversation") == [
+        "server._conversation imports time",
+        "server._conversation reaches server._connection, of its own layer",
+        "server._conversation reaches server._connection, which imports socket",
+    ]
 
 
 def test_every_module_has_a_layer_and_imports_only_inward() -> None:
