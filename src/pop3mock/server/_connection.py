@@ -22,7 +22,7 @@ from pop3mock.server._conversation import Conversation, CoreError, Reply
 if TYPE_CHECKING:
     from pop3mock.server._server import POP3Server
 
-__all__ = ["Connection", "shutdown"]
+__all__ = ["Connection", "bind_error", "shutdown"]
 
 _BIG = 256 * 1024  # replies above this go out by scatter-gather instead of one joined copy
 _TLS_CHUNK = 256 * 1024  # octets per TLS write (each write gets idle_timeout to finish)
@@ -31,6 +31,15 @@ _connection_numbers = itertools.count(1)  # in the order accepted: the oldest is
 
 class _Stop(Exception):
     """The connection is over (closed by a fault, the client, or the server stopping)."""
+
+
+def bind_error(exc: OSError, host: str, port: int) -> OSError:
+    # The same OSError subclass (an `except OSError` or `except PermissionError` still
+    # catches it) and errno, with the address in the message: "[Errno 98] Address already
+    # in use" alone does not say which of a test's servers failed.
+    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    reason = exc.strerror or str(exc)
+    return type(exc)(exc.errno, f"cannot listen on {address}: {reason}")
 
 
 def shutdown(sock: socket.socket) -> None:

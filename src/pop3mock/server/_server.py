@@ -24,7 +24,7 @@ from typing import Any
 
 import attrs
 
-from pop3mock.checks import DURATION_RULE, duration, suggestion, unknown_user, whole_number
+from pop3mock.checks import unknown_user
 from pop3mock.errors import ClientViolationError, ConfigurationError, ServerError
 from pop3mock.faults._faultset import FaultSet
 from pop3mock.journal._journal import Journal
@@ -36,7 +36,8 @@ from pop3mock.protocol._personality import server_default
 from pop3mock.protocol._recording import Recording
 from pop3mock.protocol._replay import Replay
 from pop3mock.protocol._session import system_error
-from pop3mock.server._connection import Connection, shutdown
+from pop3mock.server._connection import Connection, bind_error, shutdown
+from pop3mock.server._options import RENAMED, check_values, config_from_options
 
 __all__ = ["POP3Server"]
 
@@ -88,7 +89,7 @@ class POP3Server:
                 stacklevel=2,
             )
         if config is None:
-            config = _config_from_options(options, stls=stls)
+            config = config_from_options(options, option_names(), stls=stls)
         elif options:
             raise ConfigurationError(
                 f"give either config= or options, not both (got {sorted(options)})"
@@ -105,23 +106,14 @@ class POP3Server:
             from pop3mock.server.tls import server_context
 
             ssl_context = server_context()
-        if idle_timeout is not None and not duration(idle_timeout):
-            raise ConfigurationError(
-                f"idle_timeout must be {DURATION_RULE}, or None (never), not {idle_timeout!r}"
-            )
-        if max_connections is not None and not whole_number(max_connections, 1):
-            raise ConfigurationError(
-                f"max_connections must be a whole number >= 1 or None, not {max_connections!r}"
-            )
-        if login_timeout is not None and not duration(login_timeout):
-            raise ConfigurationError(
-                f"login_timeout must be a positive {DURATION_RULE.removeprefix('a ')}, or None, "
-                f"not {login_timeout!r}"
-            )
-        if not whole_number(max_line, 1):
-            raise ConfigurationError(
-                f"max_line must be a whole number of octets >= 1, not {max_line!r}"
-            )
+        check_values(
+            idle_timeout=idle_timeout,
+            max_connections=max_connections,
+            login_timeout=login_timeout,
+            max_line=max_line,
+            journal_keep=journal_keep,
+            session_keep_commands=session_keep_commands,
+        )
         if users is not None and not isinstance(users, Mapping):
             raise ConfigurationError(
                 f"users must map names to passwords (or Mailbox objects), not {users!r}"
@@ -141,15 +133,6 @@ class POP3Server:
         self.max_line = max_line
         self.strict = strict
         self.check_faults = check_faults
-        if journal_keep is not None and not whole_number(journal_keep, 1):
-            raise ConfigurationError(
-                f"journal_keep must be a whole number >= 1 or None, not {journal_keep!r}"
-            )
-        if session_keep_commands is not None and not whole_number(session_keep_commands, 1):
-            raise ConfigurationError(
-                "session_keep_commands must be a whole number >= 1 or None, "
-                f"not {session_keep_commands!r}"
-            )
         self.journal = Journal(keep_sessions=journal_keep, keep_commands=session_keep_commands)
         # A failing journal listener (a --journal file on a full disk) is a server failure.
         self.journal.on_listener_error = self._record_error
@@ -292,7 +275,7 @@ class POP3Server:
             try:
                 sock.bind((self._host, port))
             except OSError as exc:
-                raise _bind_error(exc, self._host, port) from None
+                raise bind_error(exc, self._host, port) from None
             # The kernel caps this at net.core.somaxconn. A queue of 128 overflows under a
             # burst of connections, and the server speaks first: an overflowed client waits
             # for SYN-ACK retries or, with SYN cookies, for a greeting that never comes.
@@ -506,49 +489,11 @@ class POP3Server:
             self._leaving.discard(conn)
 
 
-def _bind_error(exc: OSError, host: str, port: int) -> OSError:
-    # The same OSError subclass (an `except OSError` or `except PermissionError` still
-    # catches it) and errno, with the address in the message: "[Errno 98] Address already
-    # in use" alone does not say which of a test's servers failed.
-    address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    reason = exc.strerror or str(exc)
-    return type(exc)(exc.errno, f"cannot listen on {address}: {reason}")
-
-
-#: ServerConfig's names that POP3Server takes under another (documented) name; the old
-#: name still works but is never suggested.
-_RENAMED = {"max_command_length": "max_line_length"}
-
-
 def option_names() -> frozenset[str]:
     """Every keyword option of POP3Server, under the names the documentation uses."""
     import inspect
 
     own = set(inspect.signature(POP3Server.__init__).parameters) - {"self", "options"}
-    config = {_RENAMED.get(name, name) for name in attrs.fields_dict(ServerConfig)}
+    config = {RENAMED.get(name, name) for name in attrs.fields_dict(ServerConfig)}
     # stls_available is what stls= sets.
     return frozenset((own | config | {"greeting", "sasl_mechanisms"}) - {"stls_available"})
-
-
-def _config_from_options(options: dict[str, Any], *, stls: bool) -> ServerConfig:
-    from pop3mock.protocol._personality import personality_config
-
-    options = dict(options)
-    known = option_names()
-    for name in sorted(options):
-        if name not in known and name not in _RENAMED:
-            raise ConfigurationError(f"unknown POP3Server option {name}{suggestion(name, known)}")
-    personality = options.pop("personality", "default")
-    greeting = options.pop("greeting", None)
-    if greeting is not None:
-        texts = dict(options.pop("texts", {}) or {})
-        texts["greeting"] = greeting
-        options["texts"] = texts
-    if "max_line_length" in options:
-        options["max_command_length"] = options.pop("max_line_length")
-    if "sasl_mechanisms" in options:
-        options["mechanisms"] = options.pop("sasl_mechanisms")
-    try:
-        return personality_config(personality, stls_available=stls, **options)
-    except TypeError as exc:
-        raise ConfigurationError(f"unknown POP3Server option: {exc}") from None
