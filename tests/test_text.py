@@ -79,7 +79,7 @@ def test_every_layer_uses_the_one_rule_not_a_copy() -> None:
     from pop3mock.journal import _journal as journal
     from pop3mock.protocol import _session as protocol
     from pop3mock.protocol import _text
-    from pop3mock.server import _server as server
+    from pop3mock.server import _conversation as server
 
     assert protocol.garbled_secret is _text.garbled_secret
     assert protocol.mask_verb is _text.mask_verb

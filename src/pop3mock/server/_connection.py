@@ -151,10 +151,10 @@ class Connection:
             self._start_tls()
         reply = conversation.greet()
         while True:
-            if type(reply) is tuple:
+            if isinstance(reply, tuple):
                 self._send_parts(reply)
             else:
-                self._execute(reply)  # type: ignore[arg-type]
+                self._execute(reply)
             if conversation.start_tls:
                 self._start_tls()
                 conversation.tls_started()
@@ -228,7 +228,7 @@ class Connection:
         if len(parts) == 1:
             self._send(parts[0])
             return
-        total = sum(len(p) for p in parts)
+        total = sum(map(len, parts))
         if total <= _BIG or isinstance(sock, ssl.SSLSocket):
             if total <= _BIG:
                 self._send(b"".join(parts))
@@ -266,15 +266,21 @@ class Connection:
         # Non-blocking sends, waiting in poll() between them: the kernel's send timeout
         # restarts with each partial send, so a client that never reads held its session
         # for two or three times idle_timeout.
-        view = memoryview(data)
+        try:
+            sent = sock.send(data, socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            sent = 0
+        if sent == len(data):
+            return  # nearly every reply: one send, no view made
+        view = memoryview(data)[sent:]
         while view:
+            if not sent:
+                self._wait_writable()
             try:
                 sent = sock.send(view, socket.MSG_DONTWAIT)
             except BlockingIOError:
                 sent = 0
             view = view[sent:]
-            if view and not sent:
-                self._wait_writable()
 
     def _wait_writable(self) -> None:
         timeout = self.server.idle_timeout
