@@ -18,7 +18,7 @@ import pytest
 
 import pop3mock
 from pop3mock import Mailbox, POP3Server
-from pop3mock.probe._probe import Target, probe, render
+from pop3mock.probe import Target, probe, render
 from pop3mock.server import tls
 from transcripts import SCRIPT, flatten, same_transcripts, session
 

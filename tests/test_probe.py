@@ -18,7 +18,8 @@ import pytest
 
 import pop3mock
 from pop3mock import POP3Server
-from pop3mock.probe._probe import ProbeError, Target, _Connection, _greeting, probe, render
+from pop3mock.probe import ProbeError, Target, probe, render
+from pop3mock.probe._connection import _Connection, _greeting
 from pop3mock.protocol._personality_file import FORMAT
 from pop3mock.server import tls
 from transcripts import SCRIPT, flatten, same_transcripts, transcript

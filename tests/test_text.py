@@ -76,7 +76,7 @@ def test_every_layer_uses_the_one_rule_not_a_copy() -> None:
     from pop3mock.cli import _run as cli
     from pop3mock.faults import _parser as fault_spec
     from pop3mock.faults import _rules as fault_rules
-    from pop3mock.journal import _journal as journal
+    from pop3mock.journal import _records as journal
     from pop3mock.protocol import _session as protocol
     from pop3mock.protocol import _text
     from pop3mock.server import _conversation as server

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 from pop3mock import lazy_exports
 
 if TYPE_CHECKING:
-    from ._journal import CommandRecord, Journal, SessionRecord, Violation
+    from ._journal import Journal
+    from ._records import CommandRecord, SessionRecord, Violation
 
 __all__ = [
     "CommandRecord",
@@ -19,10 +20,10 @@ __all__ = [
 ]
 
 _HOMES: dict[str, str] = {
-    "CommandRecord": "_journal",
+    "CommandRecord": "_records",
     "Journal": "_journal",
-    "SessionRecord": "_journal",
-    "Violation": "_journal",
+    "SessionRecord": "_records",
+    "Violation": "_records",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _HOMES)

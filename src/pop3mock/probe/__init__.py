@@ -9,8 +9,10 @@ from typing import TYPE_CHECKING
 from pop3mock import lazy_exports
 
 if TYPE_CHECKING:
-    from ._probe import ProbeError, Target, probe, render
+    from ._connection import ProbeError, Target
+    from ._probe import probe
     from ._proxy import ProxyError
+    from ._render import render
 
 __all__ = [
     "ProbeError",
@@ -21,11 +23,11 @@ __all__ = [
 ]
 
 _HOMES: dict[str, str] = {
-    "ProbeError": "_probe",
+    "ProbeError": "_connection",
     "ProxyError": "_proxy",
-    "Target": "_probe",
+    "Target": "_connection",
     "probe": "_probe",
-    "render": "_probe",
+    "render": "_render",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _HOMES)

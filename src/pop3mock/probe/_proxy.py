@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from pop3mock.errors import Pop3MockError
 from pop3mock.probe import _probe as probe
+from pop3mock.probe._connection import _Connection
 from pop3mock.protocol._recording import (
     data_text,
     expects_body,
@@ -122,7 +123,7 @@ class _Relay:
         self.proxy = proxy
         self.number = number
         self.client = client
-        self.upstream: probe._Connection | None = None
+        self.upstream: _Connection | None = None
         self.buffer = b""
         self.closed_by = "client"
 
@@ -163,7 +164,7 @@ class _Relay:
     def _relay(self) -> None:
         proxy = self.proxy
         try:
-            upstream = self.upstream = probe._Connection(proxy.target, proxy.timeout, proxy.context)
+            upstream = self.upstream = _Connection(proxy.target, proxy.timeout, proxy.context)
             if proxy.stopping.is_set():
                 # stop() may have looked for this connection before it existed.
                 return
