@@ -30,6 +30,7 @@ from typing import Any
 
 from _admin import AdminRows, admin_rows, bulk_post
 from _common import FloorServer, make_message, replies_of
+from _in_process import InProcessRows, retr_in_process, sessions_in_process
 
 from pop3mock import Mailbox, Message, MessageFactory, POP3Server, Session, fake_messages
 
@@ -521,12 +522,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
 
     admin = AdminRows(Row)
+    in_process = InProcessRows(Row)
     every_row = [
         start_row,
         pytest_row,
         fixture_row,
         generation_row,
         *(w.row for w in workloads),
+        *in_process.all(),
         large.total,
         large.server,
         large.memory,
@@ -576,6 +579,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 if dovecot is not None:
                     names = dovecot.names_for(w.users)
                     w.row.dovecot.append(w.measure(client, dovecot.port, names))
+            if wanted(in_process.retr):
+                retr_in_process(in_process.retr, floor_for, PASSWORD, 500 if q else 6000, rep)
+            if wanted(in_process.sessions):
+                sessions_in_process(in_process.sessions, floor_for, PASSWORD, 40 if q else 400, rep)
             if any(wanted(row) for row in (large.total, large.server, large.memory)):
                 stat_large(large, 100_000)
             # Once per run: they measure growth, which repeating would not make any surer.

@@ -29,6 +29,8 @@ WORKLOADS = [
     "RETR 2 KB messages, one session",
     "LIST on 10,000 messages (1st in session)",
     "UIDL on 10,000 messages (1st in session)",
+    "what a test sees: RETR 2 KB messages, poplib in-process",
+    "what a test sees: sessions/s, poplib in-process",
     "STAT on 100,000 generated messages, from start",
     "without generating: POP3Server() to STAT",
     "peak memory of that process",
