@@ -1,14 +1,14 @@
 """POP3Server: sockets and threads around the sans-IO protocol core.
 
 `start()` binds and listens in the caller's thread, so the server is reachable when it
-returns. One accept thread per listener and one daemon thread per open connection (kept
-for the next connection when it ends; `pop3mock.server._connection` serves it); `stop()`
-shuts every socket down (which wakes blocked threads at once) and joins every thread.
+returns. One accept thread per listener, one daemon thread per open connection (kept for
+the next one; `_connection` serves it); `stop()` shuts every socket down and joins them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import os
 import queue
@@ -489,8 +489,9 @@ class POP3Server:
             self._leaving.discard(conn)
 
 
+@functools.cache
 def option_names() -> frozenset[str]:
-    """Every keyword option of POP3Server, under the names the documentation uses."""
+    """Every keyword option of POP3Server by its documented name (cached: inspect is slow)."""
     import inspect
 
     own = set(inspect.signature(POP3Server.__init__).parameters) - {"self", "options"}
