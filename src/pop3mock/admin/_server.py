@@ -22,9 +22,10 @@ from pop3mock.checks import whole_number
 from pop3mock.errors import ConfigurationError, ServerError
 from pop3mock.server._server import POP3Server
 
+from ._api import Api
 from ._http import ApiError, Reply, Request, json_reply
 from ._openapi import document
-from ._routes import ROUTES, Api, match
+from ._routes import ROUTES, match
 
 __all__ = ["DEFAULT_MAX_BODY", "AdminServer"]
 
