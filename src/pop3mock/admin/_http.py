@@ -89,7 +89,11 @@ class ApiError(Exception):
         return json_reply(self.status, {"error": self.message, **self.extra}, self.headers)
 
 
+# Made once: json.dumps with options makes a new encoder on every call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
 def json_reply(status: int, value: Any, headers: Mapping[str, str] | None = None) -> Reply:
     # One line ending in a newline: a shell prompt does not end up glued to it.
-    body = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+    body = _ENCODER.encode(value).encode("utf-8") + b"\n"
     return Reply(status, body, headers=dict(headers or {}))

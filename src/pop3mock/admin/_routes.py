@@ -64,13 +64,17 @@ ROUTES: dict[str, dict[str, Handler]] = {
 }
 
 
+# The templates by their count of segments, in the table's order: a path is compared with
+# those of its own length only, each split once here rather than on every request.
+_BY_LENGTH: dict[int, list[tuple[str, list[str]]]] = {}
+for _template in ROUTES:
+    _BY_LENGTH.setdefault(_template.count("/") + 1, []).append((_template, _template.split("/")))
+
+
 def match(path: str) -> tuple[str, dict[str, str]] | None:
     """The route template `path` falls under and its decoded variables, or None."""
     parts = path.split("/")
-    for template in ROUTES:
-        want = template.split("/")
-        if len(want) != len(parts):
-            continue
+    for template, want in _BY_LENGTH.get(len(parts), ()):
         params: dict[str, str] = {}
         for pattern, got in zip(want, parts, strict=True):
             if pattern.startswith("{"):
