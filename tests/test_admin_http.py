@@ -208,3 +208,17 @@ def test_a_client_that_leaves_mid_head_gets_no_reply(pop: POP3Server, admin: Adm
     (answer,), _ = exchange(admin, b"GET /health HTTP/1.1\r\n\r\n")
     assert answer.status == 200
     pop.check()
+
+
+def test_an_idle_connection_is_closed(pop: POP3Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The limit is kept by the kernel (SO_RCVTIMEO): one second here instead of 120.
+    monkeypatch.setattr("pop3mock.admin._server.IDLE_LIMIT", 1)
+    with AdminServer(pop) as admin:
+        with socket.create_connection(("127.0.0.1", admin.port), timeout=30) as sock:
+            sock.sendall(b"GET /health HTTP/1.1\r\n\r\n")
+            reader = sock.makefile("rb")
+            assert read_answer(reader).status == 200
+            assert reader.read() == b""  # closed by the server, without a reply
+        with socket.create_connection(("127.0.0.1", admin.port), timeout=30) as sock:
+            sock.sendall(b"GET /health HTTP/1.1\r\n")  # a head that never ends
+            assert sock.makefile("rb").read() == b""
