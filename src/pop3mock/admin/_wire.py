@@ -46,6 +46,14 @@ _HEAD_END = re.compile(rb"\r?\n\r?\n")
 # Words of the request line: lenient on the white space between them (RFC 9112 section 3).
 _BLANKS = re.compile(r"[ \t\x0b\x0c\r]+")
 _OWS = " \t"
+# The common case in one pass: "METHOD /path HTTP/1.x", then fields "Name: value" with
+# lower-case-able names and values free of control characters, CRLF throughout.
+_TOKEN_CLASS = r"[!#$%&'*+.^_`|~0-9A-Za-z-]"
+_PLAIN_HEAD = re.compile(
+    rf"({_TOKEN_CLASS}+) (/[!-~]*) HTTP/1\.([0-9])\r\n"
+    rf"((?:{_TOKEN_CLASS}+:[^\x00-\x1f\x7f]*\r\n)*)\r\n"
+)
+_PLAIN_FIELD = re.compile(rf"({_TOKEN_CLASS}+):[ \t]*([^\x00-\x1f\x7f]*?)[ \t]*\r\n")
 
 
 @attrs.frozen
@@ -106,15 +114,26 @@ def parse_head(data: bytes) -> Head:
     """The request line and header fields of `data` (a whole head, its blank line included)."""
     # Latin-1 keeps every octet as one character: the target's percent-escapes and any
     # 8-bit octets reach the router unchanged.
-    lines = data.decode("latin-1").split("\n")
+    text = data.decode("latin-1")
+    found = _PLAIN_HEAD.fullmatch(text)
+    if found is not None and found.group(4).count("\n") <= MAX_FIELDS:
+        # The usual head, read with one regular expression; anything else (bare LF line
+        # ends, folding, repeated fields, errors) takes the general way below.
+        method, target, minor, block = found.groups()
+        fields = {name.lower(): value for name, value in _PLAIN_FIELD.findall(block)}
+        length = fields.get("content-length", "0")
+        if len(fields) == block.count("\n") and length.isdigit() and length.isascii():
+            if target.startswith("//"):
+                target = "/" + target.lstrip("/")
+            return Head(method, target, (1, int(minor)), fields)
+    lines = text.split("\n")
     lines = [line[:-1] if line.endswith("\r") else line for line in lines]
     while lines and not lines[-1]:
         lines.pop()
     if not lines:
         raise ApiError(400, "an empty request")
     method, target, version = _request_line(lines[0])
-    fields = _fields(lines[1:])
-    return Head(method, target, version, fields)
+    return Head(method, target, version, _fields(lines[1:]))
 
 
 def _request_line(line: str) -> tuple[str, str, tuple[int, int]]:
