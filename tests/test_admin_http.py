@@ -210,6 +210,7 @@ def test_a_client_that_leaves_mid_head_gets_no_reply(pop: POP3Server, admin: Adm
     pop.check()
 
 
+@pytest.mark.slow
 def test_an_idle_connection_is_closed(pop: POP3Server, monkeypatch: pytest.MonkeyPatch) -> None:
     # The limit is kept by the kernel (SO_RCVTIMEO): one second here instead of 120.
     monkeypatch.setattr("pop3mock.admin._server.IDLE_LIMIT", 1)

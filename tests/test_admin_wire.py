@@ -160,6 +160,7 @@ _VALUE = st.lists(_WORD, max_size=4).map(" ".join)
 _PATH = st.text("abcdefghijklmnopqrstuvwxyz0123456789/%?=&-._~", max_size=30).map(lambda p: "/" + p)
 
 
+@pytest.mark.slow
 @given(
     method=_TOKEN,
     path=_PATH,
