@@ -75,6 +75,8 @@ class _Memory:
         self._violations: list[Violation] = []
         self._clock = clock
         self._listeners: list[Listener] = []
+        # Threads in wait_for(): a command record wakes nobody when nobody waits.
+        self._waiting = 0
         #: Called with (exception, where) when a listener raises; None lets it propagate.
         self.on_listener_error: Callable[[BaseException, str], None] | None = None
         self.reply_cap = reply_cap
@@ -113,6 +115,8 @@ class _Memory:
 
     def kept(self, parts: Iterable[bytes]) -> bytes:
         """The first `reply_cap` octets of a reply given in pieces, without joining it all."""
+        if isinstance(parts, (list, tuple)) and sum(map(len, parts)) <= self.reply_cap:
+            return b"".join(parts)  # the usual reply: whole, one copy
         out = bytearray()
         for part in parts:
             room = self.reply_cap - len(out)
@@ -155,8 +159,10 @@ class _Memory:
             if command.violation and self._keeps_violation(session):
                 session.violations.append(f"{command.line}: {escape(command.violation)}")
                 self._violations.append(Violation(session.id, command.violation, command))
-            self._emit("command", session, command)
-            self._cond.notify_all()
+            if self._listeners:
+                self._emit("command", session, command)
+            if self._waiting:
+                self._cond.notify_all()
 
     def note(
         self,

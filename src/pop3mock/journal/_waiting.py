@@ -62,7 +62,12 @@ class _Waiting(_Memory):
             return seen + self._left_out_matching(verb, args, user, session)[0] >= count
 
         with self._cond:
-            if self._cond.wait_for(done, timeout) and not (cancel is not None and cancel()):
+            self._waiting += 1
+            try:
+                woken = self._cond.wait_for(done, timeout)
+            finally:
+                self._waiting -= 1
+            if woken and not (cancel is not None and cancel()):
                 return
             if sessions_ended is not None:
                 ended = ended_count()

@@ -190,6 +190,12 @@ class Entries(Sequence[Entry]):
     def __getitem__(self, index: slice) -> tuple[Entry, ...]: ...
 
     def __getitem__(self, index: int | slice) -> Entry | tuple[Entry, ...]:
+        segments = self._segments
+        if len(segments) == 1 and type(index) is int and index >= 0:
+            # One run of plain entries (the usual maildrop): no search for the segment.
+            segment = segments[0]
+            if isinstance(segment, tuple) and index < len(segment):
+                return segment[index]
         if isinstance(index, slice):
             return tuple(self[i] for i in range(*index.indices(len(self))))
         i = range(len(self))[index]  # negative indexes, and IndexError

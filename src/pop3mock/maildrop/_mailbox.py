@@ -351,7 +351,8 @@ class MaildropView:
         entry = self.entries[number - 1]
         message = entry.message
         self.mailbox._note_retrieved(entry.uid)
-        self.highest_accessed = max(self.highest_accessed, number)
+        if number > self.highest_accessed:
+            self.highest_accessed = number
         return message
 
     def scan_listing(self) -> bytes:

@@ -47,6 +47,13 @@ class LineReader:
         """The next complete line, or None until more data arrives."""
         buf = self._buf
         limit = self.max_line
+        if not self._discarding:
+            # The usual line: CRLF-terminated, no CR before it, within the limit.
+            lf = buf.find(b"\n", 0, limit + 2)
+            if 0 < lf <= limit + 1 and buf[lf - 1] == 0x0D and buf.find(b"\r", 0, lf - 1) < 0:
+                data = bytes(buf[: lf - 1])
+                del buf[: lf + 1]
+                return Line(data, b"\r\n")
         while True:
             if self._discarding and not self._skip_rest():
                 return None

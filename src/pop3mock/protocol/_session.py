@@ -85,15 +85,13 @@ class Response:
         """
         if self.raw is not None:
             return self.raw.split(b"\n", 1)[0] + b"\n"
-        parts = [self.status]
-        if self.code:
-            parts.append(f"[{self.code}]")
-        if self.text or self.status == "+":
-            parts.append(self.text)
-        line = " ".join(parts).encode("utf-8", "replace")
-        if self.status == "+":
-            return line + b"\r\n"
-        return line[: _MAX_FIRST_LINE - 2] + b"\r\n"
+        status, text, code = self.status, self.text, self.code
+        head = f"{status} [{code}]" if code else status
+        line = f"{head} {text}\r\n" if text or status == "+" else f"{head}\r\n"
+        data = line.encode("utf-8", "replace")
+        if len(data) <= _MAX_FIRST_LINE or status == "+":
+            return data
+        return data[: _MAX_FIRST_LINE - 2] + b"\r\n"
 
     def parts(self) -> tuple[bytes, ...]:
         """The wire bytes in pieces (status line, body, terminator) for scatter-gather sends."""
@@ -282,9 +280,7 @@ class Session:
 
     def _dispatch(self, line: bytes) -> Response:
         verb, rest = self.verb_of(line)
-        # The line after USER may be the password itself: its verb is never repeated.
-        hidden = credential_line(self._previous_verb, in_sasl=False)
-        self._previous_verb = verb
+        previous_verb, self._previous_verb = self._previous_verb, verb
         if verb != "PASS":
             # PASS is taken only right after a successful USER (RFC 1939 section 7, C-034):
             # any other line in between, refused or not, forgets the name.
@@ -311,6 +307,8 @@ class Session:
             return self._bad(self._err("bad_state_trans", verb=verb), f"{verb} sent after login")
         handler = getattr(self, "_cmd_" + verb, None) if verb.isascii() and verb.isalnum() else None
         if handler is None:
+            # The line after USER may be the password itself: its verb is never repeated.
+            hidden = credential_line(previous_verb, in_sasl=False)
             shown = "***" if hidden else mask_verb(verb)
             return self._bad(self._unknown(shown), f"unknown command {shown[:20]!r}")
         result: Response = handler(args, rest)
@@ -689,7 +687,8 @@ class Session:
         assert self.view is not None
         message = self.view.retrieved(number)
         self._retrieved_numbers.add(number)
-        self._highest = max(self._highest, number)
+        if number > self._highest:
+            self._highest = number
         return self._ok("retr", body=message.wire, size=message.size)
 
     def _cmd_TOP(self, args: list[str], rest: str) -> Response:

@@ -52,7 +52,6 @@ _NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 #: shown: ``PASS ***``, ``APOP alice ***``, ``AUTH PLAIN ***``. The rest is one ``***``.
 SECRET_ARGUMENTS: Mapping[str, int] = {"PASS": 0, "APOP": 1, "AUTH": 1}
 _SECRET_WORD = re.compile("|".join(SECRET_ARGUMENTS))
-_USER_WORD = re.compile("USER")
 # The commands of RFC 1939, 2449, 2595, 5034 and 6856, and LAST: on a credential line, a verb
 # that is one of these (in any ASCII case) is the client's command, not its password.
 _COMMAND_NAMES = frozenset(
@@ -125,6 +124,10 @@ def _secret_word(verb: str) -> tuple[str, str, str] | None:
     upper(), not the ASCII-only upper-casing the parser uses, so that "pa\u017fs" (long s)
     is masked too: masking too much costs nothing.
     """
+    if verb in _COMMAND_NAMES:
+        # Every command line takes this path: a command's name holds a secret word only
+        # when it is one, with nothing glued to it.
+        return ("", verb, "") if verb in SECRET_ARGUMENTS else None
     upper = verb.upper()
     found = _SECRET_WORD.search(upper)
     if found is None:
@@ -156,7 +159,7 @@ def credential_line(previous_verb: str | None, *, in_sasl: bool) -> bool:
     line after a USER command (`previous_verb`: the verb of the session's line before)."""
     if in_sasl:
         return True
-    return previous_verb is not None and _USER_WORD.search(previous_verb.upper()) is not None
+    return previous_verb is not None and "USER" in previous_verb.upper()
 
 
 def masked(
