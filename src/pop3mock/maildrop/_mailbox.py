@@ -383,8 +383,12 @@ class MaildropView:
 
     def commit(self, extra: Iterable[int] = ()) -> int:
         """UPDATE state: remove marked messages (and `extra` numbers), release the lock."""
-        remove = {i for i, flag in enumerate(self._deleted) if flag}
-        remove.update(n - 1 for n in extra if self.exists(n))
+        if self._count == len(self.entries):
+            remove: set[int] = set()  # nothing marked (the usual QUIT): no scan of the marks
+        else:
+            remove = {i for i, flag in enumerate(self._deleted) if flag}
+        if extra:
+            remove.update(n - 1 for n in extra if self.exists(n))
         self.mailbox._commit(self, sorted(remove))
         self.closed = True
         return len(remove)
