@@ -10,13 +10,8 @@ from typing import TYPE_CHECKING
 from pop3mock import lazy_exports
 
 if TYPE_CHECKING:
-    from ._config import (
-        ALL_CAPABILITIES,
-        DEFAULT_CAPA_ORDER,
-        DEFAULT_TEXTS,
-        UID_FORMATS,
-        ServerConfig,
-    )
+    from ._capabilities import ALL_CAPABILITIES, DEFAULT_CAPA_ORDER
+    from ._config import DEFAULT_TEXTS, UID_FORMATS, ServerConfig
     from ._personality import (
         BUILTIN_FOLDER,
         PERSONALITIES,
@@ -24,7 +19,9 @@ if TYPE_CHECKING:
         load_personality,
         personality_config,
     )
-    from ._session import Response, Session, State, system_error
+    from ._response import Response, system_error
+    from ._session import Session
+    from ._session_base import State
     from ._steps import Close, Hang, Paced, Reset, Send, Sleep, Step
 
 __all__ = [
@@ -53,26 +50,26 @@ __all__ = [
 
 _HOMES: dict[str, str] = {
     "BUILTIN_FOLDER": "_personality",
-    "ALL_CAPABILITIES": "_config",
+    "ALL_CAPABILITIES": "_capabilities",
     "Close": "_steps",
-    "DEFAULT_CAPA_ORDER": "_config",
+    "DEFAULT_CAPA_ORDER": "_capabilities",
     "DEFAULT_TEXTS": "_config",
     "Hang": "_steps",
     "PERSONALITIES": "_personality",
     "Paced": "_steps",
     "Reset": "_steps",
-    "Response": "_session",
+    "Response": "_response",
     "SERVER_DEFAULTS": "_personality",
     "Send": "_steps",
     "ServerConfig": "_config",
     "Session": "_session",
     "Sleep": "_steps",
-    "State": "_session",
+    "State": "_session_base",
     "Step": "_steps",
     "UID_FORMATS": "_config",
     "load_personality": "_personality",
     "personality_config": "_personality",
-    "system_error": "_session",
+    "system_error": "_response",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _HOMES)

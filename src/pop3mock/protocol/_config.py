@@ -17,6 +17,7 @@ from pop3mock.checks import whole_number
 from pop3mock.errors import ConfigurationError
 from pop3mock.maildrop._mailbox import Mailbox
 from pop3mock.protocol._auth import MECHANISMS
+from pop3mock.protocol._capabilities import ALL_CAPABILITIES, DEFAULT_CAPA_ORDER
 
 __all__ = [
     "ALL_CAPABILITIES",
@@ -25,46 +26,6 @@ __all__ = [
     "UID_FORMATS",
     "ServerConfig",
 ]
-
-#: Every capability pop3mock can advertise and switch off. CAPA itself is one: without it
-#: the server is a bare RFC 1939 server that answers CAPA with -ERR.
-ALL_CAPABILITIES = frozenset(
-    {
-        "CAPA",
-        "TOP",
-        "UIDL",
-        "USER",
-        "SASL",
-        "RESP-CODES",
-        "AUTH-RESP-CODE",
-        "PIPELINING",
-        "LOGIN-DELAY",
-        "EXPIRE",
-        "IMPLEMENTATION",
-        "STLS",
-        "UTF8",
-        "LANG",
-    }
-)
-
-#: The order of the CAPA reply lines unless a personality says otherwise. "CAPA" is in the
-#: order table only so that a personality can list it (Dovecot does); it is never listed by
-#: default.
-DEFAULT_CAPA_ORDER: tuple[str, ...] = (
-    "TOP",
-    "UIDL",
-    "RESP-CODES",
-    "AUTH-RESP-CODE",
-    "PIPELINING",
-    "STLS",
-    "USER",
-    "SASL",
-    "LOGIN-DELAY",
-    "EXPIRE",
-    "UTF8",
-    "LANG",
-    "IMPLEMENTATION",
-)
 
 #: How message UIDs look on the wire: the message's own uid, Dovecot 2.3's default
 #: ``%08Xu%08Xv`` (sequence and uidvalidity, 16 hex digits) or Gmail's ``GmailId`` + 16 hex.

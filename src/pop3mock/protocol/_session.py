@@ -8,17 +8,22 @@ RFC 1939 and its extensions that concerns what the server answers lives in this 
 from __future__ import annotations
 
 import base64
-import binascii
-import enum
-import re
-from collections.abc import Callable, Mapping
 
 import attrs
 
-from pop3mock.maildrop._mailbox import Mailbox, MaildropView
 from pop3mock.maildrop._message import stuff
 from pop3mock.protocol import _auth as auth
-from pop3mock.protocol._config import DEFAULT_CAPA_ORDER, ServerConfig
+from pop3mock.protocol._capabilities import capability_lines
+from pop3mock.protocol._commands import (
+    AUTHORIZATION_VERBS,
+    OPTIONAL_VERBS,
+    TRANSACTION_VERBS,
+    decode_base64,
+    parse_number,
+    split_command,
+)
+from pop3mock.protocol._response import Response, system_error
+from pop3mock.protocol._session_base import SessionBase, State
 from pop3mock.protocol._text import credential_line, garbled_secret, mask_verb
 
 __all__ = [
@@ -30,133 +35,9 @@ __all__ = [
     "system_error",
 ]
 
-_MAX_FIRST_LINE = 512  # RFC 1939 section 3 / RFC 2449 section 4, CRLF included
-# RFC 4648 base64 with exact padding: Python's decoder alone accepts "QUJD=" (C-157).
-_BASE64 = re.compile(r"(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?")
 
-
-class State(enum.Enum):
-    """RFC 1939 session states (AUTH and STLS exchanges happen inside AUTHORIZATION)."""
-
-    AUTHORIZATION = "AUTHORIZATION"
-    TRANSACTION = "TRANSACTION"
-    UPDATE = "UPDATE"
-
-
-@attrs.frozen
-class Response:
-    """One server reply: status line, optional multi-line body, and what to do next.
-
-    `body` is already byte-stuffed CRLF lines; `encode()` adds the terminator. It is the one
-    place where a reply becomes wire bytes.
-    """
-
-    status: str  # "+OK", "-ERR" or "+" (a SASL continuation)
-    text: str = ""
-    code: str | None = None
-    body: bytes | None = None
-    #: Close the connection after sending (QUIT, too many bad commands).
-    close: bool = False
-    #: Start the TLS handshake right after sending (STLS).
-    start_tls: bool = False
-    #: A client protocol violation this command showed (strict mode reports these).
-    violation: str | None = None
-    #: Seconds to wait before sending (a failed login's delay); the server waits, woken at
-    #: once when it stops.
-    pause: float = 0.0
-    #: The exact bytes to send instead of the ones made from the fields above (a replayed
-    #: recording); status and text then describe its first line for the journal.
-    raw: bytes | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status != "-ERR"
-
-    @property
-    def multiline(self) -> bool:
-        return self.body is not None
-
-    @property
-    def first_line(self) -> bytes:
-        """The status line with its CRLF, cut to 512 octets (RFC 1939 section 3).
-
-        A SASL challenge ("+ base64") is never cut: RFC 5034 section 4 puts it outside any
-        line-length limit.
-        """
-        if self.raw is not None:
-            return self.raw.split(b"\n", 1)[0] + b"\n"
-        status, text, code = self.status, self.text, self.code
-        head = f"{status} [{code}]" if code else status
-        line = f"{head} {text}\r\n" if text or status == "+" else f"{head}\r\n"
-        data = line.encode("utf-8", "replace")
-        if len(data) <= _MAX_FIRST_LINE or status == "+":
-            return data
-        return data[: _MAX_FIRST_LINE - 2] + b"\r\n"
-
-    def parts(self) -> tuple[bytes, ...]:
-        """The wire bytes in pieces (status line, body, terminator) for scatter-gather sends."""
-        if self.raw is not None:
-            return (self.raw,)
-        if self.body is None:
-            return (self.first_line,)
-        return (self.first_line, self.body, b".\r\n")
-
-    def encode(self) -> bytes:
-        return b"".join(self.parts())
-
-
-# The logins that carry the password itself, refused for `apop_only_users`.
-_CLEARTEXT_MECHANISMS = frozenset({"USER", "PLAIN", "LOGIN"})
-
-
-def _parse_number(token: str) -> int | None:
-    # RFC 1939: decimal without sign; leading zeros are accepted (C-008). Huge numbers
-    # simply name no message.
-    if not token.isascii() or not token.isdigit() or len(token) > 20:
-        return None
-    return int(token)
-
-
-class Session:
+class Session(SessionBase):
     """One POP3 session from greeting to close."""
-
-    def __init__(
-        self,
-        config: ServerConfig,
-        users: Mapping[str, Mailbox],
-        *,
-        timestamp: str = "<0.0@pop3mock.localhost>",
-        tls: bool = False,
-        implicit_tls: bool = False,
-        clock: Callable[[], float] | None = None,
-    ) -> None:
-        self.config = config
-        self.users = users
-        self.timestamp = timestamp
-        self.tls = tls
-        self.implicit_tls = implicit_tls
-        self.state = State.AUTHORIZATION
-        self.user: str | None = None  # the logged-in user (or the one USER named)
-        self.utf8 = False
-        self.language = config.languages[0][0] if config.languages else "en"
-        self.closed = False
-        self.view: MaildropView | None = None
-        self._clock = clock
-        self._user_given: str | None = None
-        self._sasl: auth.Exchange | None = None
-        self._sasl_name = ""
-        self._previous_verb: str | None = None  # of the line before, for credential_line()
-        self._bad_commands = 0
-        self._auth_failures = 0  # failed logins in this connection
-        self._challenges = 0
-        self._retrieved_numbers: set[int] = set()
-        # RFC 1460 LAST: highest number accessed (RETR, DELE) in this session, and the
-        # uids of messages retrieved in earlier sessions (the maildrop's "accessed" mark).
-        self._highest = 0
-        self._seen_before: frozenset[str] = frozenset()
-        self._last_before: int | None = None
-        self._wire_uids: list[str] | None = None
-        self._wire_listing: list[bytes] | None = None
 
     # -- public API ----------------------------------------------------------------------
 
@@ -210,73 +91,19 @@ class Session:
         self.tls = True
         self._user_given = None
 
-    @staticmethod
-    def verb_of(line: bytes) -> tuple[str, str]:
-        """Split a command line into its upper-case verb and the rest.
-
-        Verbs are ASCII (RFC 1939 section 3): only a-z are upper-cased. str.upper() would
-        turn "u\u017fer", "PA\u017fS" and "l\u0131st" into USER, PASS and LIST; left as
-        they are, they match no command and are answered as unknown ones.
-        """
-        text = line.decode("utf-8", "replace")
-        verb, _, rest = text.partition(" ")
-        return (verb.upper() if verb.isascii() else verb), rest
+    #: Split a command line into its upper-case verb and the rest.
+    verb_of = staticmethod(split_command)
 
     # -- helpers ---------------------------------------------------------------------------
 
     def _is_auth(self, line: bytes) -> bool:
         return line[:5].upper() == b"AUTH "
 
-    def _code(self, code: str | None) -> str | None:
-        if code is None:
-            return None
-        codes = self.config.response_codes
-        if codes is not None and code not in codes:
-            return None
-        if self.config.has("RESP-CODES"):
-            return code
-        if code == "AUTH" and self.config.has("AUTH-RESP-CODE"):
-            return code
-        return None
-
-    def _ok(self, key: str, body: bytes | None = None, **values: object) -> Response:
-        return Response("+OK", self.config.text(key, **values), body=body)
-
-    def _err(
-        self, key: str, code: str | None = None, violation: str | None = None, **values: object
-    ) -> Response:
-        return Response(
-            "-ERR", self.config.text(key, **values), self._code(code), violation=violation
-        )
-
-    def _bad(self, response: Response, violation: str) -> Response:
-        """A client error: count it against the bad-command limit and note the violation."""
-        self._bad_commands += 1
-        before_login = self.state is State.AUTHORIZATION
-        config = self.config
-        limit = config.bad_command_limit if before_login else config.bad_command_limit_after_login
-        if limit is not None and self._bad_commands >= limit:
-            text = "too_many_bad" if before_login else "too_many_bad_trans"
-            return attrs.evolve(self._err(text), close=True, violation=violation)
-        return attrs.evolve(response, violation=response.violation or violation)
-
     # -- dispatch --------------------------------------------------------------------------
 
-    _AUTH_VERBS = frozenset({"USER", "PASS", "APOP", "AUTH", "STLS", "UTF8"})
-    _TRANS_VERBS = frozenset(
-        {"STAT", "LIST", "RETR", "DELE", "NOOP", "RSET", "TOP", "UIDL", "LAST"}
-    )
-    _OPTIONAL = {
-        "TOP": "TOP",
-        "UIDL": "UIDL",
-        "USER": "USER",
-        "PASS": "USER",
-        "AUTH": "SASL",
-        "STLS": "STLS",
-        "UTF8": "UTF8",
-        "LANG": "LANG",
-        "CAPA": "CAPA",
-    }
+    _AUTH_VERBS = AUTHORIZATION_VERBS
+    _TRANS_VERBS = TRANSACTION_VERBS
+    _OPTIONAL = OPTIONAL_VERBS
 
     def _dispatch(self, line: bytes) -> Response:
         verb, rest = self.verb_of(line)
@@ -314,40 +141,7 @@ class Session:
         result: Response = handler(args, rest)
         return result
 
-    def _unknown(self, verb: str) -> Response:
-        # Some servers name the verb once logged in (Dovecot: "Unknown command: LAST").
-        if self.state is State.TRANSACTION:
-            return self._err("unknown_trans", verb=verb[:40])
-        return self._err("unknown")
-
-    def _no_args(self, verb: str, args: list[str]) -> Response | None:
-        if args and self.config.strict_arguments:
-            return self._bad(self._err("no_args", verb=verb), f"{verb} with arguments")
-        return None
-
-    def _message_arg(self, verb: str, args: list[str], count: int = 1) -> int | Response:
-        """Parse and check the message number of LIST n, RETR, DELE, TOP, UIDL n."""
-        if len(args) != count:
-            if not args:
-                return self._bad(self._err("need_msg", verb=verb), f"{verb} without argument")
-            return self._bad(self._err("extra_args", verb=verb), f"{verb} with extra arguments")
-        number = _parse_number(args[0])
-        if number is None:
-            return self._bad(self._err("bad_number"), f"{verb} with a non-numeric argument")
-        assert self.view is not None
-        if not self.view.exists(number):
-            return self._bad(
-                self._err("no_such", n=number), f"{verb} of a message that does not exist"
-            )
-        if self.view.is_deleted(number):
-            return self._bad(self._err("deleted", n=number), f"{verb} of a deleted message")
-        return number
-
     # -- AUTHORIZATION ---------------------------------------------------------------------
-
-    def _plaintext_refused(self) -> bool:
-        """require_tls: no login of any kind until TLS is active (RFC 2595 section 2.3)."""
-        return self.config.require_tls and not self.tls
 
     def _cmd_USER(self, args: list[str], rest: str) -> Response:
         if len(args) != 1 and self.config.strict_user_name:
@@ -396,50 +190,6 @@ class Session:
         if mailbox is None or not matched:
             return self._login_failed()
         return self._login(user, "APOP")
-
-    def _login_failed(self) -> Response:
-        """-ERR [AUTH] for a failed login, after the configured delay; at the configured
-        number of failures the connection is closed."""
-        self._auth_failures += 1
-        config = self.config
-        pause = config.auth_failure_pause(self._auth_failures)
-        limit = config.max_auth_failures
-        if limit is not None and self._auth_failures >= limit:
-            refused = self._err("too_many_auth_failures", "AUTH")
-            return attrs.evolve(refused, close=True, pause=pause)
-        failed = self._err("auth_failed", "AUTH")
-        return attrs.evolve(failed, pause=pause) if pause else failed
-
-    def _login(self, user: str, mechanism: str) -> Response:
-        mailbox = self.users.get(user)
-        if mailbox is None:
-            # The stand-in secret compared for unknown users can be typed ("PASS \0unknown",
-            # a CRAM-MD5 digest keyed with it): an unknown user never logs in, whatever matched.
-            return self._login_failed()
-        if mechanism in _CLEARTEXT_MECHANISMS and user in self.config.apop_only_users:
-            # Refused only once the password matched: a wrong one gets the usual failure.
-            return self._err("apop_only", "AUTH")
-        now = self._clock() if self._clock is not None else None
-        delay = self.config.login_delay_for(user)
-        if (
-            self.config.enforce_login_delay
-            and self.config.has("LOGIN-DELAY")
-            and delay
-            and now is not None
-            and mailbox.last_login is not None
-            and now - mailbox.last_login < delay
-        ):
-            return self._err("login_delay", "LOGIN-DELAY")
-        view = mailbox.open(now)
-        if view is None:
-            return self._err("in_use", "IN-USE")
-        self.view = view
-        self.user = user
-        self.state = State.TRANSACTION
-        self._bad_commands = 0  # the limit after login counts from here
-        if self.config.last:
-            self._seen_before = frozenset(mailbox.retrieved)
-        return self._ok("login_ok")
 
     def _cmd_QUIT(self, args: list[str], rest: str) -> Response:
         bad = self._no_args("QUIT", args)
@@ -494,12 +244,6 @@ class Session:
 
     # -- SASL ------------------------------------------------------------------------------
 
-    def _mechanisms(self) -> tuple[str, ...]:
-        """The mechanisms AUTH accepts now (and CAPA lists): none before TLS if required."""
-        if not self.config.has("SASL") or self._plaintext_refused():
-            return ()
-        return self.config.mechanisms
-
     def _cmd_AUTH(self, args: list[str], rest: str) -> Response:
         words = rest.split()
         if not words:
@@ -532,17 +276,7 @@ class Session:
         self._sasl_name = name
         return self._sasl_result(exchange, exchange.start(initial))
 
-    @staticmethod
-    def _b64(text: str) -> bytes | None:
-        if text == "=":
-            return b""
-        text = text.strip()
-        if not _BASE64.fullmatch(text):
-            return None
-        try:
-            return base64.b64decode(text, validate=True)
-        except (binascii.Error, ValueError):
-            return None
+    _b64 = staticmethod(decode_base64)
 
     def _sasl_step(self, line: bytes, truncated: bool) -> Response:
         exchange, self._sasl = self._sasl, None
@@ -576,52 +310,17 @@ class Session:
         return self._ok("capa", body=stuff(body))
 
     def capabilities(self) -> list[str]:
-        """The CAPA lines for the current state (RFC 2449 section 5), in the configured order.
-
-        What is listed is exactly what works now: STLS only before TLS, UTF8 and login
-        (RFC 2595 section 4), USER and SASL only while a login is allowed (SASL stays listed
-        after login, RFC 5034 section 3), per-user LOGIN-DELAY / EXPIRE as RFC 2449 section 6
-        says. CAPA itself is listed only by a personality that puts it in `capa_order`.
-        """
-        config = self.config
-        lines: dict[str, str] = {
-            tag: tag for tag in ("CAPA", "TOP", "UIDL", "RESP-CODES", "AUTH-RESP-CODE")
-        }
-        lines["PIPELINING"] = "PIPELINING"
-        if (
-            config.stls_available
-            and not self.tls
-            and not self.utf8  # STLS is refused after UTF8 (RFC 6856 section 2)
-            and self.state is State.AUTHORIZATION
-        ):
-            lines["STLS"] = "STLS"
-        if not self._plaintext_refused():
-            lines["USER"] = "USER"
-        mechanisms = self._mechanisms()
-        if mechanisms:
-            lines["SASL"] = "SASL " + " ".join(mechanisms)
-        user = self.user if self.state is not State.AUTHORIZATION else None
-        delay = config.login_delay_capability(user)
-        if delay is not None:
-            lines["LOGIN-DELAY"] = f"LOGIN-DELAY {delay}"
-        expire = config.expire_capability(user)
-        if expire is not None:
-            lines["EXPIRE"] = f"EXPIRE {expire}"
-        # The USER argument promises UTF-8 in USER/PASS (RFC 6856 section 2): only while
-        # they are offered.
-        lines["UTF8"] = "UTF8 USER" if "USER" in lines and config.has("USER") else "UTF8"
-        lines["LANG"] = "LANG"
-        if config.implementation:
-            lines["IMPLEMENTATION"] = f"IMPLEMENTATION {config.implementation}"
-        if self.state is not State.AUTHORIZATION and config.capa_after_login is not None:
-            order = list(config.capa_after_login)
-        else:
-            order = list(config.capa_order)
-            if config.capa_after_login is None:
-                order += [tag for tag in DEFAULT_CAPA_ORDER if tag not in order]
-            # else: the two lists are given in full; one offered only after login is not
-            # listed before it.
-        return [lines[tag] for tag in order if tag in lines and config.has(tag)]
+        """The CAPA lines for the current state (RFC 2449 section 5), in the configured order."""
+        logged_in = self.state is not State.AUTHORIZATION
+        return capability_lines(
+            self.config,
+            logged_in=logged_in,
+            user=self.user if logged_in else None,
+            tls=self.tls,
+            utf8=self.utf8,
+            login_allowed=not self._plaintext_refused(),
+            mechanisms=self._mechanisms(),
+        )
 
     def _cmd_STAT(self, args: list[str], rest: str) -> Response:
         bad = self._no_args("STAT", args)
@@ -694,7 +393,7 @@ class Session:
     def _cmd_TOP(self, args: list[str], rest: str) -> Response:
         if len(args) != 2:
             return self._bad(self._err("top_args"), "TOP without message and line count")
-        lines = _parse_number(args[1])
+        lines = parse_number(args[1])
         if lines is None:
             return self._bad(self._err("bad_lines"), "TOP with an invalid line count")
         number = self._message_arg("TOP", args[:1])
@@ -752,13 +451,3 @@ class Session:
                         self._last_before = number
                         break
         return Response("+OK", str(max(self._highest, self._last_before)))
-
-
-def system_error(
-    config: ServerConfig, key: str = "internal", *, permanent: bool = False
-) -> Response:
-    """A `-ERR [SYS/TEMP]` (or `[SYS/PERM]`) reply for a failure of the server itself
-    (RFC 3206 section 4); the code is left out unless RESP-CODES is advertised."""
-    code = "SYS/PERM" if permanent else "SYS/TEMP"
-    listed = config.response_codes is None or code in config.response_codes
-    return Response("-ERR", config.text(key), code if listed and config.has("RESP-CODES") else None)
