@@ -18,6 +18,7 @@ from pop3mock.errors import ConfigurationError
 from pop3mock.maildrop._mailbox import Mailbox
 from pop3mock.protocol._auth import MECHANISMS
 from pop3mock.protocol._capabilities import ALL_CAPABILITIES, DEFAULT_CAPA_ORDER
+from pop3mock.protocol._frozen import FrozenMap
 
 __all__ = [
     "ALL_CAPABILITIES",
@@ -175,18 +176,18 @@ def _expire_value(value: object) -> str | None:
 
 
 def _user_expire(value: object) -> Mapping[str, str]:
-    items = dict(value)  # type: ignore[call-overload]
+    items = _mapping(value, "user_expire")
     out: dict[str, str] = {}
     for user, days in items.items():
         converted = _expire_value(days)
         if converted is None:
             raise ConfigurationError(f"user_expire[{user!r}] must be a number of days or 'NEVER'")
         out[str(user)] = converted
-    return out
+    return FrozenMap(out)
 
 
 def _user_login_delay(value: object) -> Mapping[str, int]:
-    items = dict(value)  # type: ignore[call-overload]
+    items = _mapping(value, "user_login_delay")
     out: dict[str, int] = {}
     for user, seconds in items.items():
         if not whole_number(seconds):
@@ -194,7 +195,25 @@ def _user_login_delay(value: object) -> Mapping[str, int]:
                 f"user_login_delay[{user!r}] must be a whole number of seconds >= 0"
             )
         out[str(user)] = seconds
-    return out
+    return FrozenMap(out)
+
+
+def _mapping(value: object, name: str) -> dict[Any, Any]:
+    try:
+        items: dict[Any, Any] = dict(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"{name} must be a mapping, not {value!r}") from None
+    return items
+
+
+def _texts(value: object) -> Mapping[str, str]:
+    # A copy the caller cannot change: a later change to their dict would skip the checks
+    # and reach live sessions.
+    texts = _mapping(value, "texts")
+    for key, text in texts.items():
+        if not isinstance(text, str):
+            raise ConfigurationError(f"reply text {key!r} must be a string, not {text!r}")
+    return FrozenMap(texts)
 
 
 def _check_bool(instance: object, attribute: attrs.Attribute[bool], value: bool) -> None:
@@ -312,12 +331,14 @@ class ServerConfig:
     #: LOGIN-DELAY seconds advertised; enforced when `enforce_login_delay`.
     login_delay: int | None = attrs.field(default=None, validator=_check_seconds)
     #: Per-user LOGIN-DELAY seconds (CAPA then shows "LOGIN-DELAY <max> USER" before login).
-    user_login_delay: Mapping[str, int] = attrs.field(factory=dict, converter=_user_login_delay)
+    user_login_delay: Mapping[str, int] = attrs.field(
+        factory=FrozenMap, converter=_user_login_delay
+    )
     enforce_login_delay: bool = attrs.field(default=False, validator=_check_bool)
     #: EXPIRE value advertised: a number of days, "0" (RETR deletes at UPDATE) or "NEVER".
     expire: str | None = attrs.field(default=None, converter=_expire_value)
     #: Per-user EXPIRE values (CAPA then shows "EXPIRE <min> USER" before login).
-    user_expire: Mapping[str, str] = attrs.field(factory=dict, converter=_user_expire)
+    user_expire: Mapping[str, str] = attrs.field(factory=FrozenMap, converter=_user_expire)
     implementation: str = f"pop3mock {__version__}"
     #: The longest command line accepted, line end included (RFC 2449 section 4: 255).
     max_command_length: int = 255
@@ -346,7 +367,9 @@ class ServerConfig:
     languages: tuple[tuple[str, str], ...] = attrs.field(
         default=(("en", "English"),), converter=_languages
     )
-    texts: Mapping[str, str] = attrs.field(factory=dict, validator=_check_texts)
+    texts: Mapping[str, str] = attrs.field(
+        factory=FrozenMap, converter=_texts, validator=_check_texts
+    )
     #: The capabilities CAPA lists once logged in, in this order (None: what works then, in
     #: capa_order). Dovecot's login process and its mail process answer CAPA differently.
     capa_after_login: tuple[str, ...] | None = attrs.field(
