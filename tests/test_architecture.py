@@ -169,7 +169,7 @@ def test_the_graph_is_read() -> None:
     # A guard for the reader itself: module-level, function-level, relative and
     # `from pkg import module` edges are found; TYPE_CHECKING-only ones are not.
     assert {"protocol._config", "protocol._auth"} <= GRAPH["protocol._session_base"][0]
-    assert "maildrop._mailbox" in GRAPH["protocol._config"][0]
+    assert "maildrop._mailbox" in GRAPH["protocol._uids"][0]
     assert "socket" in GRAPH["server._server"][1]
     assert "protocol._config" in GRAPH["protocol._personality"][0]  # inside a function
     assert "ssl" not in GRAPH["plugin"][1]  # only for annotations

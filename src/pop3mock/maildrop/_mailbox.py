@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from pop3mock.errors import ConfigurationError
 from pop3mock.maildrop._entries import Entries, Entry, LazyMaildrop
 from pop3mock.maildrop._message import LazyMessage, Message, MessageInput
 
-__all__ = ["Entry", "Mailbox", "MaildropView"]
+__all__ = ["AssignWireUids", "Entry", "Mailbox", "MaildropView"]
+
+#: How a UID form gives new uids their wire UIDs: (user, new uids, book to fill, wire UIDs
+#: already given).
+AssignWireUids = Callable[[str, list[str], dict[str, str], set[str]], None]
 
 
 class _EntryLog:
@@ -87,6 +91,8 @@ class Mailbox:
         self._last_login: float | None = None
         # Every message ever delivered, in order: what reset() puts back.
         self._delivered = _EntryLog()
+        # Per UID form: the wire UID each uid got, and the wire UIDs given (never reused).
+        self._wire: dict[str, tuple[dict[str, str], set[str]]] = {}
         if isinstance(messages, LazyMaildrop):
             self.add(messages)
         else:
@@ -168,6 +174,20 @@ class Mailbox:
             self._retrieved.clear()
             self._logins = 0
             self._last_login = None
+
+    def wire_uids(self, form: str, uids: Sequence[str], assign: AssignWireUids) -> list[str]:
+        """The wire form of `uids` under UID form `form`, kept for the mailbox's life.
+
+        The first time a uid is asked for, `assign(user, new_uids, book, used)` enters its
+        wire UID in `book` (and in `used`); each uid keeps the form it got first, across
+        sessions and resets. How a form looks is the protocol's business, not the maildrop's.
+        """
+        with self._lock:
+            book, used = self._wire.setdefault(form, ({}, set()))
+            new = [uid for uid in uids if uid not in book]
+            if new:
+                assign(self.user, new, book, used)
+            return [book[uid] for uid in uids]
 
     def snapshot(self) -> Entries:
         """The maildrop now (committed state), as an immutable value for `reset(to=...)`."""

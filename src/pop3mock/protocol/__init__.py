@@ -11,7 +11,7 @@ from pop3mock import lazy_exports
 
 if TYPE_CHECKING:
     from ._capabilities import ALL_CAPABILITIES, DEFAULT_CAPA_ORDER
-    from ._config import DEFAULT_TEXTS, UID_FORMATS, ServerConfig
+    from ._config import ServerConfig
     from ._personality import (
         BUILTIN_FOLDER,
         PERSONALITIES,
@@ -19,10 +19,12 @@ if TYPE_CHECKING:
         load_personality,
         personality_config,
     )
+    from ._reply_texts import DEFAULT_TEXTS
     from ._response import Response, system_error
     from ._session import Session
     from ._session_base import State
     from ._steps import Close, Hang, Paced, Reset, Send, Sleep, Step
+    from ._uids import UID_FORMATS
 
 __all__ = [
     "ALL_CAPABILITIES",
@@ -53,7 +55,7 @@ _HOMES: dict[str, str] = {
     "ALL_CAPABILITIES": "_capabilities",
     "Close": "_steps",
     "DEFAULT_CAPA_ORDER": "_capabilities",
-    "DEFAULT_TEXTS": "_config",
+    "DEFAULT_TEXTS": "_reply_texts",
     "Hang": "_steps",
     "PERSONALITIES": "_personality",
     "Paced": "_steps",
@@ -66,7 +68,7 @@ _HOMES: dict[str, str] = {
     "Sleep": "_steps",
     "State": "_session_base",
     "Step": "_steps",
-    "UID_FORMATS": "_config",
+    "UID_FORMATS": "_uids",
     "load_personality": "_personality",
     "personality_config": "_personality",
     "system_error": "_response",

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
-import threading
-import weakref
-import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -18,7 +14,9 @@ from pop3mock.errors import ConfigurationError
 from pop3mock.maildrop._mailbox import Mailbox
 from pop3mock.protocol._auth import MECHANISMS
 from pop3mock.protocol._capabilities import ALL_CAPABILITIES, DEFAULT_CAPA_ORDER
-from pop3mock.protocol._frozen import FrozenMap
+from pop3mock.protocol._frozen import FrozenMap, as_dict
+from pop3mock.protocol._reply_texts import DEFAULT_TEXTS, check_texts, frozen_texts
+from pop3mock.protocol._uids import UID_FORMATS, render_uids
 
 __all__ = [
     "ALL_CAPABILITIES",
@@ -27,77 +25,6 @@ __all__ = [
     "UID_FORMATS",
     "ServerConfig",
 ]
-
-#: How message UIDs look on the wire: the message's own uid, Dovecot 2.3's default
-#: ``%08Xu%08Xv`` (sequence and uidvalidity, 16 hex digits) or Gmail's ``GmailId`` + 16 hex.
-UID_FORMATS = ("message", "dovecot", "gmail")
-
-#: The reply texts, by key. Personalities override some; so can `texts=` on the server.
-#: Texts on authentication replies avoid "lock" and "wait" unless that is the condition,
-#: because fetchmail classifies -ERR replies by those words.
-DEFAULT_TEXTS: Mapping[str, str] = {
-    "greeting": "pop3mock ready.",
-    "unknown": "Unknown command.",
-    "unknown_trans": "Unknown command.",
-    "too_long": "Line too long.",
-    "bad_state_auth": "{verb} is not allowed before login.",
-    "bad_state_trans": "{verb} is not allowed after login.",
-    "no_args": "{verb} takes no arguments.",
-    "need_msg": "{verb} needs a message number.",
-    "extra_args": "{verb} takes a single message number.",
-    "bad_lines": "Invalid line count.",
-    "one_user": "USER takes exactly one user name.",
-    "top_args": "TOP needs a message number and a line count.",
-    "bad_number": "Invalid message number.",
-    "no_such": "There is no message {n}.",
-    "deleted": "Message {n} is deleted.",
-    "user_ok": "Send PASS.",
-    "need_user": "{verb} needs a user name.",
-    "no_user": "No user name given (send USER first).",
-    "login_ok": "Logged in.",
-    "auth_failed": "Authentication failed.",
-    "too_many_auth_failures": "Authentication failed, too many times: closing.",
-    "in_use": "Mailbox is locked by another POP3 session.",
-    "login_delay": "Logged in too soon: try later.",
-    "plaintext": "Plaintext authentication is disabled: use STLS first.",
-    "apop_only": "This mailbox takes APOP only.",
-    "quit": "Logging out.",
-    "quit_update": "Logging out, {deleted} messages deleted.",
-    "list": "{count} messages ({size} octets)",
-    "retr": "{size} octets",
-    "top": "Top of message follows.",
-    "uidl": "Unique-ids follow.",
-    "dele": "Message {n} deleted.",
-    "rset": "{count} messages, deletion marks removed.",
-    "noop": "",
-    "capa": "Capability list follows.",
-    "capa_off": "CAPA is not supported.",
-    "off": "{verb} is not supported.",
-    "stls": "Begin TLS negotiation now.",
-    "stls_active": "TLS is already active.",
-    "stls_after_login": "STLS is only allowed before login.",
-    "stls_after_utf8": "STLS is not allowed after UTF8.",
-    "auth_list": "Mechanisms follow.",
-    "auth_unsupported": "Unsupported authentication mechanism.",
-    "auth_cancelled": "Authentication cancelled.",
-    "auth_base64": "Invalid base64 data.",
-    "auth_ir": "This mechanism takes no initial response.",
-    "auth_again": "Already logged in.",
-    "apop_syntax": "APOP needs a user name and a digest.",
-    "apop_off": "APOP is not offered.",
-    "utf8": "UTF8 enabled.",
-    "utf8_again": "UTF8 is only allowed before login.",
-    "utf8_needed": "This message needs UTF8 mode.",
-    "utf8_user": "Invalid UTF-8 in the user name.",
-    "lang": "Language changed.",
-    "lang_list": "Languages follow.",
-    "lang_bad": "Unsupported language.",
-    "too_many_bad": "Too many invalid commands.",
-    "too_many_bad_trans": "Too many invalid commands.",
-    "too_many_connections": "Too many connections, try later.",
-    "login_timeout": "No login within the time allowed.",
-    "internal": "Internal error.",
-}
 
 
 def _check_capabilities(instance: object, attribute: object, value: frozenset[str]) -> None:
@@ -123,28 +50,6 @@ def _check_mechanisms(instance: object, attribute: object, value: tuple[str, ...
         raise ConfigurationError(
             f"unknown SASL mechanisms {sorted(unknown)}: choose from {sorted(MECHANISMS)}"
         )
-
-
-def _check_texts(instance: object, attribute: object, value: Mapping[str, str]) -> None:
-    unknown = set(value) - set(DEFAULT_TEXTS)
-    fixed = unknown & {"stat", "last"}
-    if fixed:
-        raise ConfigurationError(
-            f"reply text keys {sorted(fixed)}: the STAT and LAST replies have no free text "
-            "(RFC 1939 and RFC 1460 fix them as numbers, and clients parse them)"
-        )
-    if unknown:
-        raise ConfigurationError(
-            f"unknown reply text keys {sorted(unknown)}: choose from {sorted(DEFAULT_TEXTS)}"
-        )
-    for key, text in value.items():
-        if "\r" in text or "\n" in text:
-            raise ConfigurationError(f"reply text {key!r} contains a line end")
-        if text.startswith("["):
-            # RFC 2449 section 8: with RESP-CODES a text starting with "[" is a response code.
-            raise ConfigurationError(
-                f"reply text {key!r} starts with '[': clients read that as a response code"
-            )
 
 
 def _check_uid_format(instance: object, attribute: object, value: str) -> None:
@@ -176,7 +81,7 @@ def _expire_value(value: object) -> str | None:
 
 
 def _user_expire(value: object) -> Mapping[str, str]:
-    items = _mapping(value, "user_expire")
+    items = as_dict(value, "user_expire")
     out: dict[str, str] = {}
     for user, days in items.items():
         converted = _expire_value(days)
@@ -187,7 +92,7 @@ def _user_expire(value: object) -> Mapping[str, str]:
 
 
 def _user_login_delay(value: object) -> Mapping[str, int]:
-    items = _mapping(value, "user_login_delay")
+    items = as_dict(value, "user_login_delay")
     out: dict[str, int] = {}
     for user, seconds in items.items():
         if not whole_number(seconds):
@@ -196,24 +101,6 @@ def _user_login_delay(value: object) -> Mapping[str, int]:
             )
         out[str(user)] = seconds
     return FrozenMap(out)
-
-
-def _mapping(value: object, name: str) -> dict[Any, Any]:
-    try:
-        items: dict[Any, Any] = dict(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
-        raise ConfigurationError(f"{name} must be a mapping, not {value!r}") from None
-    return items
-
-
-def _texts(value: object) -> Mapping[str, str]:
-    # A copy the caller cannot change: a later change to their dict would skip the checks
-    # and reach live sessions.
-    texts = _mapping(value, "texts")
-    for key, text in texts.items():
-        if not isinstance(text, str):
-            raise ConfigurationError(f"reply text {key!r} must be a string, not {text!r}")
-    return FrozenMap(texts)
 
 
 def _check_bool(instance: object, attribute: attrs.Attribute[bool], value: bool) -> None:
@@ -368,7 +255,7 @@ class ServerConfig:
         default=(("en", "English"),), converter=_languages
     )
     texts: Mapping[str, str] = attrs.field(
-        factory=FrozenMap, converter=_texts, validator=_check_texts
+        factory=FrozenMap, converter=frozen_texts, validator=check_texts
     )
     #: The capabilities CAPA lists once logged in, in this order (None: what works then, in
     #: capa_order). Dovecot's login process and its mail process answer CAPA differently.
@@ -517,62 +404,8 @@ class ServerConfig:
 
     def render_uids(self, mailbox: Mailbox, uids: Sequence[str]) -> list[str]:
         """The wire form of `uids` (messages of `mailbox`) under `uid_format`."""
-        if self.uid_format == "message":
-            return list(uids)
-        return _UID_BOOK.render(self.uid_format, mailbox, uids)
+        return render_uids(self.uid_format, mailbox, uids)
 
     def visible_uids(self, mailbox: Mailbox) -> tuple[str, ...]:
         """The UIDs a client gets from UIDL for the messages in `mailbox` now."""
         return tuple(self.render_uids(mailbox, mailbox.uids))
-
-
-class _UidBook:
-    """Wire UIDs per mailbox and format, assigned the first time a message is listed.
-
-    That is how IMAP-backed servers number mail (Dovecot gives the next UID when it first
-    indexes a message), and it keeps UIDs stable across sessions and never reused: a
-    mailbox's messages have distinct uids, and each one keeps the form it got first.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._books: weakref.WeakKeyDictionary[
-            Mailbox, dict[str, tuple[dict[str, str], set[str]]]
-        ] = weakref.WeakKeyDictionary()
-
-    def render(self, form: str, mailbox: Mailbox, uids: Iterable[str]) -> list[str]:
-        uids = list(uids)
-        with self._lock:
-            forms = self._books.setdefault(mailbox, {})
-            book, used = forms.setdefault(form, ({}, set()))
-            new = [uid for uid in uids if uid not in book]
-            if new:
-                self._assign(form, mailbox.user, new, book, used)
-            return [book[uid] for uid in uids]
-
-    @staticmethod
-    def _assign(
-        form: str, user: str, uids: list[str], book: dict[str, str], used: set[str]
-    ) -> None:
-        first = len(book) + 1
-        if form == "dovecot":
-            # Lower-case hex, as observed from Dovecot 2.3 with its default format.
-            validity = zlib.crc32(user.encode("utf-8")) or 1
-            for sequence, uid in enumerate(dict.fromkeys(uids), first):
-                book[uid] = wire = f"{sequence:08x}{validity:08x}"
-                used.add(wire)
-            return
-        prefix = f"{user}\0".encode()
-        for uid in dict.fromkeys(uids):
-            attempt = 0
-            while True:
-                seed = prefix + f"{uid}\0{attempt}".encode()
-                wire = "GmailId" + hashlib.blake2b(seed, digest_size=8).hexdigest()
-                if wire not in used:
-                    break
-                attempt += 1
-            book[uid] = wire
-            used.add(wire)
-
-
-_UID_BOOK = _UidBook()

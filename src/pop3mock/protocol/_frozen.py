@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
-__all__ = ["FrozenMap"]
+from pop3mock.errors import ConfigurationError
+
+__all__ = ["FrozenMap", "as_dict"]
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -56,3 +58,12 @@ class FrozenMap(Mapping[K, V], Generic[K, V]):
 
     def __repr__(self) -> str:
         return repr(self._data)
+
+
+def as_dict(value: object, name: str) -> dict[Any, Any]:
+    """A dict of the items of `value` (a mapping or pairs), or a ConfigurationError."""
+    try:
+        items: dict[Any, Any] = dict(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        raise ConfigurationError(f"{name} must be a mapping, not {value!r}") from None
+    return items
