@@ -78,8 +78,10 @@ def test_pop3server_options_suggest_the_documented_name(typo: str, name: str) ->
 def test_suggestions_come_from_the_given_names_only() -> None:
     assert suggestion("fakes", ["fake", "faults"]) == " (did you mean 'fake'?)"
     assert suggestion("zzz", ["fake"]) == ""
-    # The internal name of max_line_length still works, but is never what is suggested.
-    assert POP3Server(max_command_length=300).config.max_command_length == 300
+    # The line limit has one name: the former internal one is refused with a pointer to it.
+    assert POP3Server(max_line_length=300).config.max_line_length == 300
+    with pytest.raises(ConfigurationError, match="did you mean 'max_line_length'"):
+        POP3Server(max_command_length=300)
 
 
 # -- durations: a documented range, None is never ------------------------------------------

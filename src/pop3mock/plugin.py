@@ -279,7 +279,7 @@ def build_server(
     opts = dict(options)
     known = option_names() | _OWN_OPTIONS
     for name in sorted(opts):
-        if name not in known and name != "max_command_length":
+        if name not in known:
             raise ConfigurationError(
                 f"unknown {what} option {name}{suggestion(name, known)}: it takes POP3Server's "
                 f"options and {', '.join(sorted(_OWN_OPTIONS))}"

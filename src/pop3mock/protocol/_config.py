@@ -118,6 +118,14 @@ def _check_seconds(
         )
 
 
+def _check_line_length(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if not whole_number(value, 8):
+        raise ConfigurationError(
+            f"{attribute.name} must be a whole number of octets >= 8 (RFC 2449 section 4: 255), "
+            f"not {value!r}"
+        )
+
+
 def _check_limit(
     instance: object, attribute: attrs.Attribute[int | None], value: int | None
 ) -> None:
@@ -228,7 +236,7 @@ class ServerConfig:
     user_expire: Mapping[str, str] = attrs.field(factory=FrozenMap, converter=_user_expire)
     implementation: str = f"pop3mock {__version__}"
     #: The longest command line accepted, line end included (RFC 2449 section 4: 255).
-    max_command_length: int = 255
+    max_line_length: int = attrs.field(default=255, validator=_check_line_length)
     #: -ERR for arguments given to STAT, NOOP, RSET, QUIT... (Dovecot ignores them).
     strict_arguments: bool = attrs.field(default=True, validator=_check_bool)
     #: -ERR for USER without exactly one name (Dovecot answers +OK, taking the rest of the
@@ -291,8 +299,6 @@ class ServerConfig:
                 f"auth_failure_delay_max ({self.auth_failure_delay_max:g} s): raise the maximum "
                 "too (auth_failure_delay_max, in Python or the TOML file), or shorten the delay"
             )
-        if self.max_command_length < 8:
-            raise ConfigurationError("max_command_length must be at least 8 octets")
         if any(c in self.implementation for c in "\r\n") or len(self.implementation) > 400:
             raise ConfigurationError(
                 "implementation must be one line of at most 400 characters (RFC 2449 section 4)"

@@ -106,6 +106,8 @@ KEYS: Mapping[str, Any] = {
         "user_name": _boolean,
         "bad_command_limit": _integer(0),
         "bad_command_limit_after_login": _integer(0),
+        "max_line_length": _integer(8),
+        # The key's name in files written before; they keep working.
         "max_command_length": _integer(8),
         "top_ignores_lines": _boolean,
     },
@@ -260,9 +262,14 @@ def parse(data: Mapping[str, Any], source: str) -> tuple[dict[str, Any], dict[st
     for key in ("bad_command_limit", "bad_command_limit_after_login"):
         if key in strictness:
             options[key] = strictness[key] or None  # 0: never
-    for key in ("max_command_length", "top_ignores_lines"):
+    if "max_line_length" in strictness and "max_command_length" in strictness:
+        raise ConfigurationError(
+            f"{source}: strictness: max_line_length and max_command_length (its former name) "
+            "are both given: keep max_line_length"
+        )
+    for key in ("max_line_length", "max_command_length", "top_ignores_lines"):
         if key in strictness:
-            options[key] = strictness[key]
+            options["max_line_length" if key == "max_command_length" else key] = strictness[key]
     if "form" in values.get("uidl", {}):
         options["uid_format"] = values["uidl"]["form"]
     for key in ("last", "hostname"):

@@ -65,7 +65,7 @@ class Session(SessionBase):
             self._previous_verb = None
             return self._sasl_step(line, truncated)
         length = len(line) + len(ending)
-        if truncated or (length > self.config.max_command_length and not self._is_auth(line)):
+        if truncated or (length > self.config.max_line_length and not self._is_auth(line)):
             self._previous_verb = None
             self._user_given = None
             return self._bad(self._err("too_long"), "command line longer than allowed")

@@ -14,11 +14,8 @@ from pop3mock.checks import DURATION_RULE, duration, suggestion, whole_number
 from pop3mock.errors import ConfigurationError
 from pop3mock.protocol._config import ServerConfig
 
-__all__ = ["RENAMED", "check_values", "config_from_options"]
+__all__ = ["check_values", "config_from_options"]
 
-#: ServerConfig's names that POP3Server takes under another (documented) name; the old
-#: name still works but is never suggested.
-RENAMED = {"max_command_length": "max_line_length"}
 
 _SECONDS = DURATION_RULE.removeprefix("a ")
 # Each checked keyword: whether its value is good, what a good one is, and whether None
@@ -51,7 +48,7 @@ def config_from_options(
 
     options = dict(options)
     for name in sorted(options):
-        if name not in known and name not in RENAMED:
+        if name not in known:
             raise ConfigurationError(f"unknown POP3Server option {name}{suggestion(name, known)}")
     personality = options.pop("personality", "default")
     greeting = options.pop("greeting", None)
@@ -59,8 +56,6 @@ def config_from_options(
         texts = dict(options.pop("texts", {}) or {})
         texts["greeting"] = greeting
         options["texts"] = texts
-    if "max_line_length" in options:
-        options["max_command_length"] = options.pop("max_line_length")
     if "sasl_mechanisms" in options:
         options["mechanisms"] = options.pop("sasl_mechanisms")
     try:

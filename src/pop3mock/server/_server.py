@@ -37,7 +37,7 @@ from pop3mock.protocol._recording import Recording
 from pop3mock.protocol._replay import Replay
 from pop3mock.protocol._session import system_error
 from pop3mock.server._connection import Connection, bind_error, shutdown
-from pop3mock.server._options import RENAMED, check_values, config_from_options
+from pop3mock.server._options import check_values, config_from_options
 
 __all__ = ["POP3Server"]
 
@@ -495,6 +495,6 @@ def option_names() -> frozenset[str]:
     import inspect
 
     own = set(inspect.signature(POP3Server.__init__).parameters) - {"self", "options"}
-    config = {RENAMED.get(name, name) for name in attrs.fields_dict(ServerConfig)}
+    config = set(attrs.fields_dict(ServerConfig))
     # stls_available is what stls= sets.
     return frozenset((own | config | {"greeting", "sasl_mechanisms"}) - {"stls_available"})
