@@ -83,8 +83,22 @@ def test_every_layer_uses_the_one_rule_not_a_copy() -> None:
 
     assert protocol.garbled_secret is _text.garbled_secret
     assert protocol.mask_verb is _text.mask_verb
-    assert fault_rules.SECRET_ARGUMENTS is fault_spec.SECRET_ARGUMENTS is _text.SECRET_ARGUMENTS
+    assert fault_rules.masked_arguments is _text.masked_arguments
+    assert fault_spec.secret_command is _text.secret_command
+    assert journal.mask is _text.mask
     assert journal.escape is cli.escape is _text.escape
     assert cli_journal.masked is _text.masked
     assert server.credential_line is protocol.credential_line is _text.credential_line
     assert journal.mask("PASS", ["pw"]) == _text.mask("PASS", ["pw"]) == "PASS ***"
+
+
+def test_masked_arguments_show_what_the_command_shows() -> None:
+    from pop3mock.protocol._text import masked_arguments, secret_command
+
+    assert masked_arguments(["PASS"], ["a", "b"]) == ("***",)
+    assert masked_arguments(["APOP"], ["alice", "digest"]) == ("alice", "***")
+    assert masked_arguments(["APOP"], ["alice"]) == ("alice",)
+    # A rule on several commands shows the fewest of theirs.
+    assert masked_arguments(["AUTH", "PASS"], ["PLAIN", "x"]) == ("***",)
+    assert masked_arguments(["RETR"], ["1"]) == ("1",)
+    assert secret_command({"RETR", "APOP"}) and not secret_command({"USER", "RETR"})

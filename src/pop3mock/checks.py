@@ -13,7 +13,7 @@ import difflib
 import math
 import sys
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 from pop3mock.errors import ConfigurationError
 
@@ -49,7 +49,9 @@ DURATION_RULE = f"a number of seconds from {MIN_DURATION:g} to {MAX_DURATION:.0f
 MAX_LAZY_MESSAGES = 1_000_000
 
 
-def whole_number(value: object, minimum: int | None = 0, maximum: int | None = None) -> bool:
+def whole_number(
+    value: object, minimum: int | None = 0, maximum: int | None = None
+) -> TypeGuard[int]:
     """Whether `value` is an int from `minimum` to `maximum` (None: no bound). A bool is an
     int to Python, but `True` given for a count or a size is a mistake, not 1."""
     if isinstance(value, bool) or not isinstance(value, int):
@@ -105,7 +107,7 @@ def expected(rule: str, value: object) -> str:
     return f"expected {rule}, got {value!r}"
 
 
-def finite_number(value: object) -> bool:
+def finite_number(value: object) -> TypeGuard[float]:
     """Whether `value` is an int or float other than a bool, inf or nan: every comparison
     with nan is false, so a range check alone lets it through."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -113,19 +115,19 @@ def finite_number(value: object) -> bool:
     return math.isfinite(value)
 
 
-def probability(value: object) -> bool:
+def probability(value: object) -> TypeGuard[float]:
     """Whether `value` is a finite number from 0 to 1."""
-    return finite_number(value) and 0 <= value <= 1  # type: ignore[operator]
+    return finite_number(value) and 0 <= value <= 1
 
 
-def duration(value: object, *, zero: bool = False) -> bool:
+def duration(value: object, *, zero: bool = False) -> TypeGuard[float]:
     """Whether `value` is a number of seconds from MIN_DURATION to MAX_DURATION (or 0 when
     `zero` allows it: a fault's delay of 0 is no delay)."""
     if not finite_number(value):
         return False
     if zero and value == 0:
         return True
-    return MIN_DURATION <= value <= MAX_DURATION  # type: ignore[operator]
+    return MIN_DURATION <= value <= MAX_DURATION
 
 
 def suggestion(

@@ -72,8 +72,6 @@ def check_int(name: str, value: object, low: int) -> None:
 
 
 def _seconds(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigurationError(f"{value!r} is not a number of seconds")
     if not duration(value, zero=True):
         raise ConfigurationError(f"{value!r}: seconds must be 0 or {DURATION_RULE}")
     return float(value)

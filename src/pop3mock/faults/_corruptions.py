@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 import attrs
 
+from pop3mock.checks import whole_number
 from pop3mock.errors import ConfigurationError
 from pop3mock.faults._actions import (
     Action,
@@ -227,9 +228,7 @@ class Corrupt(Action):
             if value is not None and name not in kind.params:
                 raise ConfigurationError(f"corrupt {self.kind!r} takes no {name}")
         delta = self.delta
-        if delta is not None and (
-            isinstance(delta, bool) or not isinstance(delta, int) or not delta
-        ):
+        if delta is not None and (not whole_number(delta, None) or not delta):
             raise ConfigurationError(f"delta={self.delta!r}: a non-zero integer")
         if self.length is not None:
             check_int("length", self.length, 1)

@@ -30,6 +30,7 @@ from collections.abc import Callable
 
 import attrs
 
+from pop3mock.checks import whole_number
 from pop3mock.errors import ConfigurationError, UnfiredFaultError
 from pop3mock.faults._actions import (
     Action,
@@ -98,7 +99,7 @@ class Shortfall:
 def _new_seed(seed: int | None) -> int:
     if seed is None:
         return random.SystemRandom().randrange(2**32)
-    if isinstance(seed, bool) or not isinstance(seed, int):
+    if not whole_number(seed, None):
         raise ConfigurationError(f"fault seed {seed!r}: an integer")
     return seed
 

@@ -20,7 +20,7 @@ from pop3mock.faults._lexicon import (
     trailing_option,
 )
 from pop3mock.faults._rules import KEYWORDS, SIGNATURES, Owner, Rule, RuleBuilder, make_builder
-from pop3mock.protocol._text import SECRET_ARGUMENTS
+from pop3mock.protocol._text import secret_command
 
 __all__ = ["parse", "parse_spec"]
 
@@ -64,7 +64,7 @@ def _without_credentials(spec: str, problem: str) -> tuple[str, str]:
     head, colon, action = spec.partition(":")
     words = _join_bars(head.split())
     verbs = set(words[0].upper().split("|")) if words else set()
-    if len(words) < 2 or not verbs & set(SECRET_ARGUMENTS):
+    if len(words) < 2 or not secret_command(verbs):
         return spec, problem
     # Each word, and what precedes a "=" in it (base64 padding reads as an option), unless
     # that is an option name the message may quote.

@@ -12,6 +12,7 @@ from typing import Any
 
 import attrs
 
+from pop3mock import checks
 from pop3mock.errors import ConfigurationError
 from pop3mock.faults._actions import (
     LEADING_CODE_RE,
@@ -39,7 +40,7 @@ from pop3mock.faults._targets import (
     canonical_target,
     split_target,
 )
-from pop3mock.protocol._text import SECRET_ARGUMENTS
+from pop3mock.protocol._text import masked_arguments
 
 __all__ = ["KEYWORDS", "SIGNATURES", "Owner", "Rule", "RuleBuilder", "make_builder"]
 
@@ -95,7 +96,7 @@ class Rule:
         if self.times is not None:
             check_int("times", self.times, 1)
         p = self.probability
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
+        if not checks.probability(p):
             raise ConfigurationError(f"probability {p!r}: a number from 0 to 1")
         if p == 0 and (self.times is not None or self.nth > 1):
             raise ConfigurationError(
@@ -222,7 +223,7 @@ class RuleBuilder:
 
     def probability(self, p: float) -> RuleBuilder:
         """Fire with chance `p` (seeded).   server.faults.on("RETR").probability(0.3).error()"""
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
+        if not checks.probability(p):
             raise ConfigurationError(f"probability {p!r}: a number from 0 to 1")
         self._count("chance", f"probability({p!r})", "the chance it fires")
         self._probability = float(p)
@@ -384,10 +385,8 @@ KEYWORDS = frozenset(name for signature in SIGNATURES.values() for name in signa
 
 def _render(rule: Rule, separator: str = ": ", *, masked: bool = False) -> str:
     matched = [render_value(a) for a in rule.args]
-    hidden = [SECRET_ARGUMENTS[verb] for verb in rule.targets if verb in SECRET_ARGUMENTS]
-    shown = min(hidden) if masked and hidden else None
-    if shown is not None:
-        matched = [*matched[:shown], *(["***"] if len(matched) > shown else [])]
+    if masked:
+        matched = list(masked_arguments(rule.targets, matched))
     parts = [rule.target, *matched]
     if rule.nth != 1:
         parts.append(f"#{rule.nth}")

@@ -14,16 +14,11 @@ from collections.abc import Sequence
 
 import attrs
 
-from pop3mock.protocol._text import escape, escape_bytes
-from pop3mock.protocol._text import mask as _mask
+from pop3mock.protocol._text import escape, escape_bytes, mask
 
 __all__ = ["CommandRecord", "LeftOutKey", "SessionRecord", "Violation", "mask"]
 
 
-def mask(verb: str, args: Sequence[str], *, credential: bool = False) -> str:
-    """Render a command with its secrets replaced by *** and its control characters escaped
-    (`credential`: the whole line may be a password, as the line after USER is)."""
-    return _mask(verb, args, credential=credential)
 
 
 @attrs.frozen(repr=False)

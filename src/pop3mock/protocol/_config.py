@@ -9,7 +9,7 @@ from typing import Any
 import attrs
 
 from pop3mock import __version__
-from pop3mock.checks import whole_number
+from pop3mock.checks import finite_number, whole_number
 from pop3mock.errors import ConfigurationError
 from pop3mock.maildrop._mailbox import Mailbox
 from pop3mock.protocol._auth import MECHANISMS
@@ -141,11 +141,7 @@ MAX_AUTH_FAILURE_DELAY = 3600.0
 def _check_delay(instance: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
     if value is None and attribute.name == "auth_failure_delay":
         return
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not 0 <= value <= MAX_AUTH_FAILURE_DELAY
-    ):
+    if not finite_number(value) or not 0 <= value <= MAX_AUTH_FAILURE_DELAY:
         none = " or None" if attribute.name == "auth_failure_delay" else ""
         raise ConfigurationError(
             f"{attribute.name} must be a number of seconds from 0 to "

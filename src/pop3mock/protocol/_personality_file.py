@@ -8,12 +8,11 @@ and an error names the file and the key (docs/personalities.md lists them all).
 from __future__ import annotations
 
 import difflib
-import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pop3mock.checks import read_toml
+from pop3mock.checks import finite_number, read_toml, whole_number
 from pop3mock.errors import ConfigurationError
 from pop3mock.protocol._config import ALL_CAPABILITIES, DEFAULT_TEXTS, UID_FORMATS
 
@@ -44,7 +43,7 @@ def _string(value: Any) -> str:
 
 def _integer(minimum: int) -> Callable[[Any], int]:
     def check(value: Any) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        if not whole_number(value, minimum):
             raise _Invalid(f"expected a whole number >= {minimum}, got {value!r}")
         return value
 
@@ -76,10 +75,8 @@ def _pattern(value: Any) -> str:
 
 
 def _milliseconds(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
-        raise _Invalid(f"expected milliseconds >= 0, got {value!r}")
-    if not math.isfinite(value):
-        raise _Invalid(f"expected a finite number of milliseconds, got {value!r}")
+    if not finite_number(value) or value < 0:
+        raise _Invalid(f"expected a finite number of milliseconds >= 0, got {value!r}")
     return float(value)
 
 

@@ -32,6 +32,7 @@ from typing import Any
 
 import attrs
 
+from pop3mock.checks import finite_number, whole_number
 from pop3mock.errors import ConfigurationError
 from pop3mock.protocol._text import credential_line, escape_json, garbled_secret, mask, mask_verb
 
@@ -345,14 +346,10 @@ def _header(text: str) -> str:
 def _event(text: str, number: int) -> tuple[int, Event]:
     value = _json(text)
     conn = value.get("conn")
-    if isinstance(conn, bool) or not isinstance(conn, int) or conn < 1:
+    if not whole_number(conn, 1):
         raise _Bad(f"'conn' must be a connection number >= 1, not {conn!r}")
     seconds = value.get("t")
-    if (
-        isinstance(seconds, bool)
-        or not isinstance(seconds, (int, float))
-        or not (0 <= seconds < float("inf"))
-    ):
+    if not finite_number(seconds) or seconds < 0:
         raise _Bad(f"'t' must be seconds since the start (a number >= 0), not {seconds!r}")
     kind = value.get("event")
     if kind not in _EVENTS:

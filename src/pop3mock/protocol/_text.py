@@ -26,7 +26,7 @@ prints: transcripts, `str` and `repr` of records, assertion and violation messag
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 __all__ = [
     "SECRET_ARGUMENTS",
@@ -38,6 +38,8 @@ __all__ = [
     "mask",
     "mask_verb",
     "masked",
+    "masked_arguments",
+    "secret_command",
 ]
 
 # C0, DEL and C1; the bidirectional controls (a U+202E turns the rest of a terminal line
@@ -162,6 +164,24 @@ def credential_line(previous_verb: str | None, *, in_sasl: bool) -> bool:
     return previous_verb is not None and "USER" in previous_verb.upper()
 
 
+def secret_command(verbs: Iterable[str]) -> bool:
+    """Whether a command named by one of `verbs` (upper case) carries a credential in its
+    arguments: PASS, APOP or AUTH."""
+    return any(verb in SECRET_ARGUMENTS for verb in verbs)
+
+
+def masked_arguments(verbs: Iterable[str], args: Sequence[str]) -> tuple[str, ...]:
+    """`args` of a command named by one of `verbs` (upper case; a fault rule may name
+    several), fit to show: after the leading arguments that command shows, one ``***``.
+    Where the verbs differ, the fewest are shown."""
+    shown = min(
+        (SECRET_ARGUMENTS[verb] for verb in verbs if verb in SECRET_ARGUMENTS), default=None
+    )
+    if shown is None:
+        return tuple(args)
+    return (*args[:shown], *(("***",) if len(args) > shown else ()))
+
+
 def masked(
     verb: str, args: Sequence[str], *, credential: bool = False
 ) -> tuple[str, tuple[str, ...]]:
@@ -177,8 +197,7 @@ def masked(
             # "PASS\\tsecret": not a valid command, but the password is on the line all the
             # same, in the verb and after it.
             return before + name, ("***",)
-        shown = SECRET_ARGUMENTS[name]
-        return verb, (*args[:shown], *(("***",) if len(args) > shown else ()))
+        return verb, masked_arguments((name,), args)
     if credential and verb.isascii() and verb.upper() in _COMMAND_NAMES:
         return verb, ("***",) if args else ()
     if credential or verb == "":

@@ -204,7 +204,7 @@ def generated(
         return None
     from pop3mock.fake._factory import lazy_fake_messages
 
-    return lazy_fake_messages(count, seed=seed or 0)  # type: ignore[arg-type]
+    return lazy_fake_messages(count, seed=seed or 0)
 
 
 def load_maildrop(path: str | os.PathLike[str], limit: int) -> list[tuple[Message, str]]:
