@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import abc
 import re
-import typing
 from typing import Any, ClassVar
 
 import attrs
@@ -161,7 +160,7 @@ class Error(Action):
         text = self.text
         if self.code:
             text = f"[{self.code}] {text}" if text else f"[{self.code}]"
-        return "error", (text,), then_keywords(self)
+        return "error", (text,), then_keywords(self.then)
 
 
 @attrs.frozen
@@ -183,7 +182,7 @@ class Ok(Action):
         return send(self.replacement()) + ending(self.then)
 
     def builder_call(self) -> Call:
-        return "ok", (self.text,) if self.text else (), then_keywords(self)
+        return "ok", (self.text,) if self.text else (), then_keywords(self.then)
 
 
 @attrs.frozen
@@ -206,7 +205,7 @@ class ReplyRaw(Action):
         return send(self.data) + ending(self.then)
 
     def builder_call(self) -> Call:
-        return "reply_raw", (self.data,), then_keywords(self)
+        return "reply_raw", (self.data,), then_keywords(self.then)
 
 
 @attrs.frozen
@@ -235,7 +234,7 @@ class Delay(Action):
 
     def builder_call(self) -> Call:
         args = (self.seconds,) if self.upto is None else (self.seconds, self.upto)
-        return "delay", args, then_keywords(self)
+        return "delay", args, then_keywords(self.then)
 
 
 @attrs.frozen
@@ -258,7 +257,7 @@ class Bandwidth(Action):
         return [io.Paced(wire, chunk, chunk / rate), *ending(self.then)]
 
     def builder_call(self) -> Call:
-        return "bandwidth", (self.bytes_per_second,), then_keywords(self)
+        return "bandwidth", (self.bytes_per_second,), then_keywords(self.then)
 
 
 @attrs.frozen
@@ -278,18 +277,12 @@ class Dribble(Action):
         return [io.Paced(wire, self.chunk, self.interval), *ending(self.then)]
 
     def builder_call(self) -> Call:
-        return "dribble", (self.chunk, self.interval), then_keywords(self)
+        return "dribble", (self.chunk, self.interval), then_keywords(self.then)
 
 
-class _HasThen(typing.Protocol):
-    """An action whose `then` says how the connection ends after it."""
-
-    @property
-    def then(self) -> str | None: ...
-
-
-def then_keywords(action: _HasThen) -> dict[str, Any]:
-    return {"then": action.then} if action.then is not None else {}
+def then_keywords(then: str | None) -> dict[str, Any]:
+    """The `then=` keyword of an action's builder call: how the connection ends after it."""
+    return {"then": then} if then is not None else {}
 
 
 @attrs.frozen

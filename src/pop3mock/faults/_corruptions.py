@@ -264,4 +264,4 @@ class Corrupt(Action):
             for name in ("delta", "length", "data")
             if getattr(self, name) is not None
         }
-        return "corrupt", (self.kind,), keywords | then_keywords(self)
+        return "corrupt", (self.kind,), keywords | then_keywords(self.then)

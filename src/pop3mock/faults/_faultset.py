@@ -146,7 +146,7 @@ class FaultSet:
         `"RETR|TOP"`: each with the same arguments), `"greeting"`, `"connect"` or `"*"`
         (every command), optionally only with these leading arguments, user, session or
         state."""
-        return make_builder(self, target, args, user, session, state)
+        return make_builder(self.add, target, args, user, session, state)
 
     def add(self, rule: Rule) -> Rule:
         """Add a rule made elsewhere (e.g. by `parse_spec`)."""
@@ -162,7 +162,7 @@ class FaultSet:
 
     def add_spec(self, spec: str) -> Rule:
         """Add a rule written in the text syntax: `"RETR 2: error [SYS/TEMP] offline"`."""
-        return parse(spec, self)
+        return parse(spec, self.add)
 
     @property
     def rules(self) -> list[Rule]:

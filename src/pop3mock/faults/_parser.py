@@ -19,7 +19,7 @@ from pop3mock.faults._lexicon import (
     text_value,
     trailing_option,
 )
-from pop3mock.faults._rules import KEYWORDS, SIGNATURES, Owner, Rule, RuleBuilder, make_builder
+from pop3mock.faults._rules import KEYWORDS, SIGNATURES, AddRule, Rule, RuleBuilder, make_builder
 from pop3mock.protocol._text import secret_command
 
 __all__ = ["parse", "parse_spec"]
@@ -44,14 +44,14 @@ def parse_spec(spec: str) -> Rule:
     return parse(spec, None)
 
 
-def parse(spec: str, owner: Owner | None) -> Rule:
+def parse(spec: str, add: AddRule | None) -> Rule:
     if not isinstance(spec, str):
         raise ConfigurationError(f"a fault spec is a str, not {spec!r}")
     try:
         colon = find_colon(spec)
         if colon < 0:
             raise ConfigurationError("expected 'TARGET [match...]: ACTION [options...]'")
-        builder = _parse_match(spec[:colon], owner)
+        builder = _parse_match(spec[:colon], add)
         return _parse_action(spec[colon + 1 :], builder)
     except ConfigurationError as exc:
         shown, problem = _without_credentials(spec, str(exc))
@@ -82,7 +82,7 @@ def _join_bars(tokens: list[str]) -> list[str]:
     return tokens
 
 
-def _parse_match(head: str, owner: Owner | None) -> RuleBuilder:
+def _parse_match(head: str, add: AddRule | None) -> RuleBuilder:
     tokens = [token for _, token in split_tokens(head)]
     if not tokens:
         raise ConfigurationError("no target before ':'")
@@ -125,7 +125,7 @@ def _parse_match(head: str, owner: Owner | None) -> RuleBuilder:
         else:
             filters[key] = parse_value(raw, int if key == "session" else str)
     builder = make_builder(
-        owner,
+        add,
         target,
         tuple(args),
         filters.get("user"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import inspect
 import typing
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -42,7 +43,7 @@ from pop3mock.faults._targets import (
 )
 from pop3mock.protocol._text import masked_arguments
 
-__all__ = ["KEYWORDS", "SIGNATURES", "Owner", "Rule", "RuleBuilder", "make_builder"]
+__all__ = ["KEYWORDS", "SIGNATURES", "AddRule", "Rule", "RuleBuilder", "make_builder"]
 
 
 @attrs.frozen(kw_only=True, repr=False)
@@ -159,10 +160,8 @@ class Rule:
         return f"<Rule {self.describe()}>"
 
 
-class Owner(typing.Protocol):
-    """Where a rule goes once made: the `FaultSet` a `RuleBuilder` came from."""
-
-    def add(self, rule: Rule) -> Rule: ...
+#: What a `RuleBuilder` does with the rule it makes: its `FaultSet`'s `add`.
+AddRule = Callable[[Rule], object]
 
 
 class RuleBuilder:
@@ -171,14 +170,14 @@ class RuleBuilder:
 
     def __init__(
         self,
-        owner: Owner | None,
+        add: AddRule | None,
         target: str,
         args: tuple[str, ...],
         user: str | None,
         session: int | None,
         state: str | None,
     ) -> None:
-        self._owner = owner
+        self._add_rule = add
         self._match: dict[str, Any] = {
             "target": target,
             "args": args,
@@ -251,8 +250,8 @@ class RuleBuilder:
             probability=self._probability,
             action=action,
         )
-        if self._owner is not None:
-            self._owner.add(rule)
+        if self._add_rule is not None:
+            self._add_rule(rule)
         return rule
 
     # -- what --------------------------------------------------------------------------------
@@ -353,7 +352,7 @@ class RuleBuilder:
 
 
 def make_builder(
-    owner: Owner | None,
+    add: AddRule | None,
     target: str | tuple[str, ...] | list[str],
     args: tuple[object, ...],
     user: str | None,
@@ -363,7 +362,7 @@ def make_builder(
     name = canonical_target(target)
     if isinstance(state, str):
         state = state.upper()
-    return RuleBuilder(owner, name, arguments(name, args), user, session, state)
+    return RuleBuilder(add, name, arguments(name, args), user, session, state)
 
 
 def _signature(word: str) -> Signature:
