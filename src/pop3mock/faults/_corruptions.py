@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 import attrs
@@ -180,29 +181,33 @@ class _Kind:
     multiline: bool = False
 
 
-_KINDS: dict[str, _Kind] = {
-    "size": _Kind(
-        lambda w, c, s, d: _wrong_size(w, c.delta or 1), ("delta",), frozenset({"LIST", "STAT"})
-    ),
-    "stat_count": _Kind(
-        lambda w, c, s, d: _wrong_count(w, c.delta or 1), ("delta",), frozenset({"STAT"})
-    ),
-    "no_terminator": _Kind(lambda w, c, s, d: _drop_terminator(w), multiline=True),
-    "cr_terminator": _Kind(lambda w, c, s, d: _cr_terminator(w), multiline=True),
-    "unstuffed": _Kind(lambda w, c, s, d: _unstuff(w), multiline=True),
-    "double_stuffed": _Kind(lambda w, c, s, d: _double_stuff(w), multiline=True),
-    "bare_lf": _Kind(lambda w, c, s, d: _bare_lf(w)),
-    "long_line": _Kind(lambda w, c, s, d: _long_line(w, c.length or 2100), ("length",)),
-    "garbage": _Kind(lambda w, c, s, d: _garbage(c.length or 64, d), ("length",)),
-    "trailing_data": _Kind(
-        lambda w, c, s, d: _trailing_data(w, c.data or _TRAILING), ("data",), multiline=True
-    ),
-    "duplicate_uid": _Kind(
-        lambda w, c, s, d: _duplicate_uid(w), targets=frozenset({"UIDL"}), multiline=True
-    ),
-    "changing_uid": _Kind(lambda w, c, s, d: _changing_uid(w, s), targets=frozenset({"UIDL"})),
-    "no_timestamp": _Kind(lambda w, c, s, d: _drop_timestamp(w), targets=frozenset({"greeting"})),
-}
+_KINDS: Mapping[str, _Kind] = types.MappingProxyType(
+    {
+        "size": _Kind(
+            lambda w, c, s, d: _wrong_size(w, c.delta or 1), ("delta",), frozenset({"LIST", "STAT"})
+        ),
+        "stat_count": _Kind(
+            lambda w, c, s, d: _wrong_count(w, c.delta or 1), ("delta",), frozenset({"STAT"})
+        ),
+        "no_terminator": _Kind(lambda w, c, s, d: _drop_terminator(w), multiline=True),
+        "cr_terminator": _Kind(lambda w, c, s, d: _cr_terminator(w), multiline=True),
+        "unstuffed": _Kind(lambda w, c, s, d: _unstuff(w), multiline=True),
+        "double_stuffed": _Kind(lambda w, c, s, d: _double_stuff(w), multiline=True),
+        "bare_lf": _Kind(lambda w, c, s, d: _bare_lf(w)),
+        "long_line": _Kind(lambda w, c, s, d: _long_line(w, c.length or 2100), ("length",)),
+        "garbage": _Kind(lambda w, c, s, d: _garbage(c.length or 64, d), ("length",)),
+        "trailing_data": _Kind(
+            lambda w, c, s, d: _trailing_data(w, c.data or _TRAILING), ("data",), multiline=True
+        ),
+        "duplicate_uid": _Kind(
+            lambda w, c, s, d: _duplicate_uid(w), targets=frozenset({"UIDL"}), multiline=True
+        ),
+        "changing_uid": _Kind(lambda w, c, s, d: _changing_uid(w, s), targets=frozenset({"UIDL"})),
+        "no_timestamp": _Kind(
+            lambda w, c, s, d: _drop_timestamp(w), targets=frozenset({"greeting"})
+        ),
+    }
+)
 CORRUPTIONS = tuple(_KINDS)
 
 

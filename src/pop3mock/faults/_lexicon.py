@@ -6,6 +6,7 @@ itself (`str(rule)`) in `pop3mock.faults._rules`.
 from __future__ import annotations
 
 import re
+import types
 import typing
 from collections.abc import Collection, Mapping
 from typing import Any
@@ -53,10 +54,10 @@ ACTION_WORDS = (
     "hang",
     "corrupt",
 )
-TEXT_PARAMS = {"error": "text", "ok": "text", "reply_raw": "data"}
-_NAMED = {"\\": "\\\\", '"': '\\"', "\r": "\\r", "\n": "\\n", "\t": "\\t"}
-_UNNAMED = {"\\": "\\", '"': '"', "r": "\r", "n": "\n", "t": "\t"}
-_HEX_WIDTH = {"x": 2, "u": 4, "U": 8}
+TEXT_PARAMS = types.MappingProxyType({"error": "text", "ok": "text", "reply_raw": "data"})
+_NAMED = types.MappingProxyType({"\\": "\\\\", '"': '\\"', "\r": "\\r", "\n": "\\n", "\t": "\\t"})
+_UNNAMED = types.MappingProxyType({"\\": "\\", '"': '"', "r": "\r", "n": "\n", "t": "\t"})
+_HEX_WIDTH = types.MappingProxyType({"x": 2, "u": 4, "U": 8})
 _INT_RE = re.compile(r"[+-]?[0-9]+")
 _FLOAT_RE = re.compile(r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?")
 OPTION_RE = re.compile(r"([a-z_]+)=")

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -26,13 +27,15 @@ __all__ = ["parse", "parse_spec"]
 
 _MATCH_KEYS = ("user", "session", "state", "times", "nth", "p", "probability")
 # What each counting word of a spec says; two words that say the same thing contradict.
-_COUNT_KINDS = {
-    "nth": "which match it fires first",
-    "once": "how many times it fires",
-    "always": "how many times it fires",
-    "times": "how many times it fires",
-    "probability": "the chance it fires",
-}
+_COUNT_KINDS = types.MappingProxyType(
+    {
+        "nth": "which match it fires first",
+        "once": "how many times it fires",
+        "always": "how many times it fires",
+        "times": "how many times it fires",
+        "probability": "the chance it fires",
+    }
+)
 
 
 def parse_spec(spec: str) -> Rule:

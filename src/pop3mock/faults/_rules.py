@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import inspect
+import types
 import typing
 from collections.abc import Callable
 from typing import Any
@@ -377,7 +378,7 @@ def _signature(word: str) -> Signature:
     )
 
 
-SIGNATURES = {word: _signature(word) for word in ACTION_WORDS}
+SIGNATURES = types.MappingProxyType({word: _signature(word) for word in ACTION_WORDS})
 #: Every KEY of the spec's `KEY=VALUE` action options.
 KEYWORDS = frozenset(name for signature in SIGNATURES.values() for name in signature.hints)
 

@@ -6,6 +6,9 @@ server is when it asks for a plan.
 
 from __future__ import annotations
 
+import types
+from collections.abc import Mapping
+
 import attrs
 
 from pop3mock.errors import ConfigurationError
@@ -25,42 +28,46 @@ __all__ = [
 # The arguments of each command by position: "n" a message number (1, 2...), "k" a line count
 # (0, 1...), "w" one word, "rest" the rest of the line (a password may hold spaces), "mech" a
 # SASL mechanism (compared case-insensitively). A rule may give a prefix of them.
-ARGUMENTS: dict[str, tuple[str, ...]] = {
-    "connect": (),
-    "greeting": (),
-    "*": (),
-    "USER": ("w",),
-    "PASS": ("rest",),
-    "APOP": ("w", "w"),
-    "AUTH": ("mech", "w"),
-    "CAPA": (),
-    "STLS": (),
-    "UTF8": (),
-    "LANG": ("w",),
-    "QUIT": (),
-    "STAT": (),
-    "LIST": ("n",),
-    "RETR": ("n",),
-    "DELE": ("n",),
-    "NOOP": (),
-    "RSET": (),
-    "TOP": ("n", "k"),
-    "UIDL": ("n",),
-    "LAST": (),
-}
+ARGUMENTS: Mapping[str, tuple[str, ...]] = types.MappingProxyType(
+    {
+        "connect": (),
+        "greeting": (),
+        "*": (),
+        "USER": ("w",),
+        "PASS": ("rest",),
+        "APOP": ("w", "w"),
+        "AUTH": ("mech", "w"),
+        "CAPA": (),
+        "STLS": (),
+        "UTF8": (),
+        "LANG": ("w",),
+        "QUIT": (),
+        "STAT": (),
+        "LIST": ("n",),
+        "RETR": ("n",),
+        "DELE": ("n",),
+        "NOOP": (),
+        "RSET": (),
+        "TOP": ("n", "k"),
+        "UIDL": ("n",),
+        "LAST": (),
+    }
+)
 KNOWN_TARGETS = frozenset(ARGUMENTS)
-_COMMANDS = sorted(t for t in ARGUMENTS if t.isupper())
+_COMMANDS = tuple(sorted(t for t in ARGUMENTS if t.isupper()))
 STATES = ("AUTHORIZATION", "TRANSACTION")
 # +OK replies that are multi-line: always, or when the command has no argument.
 _MULTILINE_ALWAYS = frozenset({"RETR", "TOP", "CAPA"})
 _MULTILINE_BARE = frozenset({"LIST", "UIDL", "AUTH", "LANG"})
-_KIND_NAMES = {
-    "n": "a message number",
-    "k": "a line count",
-    "w": "one word",
-    "rest": "the rest of the line",
-    "mech": "a SASL mechanism",
-}
+_KIND_NAMES = types.MappingProxyType(
+    {
+        "n": "a message number",
+        "k": "a line count",
+        "w": "one word",
+        "rest": "the rest of the line",
+        "mech": "a SASL mechanism",
+    }
+)
 _ORDINALS = ("first", "second", "third")
 
 

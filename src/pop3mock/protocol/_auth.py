@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Mapping
 from typing import Protocol, Union
 
 import attrs
@@ -263,13 +264,15 @@ def _oauthbearer(lookup: Lookup, challenge: str) -> Exchange:
     return _Bearer(lookup, challenge, gs2=True)
 
 
-MECHANISMS: dict[str, Callable[[Lookup, str], Exchange]] = {
-    "PLAIN": _Plain,
-    "LOGIN": _Login,
-    "CRAM-MD5": _CramMD5,
-    "XOAUTH2": _xoauth2,
-    "OAUTHBEARER": _oauthbearer,
-}
+MECHANISMS: Mapping[str, Callable[[Lookup, str], Exchange]] = types.MappingProxyType(
+    {
+        "PLAIN": _Plain,
+        "LOGIN": _Login,
+        "CRAM-MD5": _CramMD5,
+        "XOAUTH2": _xoauth2,
+        "OAUTHBEARER": _oauthbearer,
+    }
+)
 
 
 def new_exchange(mechanism: str, lookup: Lookup, challenge: str) -> Exchange:

@@ -6,6 +6,8 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+import types
+from collections.abc import Mapping
 
 __all__ = [
     "AUTHORIZATION_VERBS",
@@ -24,17 +26,19 @@ TRANSACTION_VERBS = frozenset(
     {"STAT", "LIST", "RETR", "DELE", "NOOP", "RSET", "TOP", "UIDL", "LAST"}
 )
 #: The capability each optional command needs (PASS belongs to USER, AUTH to SASL).
-OPTIONAL_VERBS: dict[str, str] = {
-    "TOP": "TOP",
-    "UIDL": "UIDL",
-    "USER": "USER",
-    "PASS": "USER",
-    "AUTH": "SASL",
-    "STLS": "STLS",
-    "UTF8": "UTF8",
-    "LANG": "LANG",
-    "CAPA": "CAPA",
-}
+OPTIONAL_VERBS: Mapping[str, str] = types.MappingProxyType(
+    {
+        "TOP": "TOP",
+        "UIDL": "UIDL",
+        "USER": "USER",
+        "PASS": "USER",
+        "AUTH": "SASL",
+        "STLS": "STLS",
+        "UTF8": "UTF8",
+        "LANG": "LANG",
+        "CAPA": "CAPA",
+    }
+)
 #: The logins that carry the password itself, refused for `apop_only_users`.
 CLEARTEXT_MECHANISMS = frozenset({"USER", "PLAIN", "LOGIN"})
 

@@ -22,7 +22,9 @@ files are read on first use: pytest imports this module at every start.
 
 from __future__ import annotations
 
+import functools
 import os
+import types
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -50,7 +52,8 @@ FORMAT = 1
 _BUILTIN = ("default", "dovecot", "gmail", "rfc1939")
 # POP3Server options (not ServerConfig ones) that a personality file can set.
 _SERVER_OPTIONS = ("implicit_tls",)
-_cache: dict[str, tuple[Mapping[str, Any], Mapping[str, Any]]] = {}
+# Files read, by name (and a file's mtime and size): at most this many are kept.
+_CACHED_FILES = 64
 
 
 def _is_path(name: object) -> bool:
@@ -74,17 +77,27 @@ def _resolve(name: str | os.PathLike[str]) -> tuple[Mapping[str, Any], Mapping[s
             return _read(key)  # which says why the file cannot be read
         # A file edited since it was read (a test rewriting it) is read again.
         key = f"{key}\0{stat.st_mtime_ns}\0{stat.st_size}"
-    cached = _cache.get(key)
-    if cached is not None:
-        return cached
     if key == "default":
-        loaded: tuple[Mapping[str, Any], Mapping[str, Any]] = ({}, {})
-    elif key in _BUILTIN:
-        loaded = _read(os.path.join(BUILTIN_FOLDER, f"{key}.toml"))
-    else:
-        loaded = _read(os.fspath(name))
-    _cache[key] = loaded
-    return loaded
+        return _load(key, None)
+    if key in _BUILTIN:
+        return _load(key, os.path.join(BUILTIN_FOLDER, f"{key}.toml"))
+    return _load(key, os.fspath(name))
+
+
+@functools.lru_cache(maxsize=_CACHED_FILES)
+def _load(key: str, path: str | None) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
+    """The values of the file at `path` (None: the default personality), read-only: they are
+    shared by every server of the process, and PERSONALITIES hands them out."""
+    options, server = ({}, {}) if path is None else _read(path)
+    return _read_only(options), _read_only(server)
+
+
+def _read_only(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return types.MappingProxyType({k: _read_only(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return tuple(_read_only(v) for v in value)
+    return value
 
 
 class _Presets(Mapping[str, Mapping[str, Any]]):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import types
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -82,37 +83,39 @@ def _milliseconds(value: Any) -> float:
 
 #: Every key of the format: top-level keys, and the keys of each table (None: any key, each
 #: value checked by the table's check).
-KEYS: Mapping[str, Any] = {
-    "format": _integer(1),
-    "description": _string,
-    "hostname": _string,
-    "last": _boolean,
-    "implicit_tls": _boolean,
-    "response_codes": _strings,
-    "greeting": {
-        "text": _string,
-        "apop": _boolean,
-    },
-    "capabilities": {
-        "capa": _boolean,
-        "before_login": _strings,
-        "after_login": _strings,
-    },
-    "strictness": {
-        "arguments": _boolean,
-        "user_name": _boolean,
-        "bad_command_limit": _integer(0),
-        "bad_command_limit_after_login": _integer(0),
-        "max_line_length": _integer(8),
-        # The key's name in files written before; they keep working.
-        "max_command_length": _integer(8),
-        "top_ignores_lines": _boolean,
-    },
-    "uidl": {"form": _one_of(UID_FORMATS), "pattern": _pattern},
-    "texts": (sorted(DEFAULT_TEXTS), _string),
-    "latency": (None, _milliseconds),
-    "probe": {"host": _string, "tls": _string, "pop3mock": _string, "dropped": _strings},
-}
+KEYS: Mapping[str, Any] = types.MappingProxyType(
+    {
+        "format": _integer(1),
+        "description": _string,
+        "hostname": _string,
+        "last": _boolean,
+        "implicit_tls": _boolean,
+        "response_codes": _strings,
+        "greeting": {
+            "text": _string,
+            "apop": _boolean,
+        },
+        "capabilities": {
+            "capa": _boolean,
+            "before_login": _strings,
+            "after_login": _strings,
+        },
+        "strictness": {
+            "arguments": _boolean,
+            "user_name": _boolean,
+            "bad_command_limit": _integer(0),
+            "bad_command_limit_after_login": _integer(0),
+            "max_line_length": _integer(8),
+            # The key's name in files written before; they keep working.
+            "max_command_length": _integer(8),
+            "top_ignores_lines": _boolean,
+        },
+        "uidl": {"form": _one_of(UID_FORMATS), "pattern": _pattern},
+        "texts": (sorted(DEFAULT_TEXTS), _string),
+        "latency": (None, _milliseconds),
+        "probe": {"host": _string, "tls": _string, "pop3mock": _string, "dropped": _strings},
+    }
+)
 
 
 def read(path: str) -> tuple[dict[str, Any], dict[str, Any]]:

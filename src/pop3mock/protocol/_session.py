@@ -2,7 +2,9 @@
 
 `Session.handle(line)` takes one command line and returns one `Response`; there are no
 sockets, threads or clocks here (a clock may be injected for LOGIN-DELAY). Every rule of
-RFC 1939 and its extensions that concerns what the server answers lives in this module.
+RFC 1939 and its extensions that concerns what the server answers lives in this module and
+the ones beside it: the session's fields, replies and login in `_session_base`, the command
+table and argument parsing in `_commands`, the CAPA lines in `_capabilities`.
 """
 
 from __future__ import annotations

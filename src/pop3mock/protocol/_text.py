@@ -26,6 +26,7 @@ prints: transcripts, `str` and `repr` of records, assertion and violation messag
 from __future__ import annotations
 
 import re
+import types
 from collections.abc import Iterable, Mapping, Sequence
 
 __all__ = [
@@ -48,11 +49,11 @@ __all__ = [
 _UNSAFE = re.compile(
     "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ufeff\ud800-\udfff]"
 )
-_NAMED = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+_NAMED = types.MappingProxyType({"\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
 #: Commands whose arguments carry a credential, and how many leading arguments may be
 #: shown: ``PASS ***``, ``APOP alice ***``, ``AUTH PLAIN ***``. The rest is one ``***``.
-SECRET_ARGUMENTS: Mapping[str, int] = {"PASS": 0, "APOP": 1, "AUTH": 1}
+SECRET_ARGUMENTS: Mapping[str, int] = types.MappingProxyType({"PASS": 0, "APOP": 1, "AUTH": 1})
 _SECRET_WORD = re.compile("|".join(SECRET_ARGUMENTS))
 # The commands of RFC 1939, 2449, 2595, 5034 and 6856, and LAST: on a credential line, a verb
 # that is one of these (in any ASCII case) is the client's command, not its password.
