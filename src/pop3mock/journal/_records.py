@@ -19,8 +19,6 @@ from pop3mock.protocol._text import escape, escape_bytes, mask
 __all__ = ["CommandRecord", "LeftOutKey", "SessionRecord", "Violation", "mask"]
 
 
-
-
 @attrs.frozen(repr=False)
 class CommandRecord:
     """One command line a client sent and what the server answered.
