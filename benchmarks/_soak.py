@@ -6,7 +6,9 @@ QUIT) to a server with one probabilistic fault (`on("RETR").probability(0.1)`) a
 BASELINE sessions.
 
 `python _soak.py commands TOTAL BASELINE` serves one session of TOTAL NOOPs (pipelined in
-batches, PIPELINING being advertised) and prints the growth after the first BASELINE NOOPs.
+batches, PIPELINING being advertised) to a server that keeps the first and last 1,000
+commands of a session (`session_keep_commands`, as `pop3mock serve` does: a test's server
+keeps them all) and prints the growth after the first BASELINE NOOPs.
 
 Both print one JSON line: `growth_mb`, `baseline_mb`, `end_mb` (resident memory, MB of
 10^6 octets) and `per_s` (sessions or commands a second, client included). The client is a
@@ -23,6 +25,7 @@ import sys
 import time
 
 from pop3mock import POP3Server
+from pop3mock.server._server import SESSION_KEEP_COMMANDS
 
 __all__ = ["main"]
 
@@ -77,7 +80,7 @@ def soak_sessions(total: int, baseline: int) -> dict[str, float]:
 
 
 def soak_commands(total: int, baseline: int) -> dict[str, float]:
-    with POP3Server(users={"u": "p"}) as server:
+    with POP3Server(users={"u": "p"}, session_keep_commands=SESSION_KEEP_COMMANDS) as server:
         with socket.create_connection(server.address) as sock:
             sock.sendall(b"USER u\r\nPASS p\r\n")
             pending = b""
