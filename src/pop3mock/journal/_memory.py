@@ -53,7 +53,10 @@ class _Memory:
             raise ValueError(
                 f"keep_commands must be a whole number >= 1 or None, not {keep_commands!r}"
             )
-        self._cond = threading.Condition()
+        # `with self._lock` on the paths each command takes: Condition.__enter__ is a Python
+        # call, the lock's own is not.
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
         self._sessions: list[SessionRecord] = []
         self._commands: list[CommandRecord] = []
         #: Ended sessions kept in memory (None: all): a long-running server (pop3mock serve)
@@ -115,6 +118,8 @@ class _Memory:
 
     def kept(self, parts: Iterable[bytes]) -> bytes:
         """The first `reply_cap` octets of a reply given in pieces, without joining it all."""
+        if isinstance(parts, tuple) and len(parts) == 1 and len(parts[0]) <= self.reply_cap:
+            return parts[0]  # the usual reply: one piece, kept as it is
         if isinstance(parts, (list, tuple)) and sum(map(len, parts)) <= self.reply_cap:
             return b"".join(parts)  # the usual reply: whole, one copy
         out = bytearray()
@@ -126,7 +131,7 @@ class _Memory:
         return bytes(out)
 
     def open_session(self, peer: str, tls: bool) -> SessionRecord:
-        with self._cond:
+        with self._lock:
             self.total_sessions += 1
             record = SessionRecord(self.total_sessions, peer, tls, self._clock())
             self._sessions.append(record)
@@ -136,12 +141,12 @@ class _Memory:
 
     def add_greeting(self, session: SessionRecord, parts: Sequence[bytes]) -> None:
         """Keep the greeting as it goes out (capped like replies)."""
-        with self._cond:
+        with self._lock:
             session.greeting = self.kept(parts)
             session.greeting_size = sum(len(p) for p in parts)
 
     def add_command(self, session: SessionRecord, command: CommandRecord) -> None:
-        with self._cond:
+        with self._lock:
             session.commands.append(command)
             self._commands.append(command)
             self.total_commands += 1
@@ -199,7 +204,7 @@ class _Memory:
         return False
 
     def close_session(self, session: SessionRecord, reason: str) -> None:
-        with self._cond:
+        with self._lock:
             if session.ended is None:
                 session.ended = self._clock()
                 session.end_reason = reason

@@ -133,8 +133,16 @@ class ReplaySession:
             violation=f"the recorded connection has no greeting (line {where})",
         )
 
-    def handle(self, line: bytes, *, truncated: bool = False, ending: bytes = b"\r\n") -> Response:
-        """Answer one command line (without its line end) as recorded."""
+    def handle(
+        self,
+        line: bytes,
+        *,
+        truncated: bool = False,
+        ending: bytes = b"\r\n",
+        split: tuple[str, str] | None = None,
+    ) -> Response:
+        """Answer one command line (without its line end) as recorded (`split` as in
+        `Session.handle`; a replay compares the line itself)."""
         if self.closed:
             raise RuntimeError("the session is closed")
         verb, shown = shown_command(line, self._previous_verb, in_sasl=self._in_sasl)

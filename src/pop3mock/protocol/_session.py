@@ -10,6 +10,7 @@ table and argument parsing in `_commands`, the CAPA lines in `_capabilities`.
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 
 import attrs
 
@@ -59,19 +60,31 @@ class Session(SessionBase):
         """An AUTH exchange waits for the client's next base64 line (no length limit)."""
         return self._sasl is not None
 
-    def handle(self, line: bytes, *, truncated: bool = False, ending: bytes = b"\r\n") -> Response:
-        """Answer one command line (without its line end)."""
+    def handle(
+        self,
+        line: bytes,
+        *,
+        truncated: bool = False,
+        ending: bytes = b"\r\n",
+        split: tuple[str, str] | None = None,
+    ) -> Response:
+        """Answer one command line (without its line end).
+
+        `split` is `verb_of(line)` when the caller has it already (the server records the
+        verb), so that the line is parsed once.
+        """
         if self.closed:
             raise RuntimeError("the session is closed")
         if self._sasl is not None:
             self._previous_verb = None
             return self._sasl_step(line, truncated)
-        length = len(line) + len(ending)
-        if truncated or (length > self.config.max_line_length and not self._is_auth(line)):
+        if truncated or (
+            len(line) + len(ending) > self.config.max_line_length and not self._is_auth(line)
+        ):
             self._previous_verb = None
             self._user_given = None
             return self._bad(self._err("too_long"), "command line longer than allowed")
-        response = self._dispatch(line)
+        response = self._dispatch(*(split or split_command(line)))
         if ending != b"\r\n" and response.violation is None:
             response = attrs.evolve(
                 response, violation="command line ended with a bare LF or CR, not CRLF"
@@ -107,8 +120,7 @@ class Session(SessionBase):
     _TRANS_VERBS = TRANSACTION_VERBS
     _OPTIONAL = OPTIONAL_VERBS
 
-    def _dispatch(self, line: bytes) -> Response:
-        verb, rest = self.verb_of(line)
+    def _dispatch(self, verb: str, rest: str) -> Response:
         previous_verb, self._previous_verb = self._previous_verb, verb
         if verb != "PASS":
             # PASS is taken only right after a successful USER (RFC 1939 section 7, C-034):
@@ -134,14 +146,13 @@ class Session(SessionBase):
             if verb == "UTF8":
                 return self._bad(self._err("utf8_again"), "UTF8 sent after login")
             return self._bad(self._err("bad_state_trans", verb=verb), f"{verb} sent after login")
-        handler = getattr(self, "_cmd_" + verb, None) if verb.isascii() and verb.isalnum() else None
+        handler = _HANDLERS.get(verb)
         if handler is None:
             # The line after USER may be the password itself: its verb is never repeated.
             hidden = credential_line(previous_verb, in_sasl=False)
             shown = "***" if hidden else mask_verb(verb)
             return self._bad(self._unknown(shown), f"unknown command {shown[:20]!r}")
-        result: Response = handler(args, rest)
-        return result
+        return handler(self, args, rest)
 
     # -- AUTHORIZATION ---------------------------------------------------------------------
 
@@ -382,15 +393,16 @@ class Session(SessionBase):
         number = self._message_arg("RETR", args)
         if isinstance(number, Response):
             return number
-        refused = self._retrievable(number)
-        if refused is not None:
-            return refused
+        if self.config.utf8_required and not self.utf8:
+            refused = self._retrievable(number)
+            if refused is not None:
+                return refused
         assert self.view is not None
         message = self.view.retrieved(number)
         self._retrieved_numbers.add(number)
         if number > self._highest:
             self._highest = number
-        return self._ok("retr", body=message.wire, size=message.size)
+        return Response("+OK", self.config.text("retr", size=message.size), body=message.wire)
 
     def _cmd_TOP(self, args: list[str], rest: str) -> Response:
         if len(args) != 2:
@@ -453,3 +465,12 @@ class Session(SessionBase):
                         self._last_before = number
                         break
         return Response("+OK", str(max(self._highest, self._last_before)))
+
+
+# The command handlers by verb: one lookup per command line (a verb that names none, in
+# any case or alphabet, is an unknown command).
+_HANDLERS: dict[str, Callable[[Session, list[str], str], Response]] = {
+    name[len("_cmd_") :]: handler
+    for name, handler in vars(Session).items()
+    if name.startswith("_cmd_")
+}

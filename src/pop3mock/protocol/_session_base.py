@@ -119,12 +119,13 @@ class SessionBase:
         number = parse_number(args[0])
         if number is None:
             return self._bad(self._err("bad_number"), f"{verb} with a non-numeric argument")
-        assert self.view is not None
-        if not self.view.exists(number):
-            return self._bad(
-                self._err("no_such", n=number), f"{verb} of a message that does not exist"
-            )
-        if self.view.is_deleted(number):
+        view = self.view
+        assert view is not None
+        if view.get(number) is None:  # (one call for the usual case: there, not deleted)
+            if not view.exists(number):
+                return self._bad(
+                    self._err("no_such", n=number), f"{verb} of a message that does not exist"
+                )
             return self._bad(self._err("deleted", n=number), f"{verb} of a deleted message")
         return number
 

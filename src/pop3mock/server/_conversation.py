@@ -3,9 +3,10 @@ violations out.
 
 In the spirit of h11's `Connection`: the connection thread (`pop3mock.server._connection`)
 feeds what it reads to `receive_data` and carries out what `next_reply` gives back, either
-the wire bytes of a plain reply in pieces (sent by scatter-gather, never joined) or a list
-of I/O steps (`pop3mock.protocol._steps`: a fault, a failed login's pause). Every decision
-about the protocol is taken here, where a test reaches it without a socket:
+the wire bytes of a plain reply (one piece, or a big message in pieces sent by
+scatter-gather, never joined) or a list of I/O steps (`pop3mock.protocol._steps`: a fault,
+a failed login's pause). Every decision about the protocol is taken here, where a test
+reaches it without a socket:
 
 - which commands were pipelined although PIPELINING is not advertised;
 - the verb and arguments a record keeps (credentials included, masked when shown by the
@@ -47,6 +48,9 @@ _PLAINTEXT_AFTER_STLS = "plaintext sent after STLS, before the handshake: discar
 _NO_QUIT = "connection closed without QUIT"
 # How a client that leaves shows: only these endings are held to the QUIT rule.
 _CLIENT_LEFT = frozenset({"client closed", "client reset"})
+# Replies up to this size are joined into one bytes object; bigger ones (a large message)
+# stay in pieces, sent by scatter-gather from the message's cached bytes.
+_JOIN_LIMIT = 256 * 1024
 
 
 class CoreError(Exception):
@@ -177,18 +181,19 @@ class Conversation:
         journal = self.journal
         state = session.state
         in_sasl = session.in_sasl
-        args: tuple[str, ...]
-        data = line.data
-        if line.truncated and len(data) > journal.reply_cap:
+        data, ending, truncated = line
+        if truncated and len(data) > journal.reply_cap:
             # The core only needs to know the line was cut; the journal keeps its start, so
             # a client that sends endless lines cannot fill memory through the records.
             data = data[: journal.reply_cap]
         credential = credential_line(self._previous_verb, in_sasl=in_sasl)
+        args: tuple[str, ...]
+        split: tuple[str, str] | None = None
         if in_sasl:
             verb, args = "", (data.decode("ascii", "replace"),)
             self._previous_verb = None
         else:
-            verb, rest = session.verb_of(data)
+            split = verb, rest = session.verb_of(data)
             args = tuple([rest] if verb == "PASS" and rest else rest.split())
             if garbled_secret(verb):
                 # A garbled PASS/APOP/AUTH: the credential is in the "verb" and its arguments;
@@ -206,7 +211,10 @@ class Conversation:
             reply, sent = _compile((wire,), 0.0, plan)
         else:
             try:
-                response = session.handle(line.data, truncated=line.truncated, ending=line.ending)
+                # (a cut line is refused before its verb counts: `split` is of its start)
+                response = session.handle(
+                    line.data, truncated=truncated, ending=ending, split=split
+                )
             except Exception as exc:
                 raise CoreError(exc) from None
             parts = response.parts()
@@ -216,22 +224,23 @@ class Conversation:
             reply, sent = _compile(parts, response.pause, plan)
         journal.add_command(
             record,
+            # (positional: the fields in their order; one record per command line)
             CommandRecord(
-                session=record.id,
-                seq=record.command_count + 1,
-                time=journal.clock(),
-                state=state.value,
-                raw=data + line.ending,
-                verb=verb,
-                args=args,
-                user=session.user or (session.pending_user if verb == "USER" else None),
-                status=status,
-                reply=text,
-                bytes_sent=len(sent[0]) if len(sent) == 1 else sum(map(len, sent)),
-                fault=plan.rule if plan is not None else None,
-                violation=response.violation if response is not None else None,
-                response=journal.kept(sent),
-                credential=credential,
+                record.id,
+                record.command_count + 1,
+                journal.clock(),
+                state.value,
+                data + ending,
+                verb,
+                args,
+                session.user or (session.pending_user if verb == "USER" else None),
+                status,
+                text,
+                len(sent[0]) if len(sent) == 1 else sum(map(len, sent)),
+                plan.rule if plan is not None else None,
+                response.violation if response is not None else None,
+                journal.kept(sent),
+                credential,
             ),
         )
         if not self.logged_in and session.state is State.TRANSACTION:
@@ -329,6 +338,10 @@ def _compile(
     """(what to send, what goes on the wire) for a reply: its fault plan compiled once, so
     that the journal keeps an excerpt of the very bytes that are sent."""
     if plan is None and not pause:
+        if len(parts) > 1 and sum(map(len, parts)) <= _JOIN_LIMIT:
+            # One copy, sent in one call and kept by the journal without another.
+            joined = (b"".join(parts),)
+            return joined, joined
         return parts, parts
     if plan is None:
         wire = parts[0] if len(parts) == 1 else b"".join(parts)
