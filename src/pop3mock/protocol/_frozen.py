@@ -21,11 +21,14 @@ class FrozenMap(Mapping[K, V], Generic[K, V]):
     afterwards changes nothing (and skips no check).
     """
 
-    __slots__ = ("_data", "_hash")
+    __slots__ = ("_data", "_hash", "get")
 
     def __init__(self, items: Mapping[K, V] | Iterable[tuple[K, V]] = ()) -> None:
         self._data: dict[K, V] = dict(items)
         self._hash: int | None = None
+        # The dict's own get, not Mapping.get (through __getitem__ and an exception for a
+        # missing key) nor a method calling it: reply texts are looked up for every reply.
+        self.get = self._data.get  # type: ignore[method-assign]
 
     def __getitem__(self, key: K) -> V:
         return self._data[key]
@@ -39,10 +42,6 @@ class FrozenMap(Mapping[K, V], Generic[K, V]):
     def __contains__(self, key: object) -> bool:
         return key in self._data
 
-    def get(self, key: K, default: V | None = None) -> V | None:  # type: ignore[override]
-        # Mapping.get goes through __getitem__ and an exception for a missing key; reply
-        # texts are looked up this way for every reply.
-        return self._data.get(key, default)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, FrozenMap):

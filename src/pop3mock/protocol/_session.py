@@ -216,8 +216,8 @@ class Session(SessionBase):
             if self.config.expire_for(self.user) == "0" and self.config.has("EXPIRE"):
                 extra = sorted(self._retrieved_numbers)
             deleted = self.view.commit(extra)
-            return attrs.evolve(self._ok("quit_update", deleted=deleted), close=True)
-        return attrs.evolve(self._ok("quit"), close=True)
+            return Response("+OK", self.config.text("quit_update", deleted=deleted), close=True)
+        return Response("+OK", self.config.text("quit"), close=True)
 
     def _cmd_STLS(self, args: list[str], rest: str) -> Response:
         bad = self._no_args("STLS", args)
