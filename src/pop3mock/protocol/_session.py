@@ -10,7 +10,8 @@ table and argument parsing in `_commands`, the CAPA lines in `_capabilities`.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+import types
+from collections.abc import Callable, Mapping
 
 import attrs
 
@@ -469,8 +470,10 @@ class Session(SessionBase):
 
 # The command handlers by verb: one lookup per command line (a verb that names none, in
 # any case or alphabet, is an unknown command).
-_HANDLERS: dict[str, Callable[[Session, list[str], str], Response]] = {
-    name[len("_cmd_") :]: handler
-    for name, handler in vars(Session).items()
-    if name.startswith("_cmd_")
-}
+_HANDLERS: Mapping[str, Callable[[Session, list[str], str], Response]] = types.MappingProxyType(
+    {
+        name[len("_cmd_") :]: handler
+        for name, handler in vars(Session).items()
+        if name.startswith("_cmd_")
+    }
+)
