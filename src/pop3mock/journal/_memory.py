@@ -78,7 +78,8 @@ class _Memory:
         self._violations: list[Violation] = []
         self._clock = clock
         self._listeners: list[Listener] = []
-        # Threads in wait_for(): a command record wakes nobody when nobody waits.
+        # Threads in wait_for() (the only waiters on `_cond`): a record wakes nobody when
+        # nobody waits.
         self._waiting = 0
         #: Called with (exception, where) when a listener raises; None lets it propagate.
         self.on_listener_error: Callable[[BaseException, str], None] | None = None
@@ -136,7 +137,8 @@ class _Memory:
             record = SessionRecord(self.total_sessions, peer, tls, self._clock())
             self._sessions.append(record)
             self._emit("session-start", record, None)
-            self._cond.notify_all()
+            if self._waiting:
+                self._cond.notify_all()
             return record
 
     def add_greeting(self, session: SessionRecord, parts: Sequence[bytes]) -> None:
@@ -194,7 +196,8 @@ class _Memory:
                 session.tls_after = session.command_count
             if tls is not None:
                 session.tls = tls
-            self._cond.notify_all()
+            if self._waiting:
+                self._cond.notify_all()
 
     def _keeps_violation(self, session: SessionRecord) -> bool:
         # A session keeps as many violations as commands at each end; the rest are counted.
@@ -210,7 +213,8 @@ class _Memory:
                 session.end_reason = reason
                 self._emit("session-end", session, None)
                 self._forget_old_sessions()
-            self._cond.notify_all()
+            if self._waiting:
+                self._cond.notify_all()
 
     def _forget_old_sessions(self) -> None:
         keep = self.keep_sessions

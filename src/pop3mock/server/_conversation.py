@@ -203,7 +203,7 @@ class Conversation:
         self.answering = (verb, args, credential)
         plan = None
         if verb and not in_sasl and self.faults:
-            plan = self._plan(verb, args, session.user or session.pending_user, state.value)
+            plan = self._plan(verb, args, session.user or session.pending_user, state._value_)
         response: Response | None = None
         if plan is not None and plan.replace is not None:
             wire = plan.replace
@@ -229,7 +229,7 @@ class Conversation:
                 record.id,
                 record.command_count + 1,
                 journal.clock(),
-                state.value,
+                state._value_,  # (the member's own attribute: .value is a descriptor call)
                 data + ending,
                 verb,
                 args,
