@@ -611,3 +611,53 @@ def test_trying_an_optional_command_without_capa_is_no_violation() -> None:
     with_capa = make(ServerConfig(capabilities={"USER", "CAPA"}))
     login(with_capa)
     assert with_capa.handle(b"UIDL").violation == "UIDL sent but not advertised"
+
+
+_LINES = st.lists(
+    st.one_of(
+        st.sampled_from(
+            [
+                "USER alice",
+                "PASS wonderland",
+                "STAT",
+                "LIST",
+                "LIST 2",
+                "RETR 1",
+                "TOP 3 2",
+                "DELE 1",
+                "RSET",
+                "UIDL",
+                "NOOP",
+                "CAPA",
+                "LAST",
+                "QUIT",
+                "retr 2",
+                "pass x",
+            ]
+        ),
+        st.text(max_size=20),
+    ),
+    max_size=12,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_LINES)
+def test_a_line_split_by_the_caller_is_answered_as_one_split_by_the_session(
+    lines: list[str],
+) -> None:
+    # The server hands the session the split it records (`split=`): the answers, and the
+    # state they leave, must be those of a session that splits each line itself.
+    mine, theirs = make(), make()
+    for text in lines:
+        if mine.closed:
+            break
+        line = text.encode("utf-8", "surrogatepass")
+        split = None if mine.in_sasl else Session.verb_of(line)
+        ours = mine.handle(line, split=split)
+        assert ours == theirs.handle(line)
+        assert (mine.state, mine.user, mine.pending_user) == (
+            theirs.state,
+            theirs.user,
+            theirs.pending_user,
+        )

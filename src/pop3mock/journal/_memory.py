@@ -145,7 +145,7 @@ class _Memory:
         """Keep the greeting as it goes out (capped like replies)."""
         with self._lock:
             session.greeting = self.kept(parts)
-            session.greeting_size = sum(len(p) for p in parts)
+            session.greeting_size = sum(map(len, parts))
 
     def add_command(self, session: SessionRecord, command: CommandRecord) -> None:
         with self._lock:
