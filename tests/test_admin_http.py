@@ -223,3 +223,43 @@ def test_an_idle_connection_is_closed(pop: POP3Server, monkeypatch: pytest.Monke
         with socket.create_connection(("127.0.0.1", admin.port), timeout=30) as sock:
             sock.sendall(b"GET /health HTTP/1.1\r\n")  # a head that never ends
             assert sock.makefile("rb").read() == b""
+
+
+def test_a_request_sent_again_is_answered_anew(pop: POP3Server, admin: AdminServer) -> None:
+    """The API keeps the heads and targets it has read, to read a repeated request faster;
+    each request is still answered from the state of that moment, by its own method."""
+    health = b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+    post = (
+        b"POST /users/alice/messages HTTP/1.1\r\nContent-Type: message/rfc822\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(MESSAGE) + MESSAGE
+    )
+    wrong = b"PUT /users/alice/messages HTTP/1.1\r\n\r\n"
+    answers, _ = exchange(admin, (health + post) * 3 + wrong + health, 8)
+    assert [a.status for a in answers] == [200, 201] * 3 + [405, 200]
+    assert [a.json()["uids"] for a in answers[1:6:2]] == [[u] for u in pop.mailbox("alice").uids]
+    assert answers[6].fields["allow"] == "DELETE, POST"
+    # The repeated GET /health follows the server: serving, then stopped.
+    with socket.create_connection(("127.0.0.1", admin.port), timeout=10) as sock:
+        reader = sock.makefile("rb")
+        sock.sendall(health)
+        assert read_answer(reader).json()["status"] == "serving"
+        pop.stop()
+        sock.sendall(health)
+        stopped = read_answer(reader)
+        assert (stopped.status, stopped.json()["status"]) == (503, "stopped")
+
+
+def test_more_distinct_requests_than_the_api_keeps(admin: AdminServer) -> None:
+    # Over the number of heads and targets kept (256): every one is read on its own.
+    heads = [b"GET /users/n%d/mailbox HTTP/1.1\r\nX-N: %d\r\n\r\n" % (n, n) for n in range(300)]
+    answers, _ = exchange(admin, b"".join(heads) * 2, 600)
+    assert {a.status for a in answers} == {404}
+    assert [a.json()["error"] for a in answers] == [f"no user 'n{n}'" for n in range(300)] * 2
+
+
+def test_a_kept_request_still_needs_the_token(pop: POP3Server) -> None:
+    with AdminServer(pop, token="s3cret") as admin:
+        right = b"GET /health HTTP/1.1\r\nAuthorization: Bearer s3cret\r\n\r\n"
+        wrong = b"GET /health HTTP/1.1\r\nAuthorization: Bearer s3cre\r\n\r\n"
+        answers, _ = exchange(admin, (right + wrong) * 2, 4)
+        assert [a.status for a in answers] == [200, 401, 200, 401]

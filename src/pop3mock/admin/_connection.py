@@ -17,21 +17,30 @@ import socket
 import struct
 import time
 import urllib.parse
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+import attrs
+
+from ._api import Api
 from ._http import ApiError, Reply, Request, json_reply
 from ._openapi import document
-from ._routes import ROUTES, match
+from ._routes import ROUTES, Handler, match
 from ._wire import Head, head_end, parse_head, render, skip_blank_lines
 
 if TYPE_CHECKING:
     from ._server import AdminServer
 
-__all__ = ["Connection", "HttpDate"]
+__all__ = ["Connection", "HttpDate", "Target"]
 
 #: A keep-alive connection idle this long is closed (stop() closes them all at once).
 IDLE_LIMIT = 120
 _CHUNK = 65536
+_CR_LF = (0x0D, 0x0A)
+# Parsed heads and resolved targets kept per server, for clients that send the same
+# request again: at most this many, each at most this long (then the lot is dropped).
+_KEPT_HEADS = 256
+_KEPT_HEAD = 2048
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
@@ -59,6 +68,55 @@ def idle_limit(sock: socket.socket, seconds: int) -> None:
     except OSError:
         # A platform whose timeval differs: Python's own timeout does the same, slower.
         sock.settimeout(seconds)
+
+
+@attrs.frozen
+class Target:
+    """A request target resolved to its route. Kept per target, so that a client that
+    sends the same request again (polling /health or the journal) does not have it split,
+    decoded and matched each time."""
+
+    path: str
+    query: Mapping[str, list[str]]
+    template: str
+    params: Mapping[str, str]
+    #: The handler of each allowed method, and those methods as the Allow field lists them.
+    handlers: Mapping[str, Handler]
+    allow: str
+
+    @classmethod
+    def of(cls, target: str) -> Target:
+        """The route of `target`, or the 400 or 404 that refuses it."""
+        url = urllib.parse.urlsplit(target)
+        try:
+            found = match(url.path)
+            query = (
+                urllib.parse.parse_qs(url.query, keep_blank_values=True, errors="strict")
+                if url.query
+                else {}
+            )
+        except UnicodeDecodeError:
+            raise ApiError(400, "the path or query is not UTF-8 when decoded") from None
+        if found is None:
+            raise ApiError(404, f"no route {url.path}", routes=list(ROUTES))
+        template, params = found
+        handlers, allow = _ALLOWED[template]
+        return cls(url.path, query, template, params, handlers, allow)
+
+
+def _allowed(template: str) -> tuple[Mapping[str, Handler], str]:
+    if template == "/openapi.json":
+        # Answered by the connection, not by a handler (the document knows the routes).
+        return {"GET": _answered_by_connection}, "GET"
+    handlers = ROUTES[template]
+    return handlers, ", ".join(sorted(handlers))
+
+
+def _answered_by_connection(api: Api, request: Request) -> Reply:
+    return _document_reply()
+
+
+_ALLOWED = {template: _allowed(template) for template in ROUTES}
 
 
 @functools.cache
@@ -114,48 +172,51 @@ class Connection:
     def _read_head(self) -> Head | None:
         buffer = self._buffer
         while True:
-            skip_blank_lines(buffer)
-            end = head_end(buffer)
-            if end >= 0:
-                break
+            if buffer:
+                if buffer[0] in _CR_LF:
+                    skip_blank_lines(buffer)
+                end = head_end(buffer)
+                if end >= 0:
+                    break
             data = self.sock.recv(_CHUNK)
             if not data:
                 return None  # closed, also in the middle of a head: nobody to answer
             buffer += data
-        head = parse_head(bytes(buffer[:end]))
+        raw = bytes(buffer[:end])
         del buffer[:end]
+        heads = self.owner._heads
+        head = heads.get(raw)
+        if head is None:
+            head = parse_head(raw)
+            if len(raw) <= _KEPT_HEAD:
+                if len(heads) >= _KEPT_HEADS:
+                    heads.clear()
+                heads[raw] = head
         return head
 
     def _route(self, head: Head) -> Reply:
         owner = self.owner
-        if not owner._authorized(head.fields.get("authorization")):
+        if owner._token is not None and not owner._authorized(head.fields.get("authorization")):
             raise ApiError(401, "unauthorized", headers={"WWW-Authenticate": "Bearer"})
-        url = urllib.parse.urlsplit(head.target)
-        try:
-            found = match(url.path)
-            query = (
-                urllib.parse.parse_qs(url.query, keep_blank_values=True, errors="strict")
-                if url.query
-                else {}
-            )
-        except UnicodeDecodeError:
-            raise ApiError(400, "the path or query is not UTF-8 when decoded") from None
-        if found is None:
-            raise ApiError(404, f"no route {url.path}", routes=list(ROUTES))
-        template, params = found
-        methods = ["GET"] if template == "/openapi.json" else sorted(ROUTES[template])
-        if head.method not in methods:
+        targets = owner._targets
+        target = targets.get(head.target)
+        if target is None:
+            target = Target.of(head.target)
+            if len(head.target) <= _KEPT_HEAD:
+                if len(targets) >= _KEPT_HEADS:
+                    targets.clear()
+                targets[head.target] = target
+        if head.method not in target.handlers:
             raise ApiError(
                 405,
-                f"{head.method} is not allowed on {template}: {', '.join(methods)}",
-                headers={"Allow": ", ".join(methods)},
+                f"{head.method} is not allowed on {target.template}: {target.allow}",
+                headers={"Allow": target.allow},
             )
         body = self._body(head, owner.max_body)
-        if template == "/openapi.json":
-            return _document_reply()
-        content_type = head.get("content-type").split(";")[0].strip().lower()
-        request = Request(head.method, url.path, query, content_type, body, params)
-        return ROUTES[template][head.method](owner.api, request)
+        request = Request(
+            head.method, target.path, target.query, head.content_type, body, target.params
+        )
+        return target.handlers[head.method](owner.api, request)
 
     def _body(self, head: Head, limit: int) -> bytes:
         if "transfer-encoding" in head.fields:

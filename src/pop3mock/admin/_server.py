@@ -19,7 +19,8 @@ from pop3mock.errors import ConfigurationError, ServerError
 from pop3mock.server._server import POP3Server
 
 from ._api import Api
-from ._connection import IDLE_LIMIT, Connection, HttpDate, idle_limit
+from ._connection import IDLE_LIMIT, Connection, HttpDate, Target, idle_limit
+from ._wire import Head
 
 __all__ = ["DEFAULT_MAX_BODY", "AdminServer"]
 
@@ -90,6 +91,9 @@ class AdminServer:
         self.port = port
         self._httpd: _Listener | None = None
         self._date = HttpDate()
+        # Requests its clients sent before, parsed and routed (`_connection`).
+        self._heads: dict[bytes, Head] = {}
+        self._targets: dict[str, Target] = {}
         self._thread: threading.Thread | None = None
         self._stopped = False
 

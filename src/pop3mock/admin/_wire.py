@@ -10,6 +10,7 @@ connection, as the framing of what follows is unknown.
 
 from __future__ import annotations
 
+import functools
 import http
 import re
 from collections.abc import Mapping
@@ -65,24 +66,27 @@ class Head:
     version: tuple[int, int]
     #: A field given more than once holds its values joined by ", " (RFC 9110 section 5.3).
     fields: Mapping[str, str]
+    # Worked out once per head, not on every look (a keep-alive client sends the same head
+    # again and again, and the connection keeps it parsed).
+    #: Whether the client wants the connection kept after the reply.
+    keep_alive: bool = attrs.field(init=False)
+    #: The announced body length, None without one (checked by `parse_head`).
+    content_length: int | None = attrs.field(init=False)
+    #: The media type of Content-Type in lower case, without parameters ("" without one).
+    content_type: str = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        tokens = {t.strip().lower() for t in self.get("connection").split(",")}
+        keep = "close" not in tokens if self.version >= (1, 1) else "keep-alive" in tokens
+        length = self.fields.get("content-length")
+        media = self.get("content-type").split(";")[0].strip().lower()
+        object.__setattr__(self, "keep_alive", keep)
+        object.__setattr__(self, "content_length", None if length is None else int(length))
+        object.__setattr__(self, "content_type", media)
 
     def get(self, name: str, default: str = "") -> str:
         """The value of the field `name` (in lower case), or `default`."""
         return self.fields.get(name, default)
-
-    @property
-    def keep_alive(self) -> bool:
-        """Whether the client wants the connection kept after the reply."""
-        tokens = {t.strip().lower() for t in self.get("connection").split(",")}
-        if self.version >= (1, 1):
-            return "close" not in tokens
-        return "keep-alive" in tokens
-
-    @property
-    def content_length(self) -> int | None:
-        """The announced body length, None without one (checked by `parse_head`)."""
-        text = self.fields.get("content-length")
-        return None if text is None else int(text)
 
 
 def head_end(data: bytes | bytearray) -> int:
@@ -205,21 +209,37 @@ def render(
     `keep_alive_10`: the request was HTTP/1.0 with `Connection: keep-alive`, which needs
     the same in the reply. `body=False` (HEAD): the fields only, Content-Length included.
     """
-    content_type = reply.content_type
+    start, middle, end = _fixed(
+        reply.status, reply.content_type, tuple(reply.headers.items()), close, keep_alive_10
+    )
+    length = str(len(reply.body)).encode("ascii")
+    data = b"".join((start, date.encode("latin-1"), middle, length, end))
+    return data + reply.body if body else data
+
+
+@functools.lru_cache(maxsize=256)
+def _fixed(
+    status: int,
+    content_type: str,
+    headers: tuple[tuple[str, str], ...],
+    close: bool,
+    keep_alive_10: bool,
+) -> tuple[bytes, bytes, bytes]:
+    # The parts of a reply's head that do not change from one reply to the next (all but
+    # the Date and Content-Length values), built once per kind of reply.
     if content_type == "application/json":
         content_type = "application/json; charset=utf-8"
-    head = [
-        f"HTTP/1.1 {reply.status} {_PHRASES.get(reply.status, '')}",
-        f"Date: {date}",
-        f"Content-Type: {content_type}",
-        f"Content-Length: {len(reply.body)}",
-        "Cache-Control: no-store",
-    ]
-    head += [f"{name}: {value}" for name, value in reply.headers.items()]
+    start = f"HTTP/1.1 {status} {_PHRASES.get(status, '')}\r\nDate: "
+    middle = f"\r\nContent-Type: {content_type}\r\nContent-Length: "
+    end = ["", "Cache-Control: no-store"]
+    end += [f"{name}: {value}" for name, value in headers]
     if close:
-        head.append("Connection: close")
+        end.append("Connection: close")
     elif keep_alive_10:
-        head.append("Connection: keep-alive")
-    head.append("\r\n")
-    data = "\r\n".join(head).encode("latin-1")
-    return data + reply.body if body else data
+        end.append("Connection: keep-alive")
+    end.append("\r\n")
+    return (
+        start.encode("latin-1"),
+        middle.encode("latin-1"),
+        "\r\n".join(end).encode("latin-1"),
+    )
