@@ -240,3 +240,18 @@ def test_a_refusal_never_quotes_a_credential(secret: str, how: str) -> None:
     error = refused(data.encode("latin-1"))
     assert error.status == 400
     assert secret not in error.message
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(value=_JSON)
+def test_a_json_reply_is_compact_utf8_json(value: object) -> None:
+    """The encoder the API builds once writes what json.dumps writes with the same options."""
+    expected = json.dumps(value, ensure_ascii=False, separators=(",", ":")) + "\n"
+    reply = json_reply(200, value)
+    assert reply.body == expected.encode("utf-8")

@@ -21,7 +21,7 @@ from pop3mock.maildrop._entries import Entries
 from pop3mock.maildrop._mailbox import Mailbox
 from pop3mock.server._server import POP3Server
 
-from ._http import ApiError, Request
+from ._http import ApiError, Reply, Request
 from ._metrics import Metrics
 
 __all__ = ["Api"]
@@ -54,6 +54,8 @@ class Api:
         for rule in self._rules:
             self._configured_ids.add(self.fault_id(rule))
         self.metrics = Metrics()
+        #: The last GET /health reply and the server state it answers.
+        self.health: tuple[object, Reply] = (None, Reply(503, b""))
         # The journal's clock is monotonic; replies say when in Unix time.
         self._offset = time.time() - time.monotonic()
 

@@ -21,14 +21,21 @@ __all__ = ["ROUTES", "Handler", "match"]
 
 def health(api: Api, request: Request) -> Reply:
     server = api.server
-    body = {
-        "status": "serving" if server.running else "stopped",
-        "host": server.host,
-        "port": server.port,
-        "tls_port": server.tls_port,
-        "url": server.url,
-    }
-    return json_reply(200 if server.running else 503, body)
+    running = server.running
+    state = (running, server.host, server.port, server.tls_port, server.url)
+    held = api.health
+    if held[0] != state:
+        # Encoded again only when the answer changes: a client that waits for the server
+        # asks this many times over.
+        body = {
+            "status": "serving" if running else "stopped",
+            "host": state[1],
+            "port": state[2],
+            "tls_port": state[3],
+            "url": state[4],
+        }
+        held = api.health = (state, json_reply(200 if running else 503, body))
+    return held[1]
 
 
 def reset(api: Api, request: Request) -> Reply:
