@@ -4,12 +4,15 @@ what admin traffic costs POP3 sessions it does not touch.
 The POP3 client threads run in the benchmark's client process, the admin calls in another
 (`_admin_client.py`); the POP3 server and the control API run in this process, as they do
 in `pop3mock serve`.
+
+    python benchmarks/_admin.py [COUNT]    # the server's CPU per admin call of each kind
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import resource
 import statistics
 import subprocess
 import sys
@@ -24,10 +27,11 @@ from _common import make_message
 from pop3mock import Mailbox, Message, POP3Server
 from pop3mock.admin import AdminServer
 
-__all__ = ["AdminRows", "admin_rows", "bulk_post"]
+__all__ = ["AdminRows", "admin_rows", "bulk_post", "call_cost"]
 
 HERE = Path(__file__).resolve().parent
 PACE = 0.005  # one admin call every 5 ms: 200 calls/s beside the POP3 sessions
+PHASE = 3  # sessions per thread in a phase of the last row: this many times run.py's count
 
 
 class AdminRows:
@@ -72,12 +76,35 @@ def _sessions(client: Any, port: int, names: Sequence[str], password: str, count
     return float(client.run(kind="sessions", host="127.0.0.1", port=port, **job)["value"])
 
 
+def _caller(url: str, *how: str) -> subprocess.Popen[str]:
+    """The lean HTTP client in its own interpreter, once it is connected and ready."""
+    caller = subprocess.Popen(
+        [sys.executable, str(HERE / "_admin_client.py"), url, *how],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=HERE,
+    )
+    assert caller.stdout is not None
+    if caller.stdout.readline().strip() != "ready":
+        caller.kill()
+        caller.wait()
+        raise RuntimeError("the admin client did not start")
+    return caller
+
+
 def admin_rows(
     rows: AdminRows, client: Any, names: Sequence[str], password: str, count: int, rep: int
 ) -> None:
     """One repetition: sessions/s without and with admin calls, in the order quiet, busy,
     busy, quiet (busy first on odd repetitions), so that a load that rises or falls during
-    the repetition weighs on both sides alike."""
+    the repetition weighs on both sides alike.
+
+    Both sides run the same processes: in a quiet phase the caller is started too, connects
+    and makes its first call, then makes none (`idle`), so that what differs is the admin
+    traffic alone, not a process started just before. Each phase runs PHASE times `count`
+    sessions per thread: a second or two, long enough that a burst of other work on a shared
+    machine does not decide the figure."""
     users = _users(names, password)
     order = ("quiet", "busy", "busy", "quiet")
     if rep % 2:
@@ -87,27 +114,15 @@ def admin_rows(
     for which in order:
         with POP3Server(users=users) as server, AdminServer(server) as admin:
             server.add_user("admin-target", password)
-            if which == "quiet":
-                rates["quiet"].append(_sessions(client, server.port, names, password, count))
-                continue
-            caller = subprocess.Popen(
-                [sys.executable, str(HERE / "_admin_client.py"), admin.url, str(PACE)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                text=True,
-                cwd=HERE,
-            )
+            caller = _caller(admin.url, "idle" if which == "quiet" else str(PACE))
             try:
-                assert caller.stdout is not None
-                if caller.stdout.readline().strip() != "ready":
-                    raise RuntimeError("the admin client did not start")
-                rate = _sessions(client, server.port, names, password, count)
+                rate = _sessions(client, server.port, names, password, PHASE * count)
             finally:
                 out, _ = caller.communicate(timeout=60)
             if caller.returncode != 0:
                 raise RuntimeError(f"the admin client failed (exit {caller.returncode})")
             times = json.loads(out)
-            rates["busy"].append(rate)
+            rates[which].append(rate)
             for kind in pooled:
                 pooled[kind] += times[kind]
             server.check()
@@ -126,6 +141,31 @@ def admin_rows(
         f"{n} calls in the last repetition, alternating GET /health and a 2 KB POST, one every "
         f"{PACE * 1000:.0f} ms from another process on one keep-alive connection, while 8 "
         "POP3 client threads run sessions on other users"
+    )
+    rows.beside.note = (
+        f"{PHASE * count * 8:,} sessions per phase, quiet and busy alternating; the caller "
+        "process runs in both, making no calls in the quiet phases"
+    )
+
+
+def call_cost(kind: str, count: int) -> tuple[float, float]:
+    """CPU seconds (user, system) the server process spends per admin call of `kind`,
+    over `count` calls back to back from the lean client in another process (no POP3
+    traffic, nothing else in this process)."""
+    with POP3Server(users={"admin-target": "password"}) as server, AdminServer(server) as admin:
+        caller = _caller(admin.url, "burst", kind, str(count))
+        assert caller.stdin is not None and caller.stdout is not None
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        caller.stdin.write("go\n")
+        caller.stdin.flush()
+        done = caller.stdout.readline().strip()
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        caller.communicate(timeout=60)
+        if done != "done" or caller.returncode != 0:
+            raise RuntimeError(f"the admin client failed (exit {caller.returncode})")
+    return (
+        (after.ru_utime - before.ru_utime) / count,
+        (after.ru_stime - before.ru_stime) / count,
     )
 
 
@@ -153,3 +193,19 @@ def bulk_post(row: Any, password: str, count: int = 10_000) -> None:
         assert len(server.mailbox("bulk")) == count
     row.pop3mock.append(result[0] * 1000)
     row.note = f"{len(body) / 1e6:.0f} MB of JSON: parsed, {count:,} messages built and delivered"
+
+
+def main() -> None:
+    """Print the server's CPU per admin call of each kind (median of five runs)."""
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 5000
+    for kind, label in (("health", "GET /health"), ("post", "POST 2 KB message")):
+        runs = sorted((call_cost(kind, count) for _ in range(5)), key=sum)
+        user, system = runs[2]
+        print(
+            f"{label}: {(user + system) * 1e6:.1f} us of server CPU per call "
+            f"(user {user * 1e6:.1f}, system {system * 1e6:.1f}; {count:,} calls, median of 5)"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,24 +1,33 @@
 """The control API's client for the benchmark, in its own interpreter (so that it never
 competes with the servers for the GIL).
 
-    python _admin_client.py URL PACE_SECONDS
+    python _admin_client.py URL PACE_SECONDS     # the calls of the row
+    python _admin_client.py URL idle             # connected, no calls
+    python _admin_client.py URL burst KIND N     # N calls of KIND back to back
 
-Alternates GET /health and POST /users/admin-target/messages (a 2 KB message) on one
-keep-alive connection, one call every PACE_SECONDS, from its "ready" line until its standard
-input closes; then prints {"health": [seconds...], "post": [seconds...]} as one JSON line.
+With a pace, it alternates GET /health and POST /users/admin-target/messages (a 2 KB
+message) on one keep-alive connection, one call every PACE_SECONDS, from its "ready" line
+until its standard input closes; then prints {"health": [seconds...], "post": [seconds...]}
+as one JSON line. `idle` connects and makes one call as the paced client does before its
+"ready" line, then none: the same processes and connections, without the traffic. `burst`
+waits for one line on its standard input after "ready", makes N calls of KIND ("health" or
+"post") as fast as replies come, and prints "done".
 
 A lean client, as a load generator is (wrk, hey): each request is built once and sent in
 one write, and a reply is read only as far as its status and Content-Length. So the figures
 are the API's, not those of a client library: http.client parses every reply's fields with
 the email package and sends a POST's head and body in two segments, which costs this
 client process about as much CPU as the API spends on the call, on a machine whose two
-CPUs the POP3 client and server already fill.
+CPUs the POP3 client and server already fill. Its socket stays blocking with the kernel
+keeping the time limit (SO_RCVTIMEO), as the API's does: a Python socket timeout would add
+a poll() before every send and recv.
 """
 
 from __future__ import annotations
 
 import json
 import socket
+import struct
 import sys
 import threading
 import time
@@ -26,13 +35,19 @@ import urllib.parse
 
 from _common import make_message
 
+_LIMIT = 30  # seconds without a reply: the API is stuck, the benchmark fails
+
 
 class Client:
     """One keep-alive HTTP/1.1 connection that sends prepared requests."""
 
     def __init__(self, host: str, port: int) -> None:
-        self.sock = socket.create_connection((host, port), timeout=30)
+        self.sock = socket.create_connection((host, port), timeout=_LIMIT)
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        limit = struct.pack("ll", _LIMIT, 0)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, limit)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, limit)
+        self.sock.settimeout(None)
         self.buffer = b""
 
     def call(self, request: bytes) -> int:
@@ -58,8 +73,13 @@ class Client:
         self.buffer += data
 
 
+def _check(kind: str, status: int) -> None:
+    if status not in (200, 201):
+        raise RuntimeError(f"{kind}: HTTP {status}")
+
+
 def main() -> None:
-    url, pace = sys.argv[1], float(sys.argv[2])
+    url, how = sys.argv[1], sys.argv[2]
     parts = urllib.parse.urlsplit(url)
     assert parts.hostname is not None and parts.port is not None
     client = Client(parts.hostname, parts.port)
@@ -72,11 +92,24 @@ def main() -> None:
         + b"Content-Type: message/rfc822\r\nContent-Length: %d\r\n\r\n" % len(message)
         + message,
     }
+    times: dict[str, list[float]] = {"health": [], "post": []}
+    _check("health", client.call(requests["health"]))  # connected and warm
+    if how == "burst":
+        kind, count = sys.argv[3], int(sys.argv[4])
+        print("ready", flush=True)
+        sys.stdin.readline()
+        for _ in range(count):
+            _check(kind, client.call(requests[kind]))
+        print("done", flush=True)
+        return
+    print("ready", flush=True)
+    if how == "idle":
+        sys.stdin.read()
+        print(json.dumps(times), flush=True)
+        return
+    pace = float(how)
     stop = threading.Event()
     threading.Thread(target=lambda: (sys.stdin.read(), stop.set()), daemon=True).start()
-    client.call(requests["health"])  # connected and warm: the measuring may start
-    print("ready", flush=True)
-    times: dict[str, list[float]] = {"health": [], "post": []}
     n = 0
     next_call = time.perf_counter()
     while not stop.is_set():
@@ -84,8 +117,7 @@ def main() -> None:
         t0 = time.perf_counter()
         status = client.call(requests[kind])
         times[kind].append(time.perf_counter() - t0)
-        if status not in (200, 201):
-            raise RuntimeError(f"{kind}: HTTP {status}")
+        _check(kind, status)
         n += 1
         next_call += pace
         time.sleep(max(0.0, next_call - time.perf_counter()))
