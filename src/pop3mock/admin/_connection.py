@@ -1,6 +1,7 @@
 """One connection of the control API: read a request, route it, write the reply, and keep
 the connection for the next one (HTTP/1.1 keep-alive) until the client closes it, it stays
-idle too long, or the server stops.
+idle too long, or the server stops. A request sent again (a client polling /health or the
+journal) is neither parsed nor routed again: the server keeps the heads and targets it read.
 
 The socket stays in blocking mode with its idle limit kept by the kernel (SO_RCVTIMEO,
 SO_SNDTIMEO): a socket timeout in Python would poll before every recv and send, and each
@@ -18,6 +19,7 @@ import struct
 import time
 import urllib.parse
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 import attrs
@@ -101,7 +103,10 @@ class Target:
             raise ApiError(404, f"no route {url.path}", routes=list(ROUTES))
         template, params = found
         handlers, allow = _ALLOWED[template]
-        return cls(url.path, query, template, params, handlers, allow)
+        # Read-only: every request for this target gets these same mappings.
+        return cls(
+            url.path, MappingProxyType(query), template, MappingProxyType(params), handlers, allow
+        )
 
 
 def _allowed(template: str) -> tuple[Mapping[str, Handler], str]:

@@ -14,6 +14,7 @@ import functools
 import http
 import re
 from collections.abc import Mapping
+from types import MappingProxyType
 
 import attrs
 
@@ -65,6 +66,7 @@ class Head:
     target: str
     version: tuple[int, int]
     #: A field given more than once holds its values joined by ", " (RFC 9110 section 5.3).
+    #: Read-only: a connection keeps a head it has read, for the same request sent again.
     fields: Mapping[str, str]
     # Worked out once per head, not on every look (a keep-alive client sends the same head
     # again and again, and the connection keeps it parsed).
@@ -129,7 +131,7 @@ def parse_head(data: bytes) -> Head:
         if len(fields) == block.count("\n") and length.isdigit() and length.isascii():
             if target.startswith("//"):
                 target = "/" + target.lstrip("/")
-            return Head(method, target, (1, int(minor)), fields)
+            return Head(method, target, (1, int(minor)), MappingProxyType(fields))
     lines = text.split("\n")
     lines = [line[:-1] if line.endswith("\r") else line for line in lines]
     while lines and not lines[-1]:
@@ -137,7 +139,7 @@ def parse_head(data: bytes) -> Head:
     if not lines:
         raise ApiError(400, "an empty request")
     method, target, version = _request_line(lines[0])
-    return Head(method, target, version, _fields(lines[1:]))
+    return Head(method, target, version, MappingProxyType(_fields(lines[1:])))
 
 
 def _request_line(line: str) -> tuple[str, str, tuple[int, int]]:
