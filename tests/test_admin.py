@@ -7,6 +7,7 @@ import poplib
 import socket
 import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -514,3 +515,40 @@ def test_wait_counts_the_sessions_the_journal_forgot() -> None:
             assert api.get("/journal/wait?sessions_ended=3") == {"sessions_ended": 3}
             late = api.call("GET", "/journal/wait?sessions_ended=4&timeout=0")
             assert (late.status, late.json()["sessions_ended"]) == (408, 3)
+
+
+def test_long_polls_end_with_the_sessions_they_wait_for_in_a_loop(
+    pop: POP3Server, admin: AdminServer, api: ApiClient
+) -> None:
+    """A long-poll is woken when sessions end (not by each command), and the journal's
+    count decides: after a reset it counts from zero again, even for a wait that began
+    before it; several waits at once each end when their count is reached."""
+    for _ in range(30):
+        api.call("POST", "/reset")
+        login(pop).quit()
+        assert api.get("/journal/wait?sessions_ended=1") == {"sessions_ended": 1}
+        replies: dict[int, Any] = {}
+        waiters = [
+            threading.Thread(target=_long_poll, args=(admin, count, replies)) for count in (2, 3)
+        ]
+        for thread in waiters:
+            thread.start()
+        assert api.call("POST", "/reset").status == 200  # before or after the waits began
+        for _ in range(3):
+            login(pop).quit()
+        for thread in waiters:
+            thread.join()
+        assert replies[3].json() == {"sessions_ended": 3}
+        assert replies[2].status == 200
+        assert replies[2].json()["sessions_ended"] in (2, 3)
+
+
+def _long_poll(admin: AdminServer, count: int, replies: dict[int, Any]) -> None:
+    with ApiClient(admin.url) as waiter:
+        replies[count] = waiter.call("GET", f"/journal/wait?sessions_ended={count}")
+
+
+def test_a_long_poll_that_times_out_says_how_long_it_waited(api: ApiClient) -> None:
+    late = api.call("GET", "/journal/wait?sessions_ended=5&timeout=0.05")
+    assert late.status == 408
+    assert late.json()["error"] == "waited 0.05 s for 5 ended sessions (ended: 0, open: 0)"

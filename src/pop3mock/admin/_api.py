@@ -63,6 +63,27 @@ class Api:
         """End every long-poll now (the HTTP server is stopping)."""
         self.stopping.set()
         self.server.journal.wake()
+        self.metrics.wake()
+
+    def wait_ended(self, count: int, timeout: float) -> bool:
+        """Wait until the journal counts `count` ended sessions; False on timeout or stop.
+
+        Woken only when a session ends (by the metrics' listener), never by a command, and
+        without the journal's lock in between: a long-poll costs the POP3 threads nothing
+        while it waits. The journal's own count decides; the listener's only says when to
+        look again.
+        """
+        deadline = time.monotonic() + timeout
+        journal = self.server.journal
+        while True:
+            # The listener's count first: a session that ends between the two reads makes
+            # the wait look once too early, never too late.
+            counted = self.metrics.ended
+            ended = journal.ended_sessions
+            if ended >= count:
+                return True
+            if not self.metrics.wait_ended(counted + count - ended, deadline, self.stopping.is_set):
+                return False
 
     def mailbox(self, request: Request) -> Mailbox:
         """The mailbox the path names (`{name}`), or a 404 listing the users."""

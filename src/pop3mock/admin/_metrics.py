@@ -7,7 +7,9 @@ of a counter.
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
+from collections.abc import Callable
 
 from pop3mock.journal._journal import CommandRecord, SessionRecord
 
@@ -26,6 +28,10 @@ class Metrics:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        # Notified when a session ends, while a long-poll waits (`wait_ended`): it is not
+        # woken by every command, as a wait on the journal itself would be.
+        self._ended = threading.Condition(self._lock)
+        self._waiting = 0
         self.sessions = 0
         self.ended = 0
         self.faults = 0
@@ -45,6 +51,28 @@ class Metrics:
                 self.ended += 1
                 self.faults += len(session.faults)
                 self.bytes_sent += session.greeting_size
+                if self._waiting:
+                    self._ended.notify_all()
+
+    def wait_ended(self, count: int, deadline: float, cancel: Callable[[], bool]) -> bool:
+        """Wait until `count` sessions have ended since these counters began; False when
+        `deadline` (time.monotonic()) passes first or `cancel()` says to stop."""
+        with self._ended:
+            self._waiting += 1
+            try:
+                while self.ended < count:
+                    left = deadline - time.monotonic()
+                    if left <= 0 or cancel():
+                        return False
+                    self._ended.wait(left)
+                return not cancel()
+            finally:
+                self._waiting -= 1
+
+    def wake(self) -> None:
+        """Make every `wait_ended` look at its `cancel` now."""
+        with self._ended:
+            self._ended.notify_all()
 
     def render(self, users: int, fault_rules: int) -> str:
         with self._lock:
