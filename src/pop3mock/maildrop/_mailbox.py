@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import compress
+from typing import TypeVar
 
 from pop3mock.errors import ConfigurationError
-from pop3mock.maildrop._entries import Entries, Entry, LazyMaildrop
+from pop3mock.maildrop._entries import Entries, Entry, LazyMaildrop, scan_lines, uid_lines
 from pop3mock.maildrop._message import LazyMessage, Message, MessageInput
 
 __all__ = ["AssignWireUids", "Entry", "Mailbox", "MaildropView"]
@@ -22,11 +24,17 @@ __all__ = ["AssignWireUids", "Entry", "Mailbox", "MaildropView"]
 #: already given).
 AssignWireUids = Callable[[str, list[str], dict[str, str], set[str]], None]
 
+_T = TypeVar("_T")
+# Deletion marks (1 = marked) to the selectors of `itertools.compress` (1 = listed).
+_UNMARKED = bytes.maketrans(b"\x00\x01", b"\x01\x00")
+
 
 class _EntryLog:
     """Entries in delivery order: an immutable head and a list that `add` appends to.
 
-    Appending is O(1), as with a list; a session's snapshot copies the tail once.
+    Appending is O(1), as with a list. `now()` folds what was appended into the head once,
+    so that it gives the very same `Entries` until something changes: the sessions in
+    between share its octet sum and listings, and a login copies nothing.
     """
 
     __slots__ = ("head", "tail")
@@ -39,13 +47,12 @@ class _EntryLog:
         return len(self.head) + len(self.tail)
 
     def now(self) -> Entries:
-        if not self.tail:
-            return self.head
-        return self.head + Entries([tuple(self.tail)])
+        if self.tail:
+            self.head, self.tail = self.head.extended(self.tail), []
+        return self.head
 
     def add_drop(self, drop: LazyMaildrop) -> None:
         self.head = self.now() + Entries.of([drop])
-        self.tail = []
 
     def replace(self, entries: Entries) -> None:
         self.head, self.tail = entries, []
@@ -99,7 +106,7 @@ class Mailbox:
             self.add(*messages)
 
     def __repr__(self) -> str:
-        return f"<Mailbox {self.user!r}: {len(self._entries)} messages>"
+        return f"<Mailbox {self.user!r}: {len(self)} messages>"
 
     # -- content -------------------------------------------------------------------------
 
@@ -284,7 +291,8 @@ class Mailbox:
         return self._last_login
 
     def __len__(self) -> int:
-        return len(self._entries)
+        with self._lock:  # `now()` moves entries from the log's tail to its head
+            return len(self._entries)
 
     # -- sessions ------------------------------------------------------------------------
 
@@ -377,29 +385,24 @@ class MaildropView:
 
     def scan_listing(self) -> bytes:
         """LIST body: `n size` lines of the messages not marked deleted (cached until a mark)."""
+        if self._count == len(self.entries):
+            return self.entries.scan_listing()  # nothing marked: shared across sessions
         if self._list is None:
-            deleted = self._deleted
-            self._list = b"".join(
-                [
-                    b"%d %d\r\n" % (i, size)
-                    for i, size in enumerate(self.entries.sizes(), 1)
-                    if not deleted[i - 1]
-                ]
-            )
+            self._list = scan_lines(*self._unmarked(self.entries.sizes()))
         return self._list
 
     def uid_listing(self) -> bytes:
         """UIDL body: `n uid` lines of the messages not marked deleted (cached until a mark)."""
+        if self._count == len(self.entries):
+            return self.entries.uid_listing()  # nothing marked: shared across sessions
         if self._uidl is None:
-            deleted = self._deleted
-            self._uidl = b"".join(
-                [
-                    b"%d %s\r\n" % (i, uid.encode("ascii"))
-                    for i, uid in enumerate(self.entries.uids(), 1)
-                    if not deleted[i - 1]
-                ]
-            )
+            self._uidl = uid_lines(*self._unmarked(self.entries.uids()))
         return self._uidl
+
+    def _unmarked(self, column: list[_T]) -> tuple[Iterator[int], Iterator[_T]]:
+        """The numbers and the values of `column` of the messages not marked deleted."""
+        kept = self._deleted.translate(_UNMARKED)
+        return compress(range(1, len(column) + 1), kept), compress(column, kept)
 
     def commit(self, extra: Iterable[int] = ()) -> int:
         """UPDATE state: remove marked messages (and `extra` numbers), release the lock."""
