@@ -48,21 +48,24 @@ def login(box: Mailbox, config: ServerConfig | None = None) -> Session:
     return session
 
 
-def listings(box: Mailbox, *commands: str) -> tuple[bytes, bytes]:
-    """LIST and UIDL of a session, after `commands` (say DELE 2), which QUIT then commits."""
+def listings(box: Mailbox, *commands: str) -> tuple[str, bytes, bytes]:
+    """STAT, LIST and UIDL of a session, after `commands` (say DELE 2), which QUIT then
+    commits."""
     session = login(box)
     for command in commands:
         handle(session, command)
-    got = body(session, "LIST"), body(session, "UIDL")
+    got = handle(session, "STAT").text, body(session, "LIST"), body(session, "UIDL")
     handle(session, "QUIT")
     return got
 
 
-def expected(box: Mailbox) -> tuple[bytes, bytes]:
-    """The listings of the maildrop as it is now, worked out message by message."""
-    scan = b"".join(b"%d %d\r\n" % (n, m.size) for n, m in enumerate(box.messages, 1))
+def expected(box: Mailbox) -> tuple[str, bytes, bytes]:
+    """STAT and the listings of the maildrop as it is now, worked out message by message."""
+    messages = box.messages
+    stat = f"{len(messages)} {sum(m.size for m in messages)}"
+    scan = b"".join(b"%d %d\r\n" % (n, m.size) for n, m in enumerate(messages, 1))
     uidl = b"".join(b"%d %s\r\n" % (n, uid.encode()) for n, uid in enumerate(box.uids, 1))
-    return scan, uidl
+    return stat, scan, uidl
 
 
 def mailbox() -> Mailbox:
@@ -150,7 +153,7 @@ def test_marks_show_in_the_session_and_rset_brings_the_whole_listing_back() -> N
     box = mailbox()
     whole = listings(box)
     session = login(box)
-    assert (body(session, "LIST"), body(session, "UIDL")) == whole
+    assert (handle(session, "STAT").text, body(session, "LIST"), body(session, "UIDL")) == whole
     handle(session, "DELE 2")
     uids = box.uids
     assert body(session, "LIST").startswith(b"1 %d\r\n3 " % len(BODIES[0]))
@@ -162,10 +165,10 @@ def test_marks_show_in_the_session_and_rset_brings_the_whole_listing_back() -> N
     assert [line.split()[0] for line in scan.splitlines()] == [b"1", b"3", b"4", b"5", b"6", b"8"]
     uidl = body(session, "UIDL")
     assert uidl.splitlines() == [
-        line for line in whole[1].splitlines() if line.split()[0] not in (b"2", b"7")
+        line for line in whole[2].splitlines() if line.split()[0] not in (b"2", b"7")
     ]
     handle(session, "RSET")
-    assert (body(session, "LIST"), body(session, "UIDL")) == whole
+    assert (handle(session, "STAT").text, body(session, "LIST"), body(session, "UIDL")) == whole
     handle(session, "QUIT")
     assert listings(box) == whole == expected(box)
 
@@ -180,7 +183,7 @@ def test_mail_delivered_during_a_session_is_not_listed_in_it() -> None:
     handle(session, "DELE 1")
     handle(session, "QUIT")
     assert listings(box) == expected(box)
-    assert len(box) == 10 and expected(box)[0].startswith(b"1 %d\r\n" % len(BODIES[1]))
+    assert len(box) == 10 and expected(box)[1].startswith(b"1 %d\r\n" % len(BODIES[1]))
 
 
 def test_sessions_on_an_unchanged_maildrop_share_one_listing() -> None:
