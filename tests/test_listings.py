@@ -245,6 +245,31 @@ def test_entries_extended_run_by_run_is_their_concatenation(runs: list[int]) -> 
     assert len(entries._segments) <= max(1, len(messages)).bit_length()
 
 
+# A run of plain messages (its length), or a lazy maildrop (a list of one length).
+RUNS = st.lists(st.one_of(st.integers(0, 9), st.lists(st.integers(0, 5), min_size=1, max_size=1)))
+
+
+@given(RUNS, st.data())
+def test_listings_carried_over_deliveries_equal_fresh_ones(
+    runs: list[int | list[int]], data: st.DataObject
+) -> None:
+    entries = Entries()
+    for n, run in enumerate(runs):
+        if isinstance(run, int):
+            entries = entries.extended(
+                [Message.of(BODIES[i % len(BODIES)], uid=f"m{n}.{i}") for i in range(run)]
+            )
+        else:
+            entries = entries + Entries.of([lazy(f"d{n}.", run[0])])
+        # Listed or not before the next delivery: a session may have asked, or not.
+        if data.draw(st.booleans()):
+            entries.scan_listing(), entries.uid_listing(), entries.total_size()
+    fresh = Entries([tuple(entries)])
+    assert entries.scan_listing() == fresh.scan_listing()
+    assert entries.uid_listing() == fresh.uid_listing()
+    assert entries.total_size() == fresh.total_size() == sum(e.size for e in fresh)
+
+
 def test_a_mailbox_fed_one_message_at_a_time_keeps_few_segments() -> None:
     box = Mailbox("alice", "pw")
     for i in range(1000):

@@ -323,7 +323,7 @@ class Entries(Sequence[Entry]):
         each entry is copied O(log n) times in all.
         """
         segments = list(self._segments)
-        merged = tuple(run)
+        merged = added = tuple(run)
         while segments:
             last = segments[-1]
             if not isinstance(last, tuple) or len(last) > 2 * len(merged):
@@ -331,12 +331,26 @@ class Entries(Sequence[Entry]):
             segments.pop()
             merged = last + merged
         segments.append(merged)
-        return Entries(segments)
+        return Entries(segments)._continuing(self, Entries([added]))
 
     def __add__(self, other: object) -> Entries:
         if not isinstance(other, Entries):
             return NotImplemented
-        return Entries(self._segments + other._segments)
+        return Entries(self._segments + other._segments)._continuing(self, other)
+
+    def _continuing(self, before: Entries, added: Entries) -> Entries:
+        """These entries, which are `before` then `added`, with what `before` already
+        computed carried on: mail delivered between sessions then costs the next session
+        the listing lines of the new messages only, not a new listing of them all."""
+        total, scan, uidl = before._total, before._scan, before._uidl
+        numbers = range(len(before) + 1, len(self) + 1)
+        if total is not None:
+            self._total = total + added.total_size()
+        if scan is not None:
+            self._scan = scan + scan_lines(numbers, added.sizes())
+        if uidl is not None:
+            self._uidl = uidl + uid_lines(numbers, added.uids())
+        return self
 
     def __repr__(self) -> str:
         return f"<Entries {len(self)} in {len(self._segments)} segments>"
