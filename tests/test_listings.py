@@ -277,3 +277,56 @@ def test_a_mailbox_fed_one_message_at_a_time_keeps_few_segments() -> None:
         entries = box.snapshot()
     assert len(entries) == 1000 and len(entries._segments) <= 10
     assert entries.uids() == [f"m{i}" for i in range(1000)]
+
+
+UIDS = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=70)
+
+
+@given(st.lists(UIDS, max_size=80, unique=True), st.data())
+def test_a_view_with_marks_lists_exactly_the_unmarked_messages(
+    uids: list[str], data: st.DataObject
+) -> None:
+    box = Mailbox("alice", "pw", [Message.of(BODIES[i % 8], uid=u) for i, u in enumerate(uids)])
+    messages = box.messages
+    if data.draw(st.booleans()):
+        listings(box)  # the whole listings made before the marks, or not
+    view = box.open()
+    assert view is not None
+    for _ in range(data.draw(st.integers(1, 3))):
+        # Marks come in steps, with a listing between: each mark must show. A few marks
+        # (the lines cut out of the whole listing) or many (a listing made anew).
+        most = data.draw(st.sampled_from([len(uids) // 8, len(uids)]))
+        numbers = data.draw(st.sets(st.integers(1, max(1, len(uids))), max_size=most))
+        for number in numbers:
+            if view.exists(number):
+                view.mark_deleted(number)
+        listed = [n for n in range(1, len(uids) + 1) if not view.is_deleted(n)]
+        assert view.scan_listing() == b"".join(
+            b"%d %d\r\n" % (n, messages[n - 1].size) for n in listed
+        )
+        assert view.uid_listing() == b"".join(
+            b"%d %s\r\n" % (n, uids[n - 1].encode()) for n in listed
+        )
+    view.unmark_all()
+    assert (view.scan_listing(), view.uid_listing()) == expected(box)[1:]
+    view.release()
+
+
+@pytest.mark.parametrize(
+    "marked", [{1}, {1, 2}, {5, 6}, {40}, {39, 40}, {1, 40}, {10, 20, 30}, {2, 3, 4, 5}]
+)
+def test_a_few_marks_cut_their_lines_out_of_the_whole_listing(marked: set[int]) -> None:
+    # Uids of every length, some of them digits, as a line's number might be taken for one.
+    uids = [str(n * 7) if n % 3 else "u" * (n % 70 + 1) + str(n) for n in range(1, 41)]
+    box = Mailbox("alice", "pw", [Message.of(BODIES[n % 8], uid=u) for n, u in enumerate(uids)])
+    messages = box.messages
+    whole = listings(box)
+    view = box.open()
+    assert view is not None
+    for number in sorted(marked):
+        view.mark_deleted(number)
+    listed = [n for n in range(1, 41) if n not in marked]
+    assert view.scan_listing() == b"".join(b"%d %d\r\n" % (n, messages[n - 1].size) for n in listed)
+    assert view.uid_listing() == b"".join(b"%d %s\r\n" % (n, uids[n - 1].encode()) for n in listed)
+    view.release()
+    assert listings(box) == whole

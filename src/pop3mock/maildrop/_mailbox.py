@@ -388,7 +388,10 @@ class MaildropView:
         if self._count == len(self.entries):
             return self.entries.scan_listing()  # nothing marked: shared across sessions
         if self._list is None:
-            self._list = scan_lines(*self._unmarked(self.entries.sizes()))
+            if self._few_marked():
+                self._list = self._cut_marked(self.entries.scan_listing())
+            else:
+                self._list = scan_lines(*self._unmarked(self.entries.sizes()))
         return self._list
 
     def uid_listing(self) -> bytes:
@@ -396,8 +399,40 @@ class MaildropView:
         if self._count == len(self.entries):
             return self.entries.uid_listing()  # nothing marked: shared across sessions
         if self._uidl is None:
-            self._uidl = uid_lines(*self._unmarked(self.entries.uids()))
+            if self._few_marked():
+                self._uidl = self._cut_marked(self.entries.uid_listing())
+            else:
+                self._uidl = uid_lines(*self._unmarked(self.entries.uids()))
         return self._uidl
+
+    def _few_marked(self) -> bool:
+        # Cutting a line out costs a few Python steps, formatting one a few times less: past
+        # one mark in eight, making the listing anew is the cheaper way.
+        return (len(self.entries) - self._count) * 8 <= len(self.entries)
+
+    def _cut_marked(self, whole: bytes) -> bytes:
+        """`whole`, the listing of every message, without the lines of the marked ones.
+
+        A session's numbers do not change when messages are marked, so the kept lines are
+        those of `whole`. Line n is found by what begins it, "n " after a line end (or at
+        the very start): a size or a uid holds no space and no line end, so nothing else
+        matches.
+        """
+        deleted = self._deleted
+        data = memoryview(whole)
+        pieces: list[memoryview] = []
+        kept_from = 0  # the start of the text kept after the last cut
+        index = deleted.find(1)
+        while index >= 0:
+            number = index + 1
+            begin = (
+                0 if number == 1 else whole.index(b"\r\n%d " % number, max(kept_from - 2, 0)) + 2
+            )
+            pieces.append(data[kept_from:begin])
+            kept_from = whole.index(b"\r\n", begin) + 2
+            index = deleted.find(1, number)
+        pieces.append(data[kept_from:])
+        return b"".join(pieces)
 
     def _unmarked(self, column: list[_T]) -> tuple[Iterator[int], Iterator[_T]]:
         """The numbers and the values of `column` of the messages not marked deleted."""
