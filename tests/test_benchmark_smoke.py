@@ -168,3 +168,15 @@ def test_the_profiling_script_needs_a_workload_or_a_profile() -> None:
     out = _profile()
     assert out.returncode == 2
     assert "name a workload (retr2k, sessions) or give --own-time FILE" in out.stderr
+
+
+@pytest.mark.parametrize("args", [(), ("--changed",), ("--deleted",)])
+def test_the_listing_cpu_script_reports_both_commands(args: tuple[str, ...]) -> None:
+    out = _script("listing_cpu.py", "--sessions", "2", *args)
+    assert out.returncode == 0, out.stderr
+    for command in ("LIST", "UIDL"):
+        assert re.search(
+            rf"^{command}: login {_NUMBER} ms, first {command} {_NUMBER} ms, QUIT {_NUMBER} ms",
+            out.stdout,
+            re.M,
+        ), out.stdout
