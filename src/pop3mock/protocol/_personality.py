@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 import os
 import types
-from collections.abc import Iterator, Mapping
+from collections.abc import Hashable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pop3mock.errors import ConfigurationError
@@ -54,6 +54,8 @@ _BUILTIN = ("default", "dovecot", "gmail", "rfc1939")
 _SERVER_OPTIONS = ("implicit_tls",)
 # Files read, by name (and a file's mtime and size): at most this many are kept.
 _CACHED_FILES = 64
+# Configurations of the built-in personalities built, by their options: at most this many.
+_CACHED_CONFIGS = 128
 
 
 def _is_path(name: object) -> bool:
@@ -152,6 +154,77 @@ def _read(path: str) -> tuple[Mapping[str, Any], Mapping[str, Any]]:
 def personality_config(name: str | os.PathLike[str] = "default", **overrides: Any) -> ServerConfig:
     """A `ServerConfig` for personality `name` (a built-in name or the path of a personality
     file), with `overrides` applied on top."""
+    if not isinstance(name, (str, os.PathLike)):
+        raise ConfigurationError(
+            f"personality must be a name or the path of a personality file, not {name!r}"
+        )
+    if isinstance(name, str) and name in _BUILTIN:
+        # Every server of a test suite builds one, mostly with the same few options: a
+        # ServerConfig is deeply frozen, so servers with the same options share one.
+        key = _options_key(overrides)
+        if key is not None:
+            return _cached_config(name, _Keyed(key, overrides))
+    return _build_config(name, overrides)
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+_CONTAINERS = frozenset({tuple, list, frozenset, set})
+
+
+def _value_key(value: Any) -> Hashable | None:
+    """What decides the config `value` makes: its exact type and value, item by item (so
+    that ``True`` and ``1``, ``1`` and ``1.0``, ``0.0`` and ``-0.0`` differ); None for a value
+    of another kind, which is not cached."""
+    kind = type(value)
+    if kind in _SCALARS:
+        return kind, value.hex() if kind is float else value
+    if kind in _CONTAINERS or kind is dict:
+        pairs = value.items() if kind is dict else enumerate(value)
+        items = []
+        for index, item in pairs:
+            index_key, item_key = _value_key(index), _value_key(item)
+            if index_key is None or item_key is None:
+                return None
+            items.append((index_key, item_key))
+        return kind, tuple(items)
+    return None
+
+
+def _options_key(overrides: Mapping[str, Any]) -> Hashable | None:
+    items = []
+    for option, value in overrides.items():
+        key = _value_key(value)
+        if key is None:
+            return None
+        items.append((option, key))
+    return tuple(sorted(items, key=lambda item: item[0]))
+
+
+class _Keyed:
+    """Options for `_cached_config`: compared and hashed by their key alone."""
+
+    __slots__ = ("_hash", "key", "options")
+
+    def __init__(self, key: Hashable, options: dict[str, Any]) -> None:
+        self.key = key
+        self.options: dict[str, Any] | None = options
+        self._hash = hash(key)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Keyed) and self.key == other.key
+
+
+@functools.lru_cache(maxsize=_CACHED_CONFIGS)
+def _cached_config(name: str, keyed: _Keyed) -> ServerConfig:
+    options, keyed.options = keyed.options, None  # the cache keeps the key, not the values
+    assert options is not None
+    return _build_config(name, options)
+
+
+def _build_config(name: str | os.PathLike[str], overrides: dict[str, Any]) -> ServerConfig:
     # Imported here so that the pytest plugin can list the personalities at start without
     # loading the protocol core.
     import difflib
@@ -160,11 +233,8 @@ def personality_config(name: str | os.PathLike[str] = "default", **overrides: An
 
     from pop3mock.protocol._config import ServerConfig
 
-    if not isinstance(name, (str, os.PathLike)):
-        raise ConfigurationError(
-            f"personality must be a name or the path of a personality file, not {name!r}"
-        )
     preset, _ = _resolve(name)
+    overrides = dict(overrides)
     values: dict[str, Any] = dict(preset)
     texts = dict(values.get("texts", {}))
     extra_texts = overrides.pop("texts", None) or {}
