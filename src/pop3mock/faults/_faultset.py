@@ -24,6 +24,7 @@ in modules that each hold one part: `fault_targets` (what a rule can match, `Fau
 from __future__ import annotations
 
 import functools
+import os
 import random
 import threading
 from collections.abc import Callable
@@ -98,7 +99,9 @@ class Shortfall:
 
 def _new_seed(seed: int | None) -> int:
     if seed is None:
-        return random.SystemRandom().randrange(2**32)
+        # Four bytes from the OS: what SystemRandom().randrange(2**32) draws, without
+        # making a generator (and seeding it from the OS too) for every server.
+        return int.from_bytes(os.urandom(4), "big")
     if not whole_number(seed, None):
         raise ConfigurationError(f"fault seed {seed!r}: an integer")
     return seed
