@@ -823,3 +823,27 @@ def test_the_sessions_section_is_bounded_and_can_be_switched_off(suite: pytest.P
     result = suite.runpytest()
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*pop3_report_lines: expected an integer >= 1, got 'x'*"])
+
+
+@pytest.mark.slow
+def test_a_test_server_is_released_after_its_test(suite: pytest.Pytester) -> None:
+    # Kept until the end of the run, a suite's servers (with their maildrops) add up.
+    suite.makepyfile(
+        """
+        import gc
+        import weakref
+
+        made = []
+
+        def test_one(pop3_server):
+            made.append(weakref.ref(pop3_server))
+
+        def test_two(pop3_server_factory):
+            made.append(weakref.ref(pop3_server_factory(users={"bob": "pw"})))
+
+        def test_after():
+            gc.collect()
+            assert [ref() for ref in made] == [None, None]
+        """
+    )
+    suite.runpytest().assert_outcomes(passed=3)

@@ -192,6 +192,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     outcome = yield
     report: pytest.TestReport = outcome.get_result()  # type: ignore[attr-defined]
     servers = item.stash.get(_servers_key, [])
+    if servers and report.when == "teardown":
+        del item.stash[_servers_key]  # the test is over: its servers go now, not at the run's end
     enabled, limit = item.config.stash.get(_report_key, (False, _REPORT_LINES))
     if servers and enabled:
         if report.failed:
@@ -206,7 +208,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     lines = [
         f"{server!r}: fault seed {server.faults.seed}; replay with "
         f"--pop3-fault-seed {server.faults.seed} (or fault_seed={server.faults.seed})"
-        for server in item.stash.get(_servers_key, [])
+        for server in servers
         if server.faults.rules
     ]
     if lines:
@@ -246,10 +248,6 @@ def _sessions_report(servers: Sequence[POP3Server], limit: int = _REPORT_LINES) 
     return "\n".join(kept) + "\n"
 
 
-def _remember(node: pytest.Item, server: POP3Server) -> None:
-    node.stash.setdefault(_servers_key, []).append(server)
-
-
 # -- building servers ----------------------------------------------------------------------
 
 
@@ -274,16 +272,16 @@ def build_server(
     from pop3mock.checks import suggestion
     from pop3mock.maildrop._mailbox import Mailbox
     from pop3mock.server._assemble import FaultInput, Maildrop, UserInput, assemble
-    from pop3mock.server._server import POP3Server, option_names
+    from pop3mock.server._options import option_names
+    from pop3mock.server._server import POP3Server
 
     opts = dict(options)
-    known = option_names() | _OWN_OPTIONS
-    for name in sorted(opts):
-        if name not in known:
-            raise ConfigurationError(
-                f"unknown {what} option {name}{suggestion(name, known)}: it takes POP3Server's "
-                f"options and {', '.join(sorted(_OWN_OPTIONS))}"
-            )
+    known = option_names(POP3Server) | _OWN_OPTIONS
+    for name in sorted(opts.keys() - known):
+        raise ConfigurationError(
+            f"unknown {what} option {name}{suggestion(name, known)}: it takes POP3Server's "
+            f"options and {', '.join(sorted(_OWN_OPTIONS))}"
+        )
     check = bool(opts.pop("check", True))
     users = opts.pop("users", None)
     users = DEFAULT_USERS if users is None else users
@@ -401,7 +399,7 @@ def _set_up(
     try:
         server, check = build_server(options(), what)
         if node is not None:
-            _remember(node, server)
+            node.stash.setdefault(_servers_key, []).append(server)  # for its report
         server.start()
     except (Pop3MockError, OSError) as exc:
         raise exc.with_traceback(None) from None

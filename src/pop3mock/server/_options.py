@@ -7,14 +7,18 @@ messages name the keyword.
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable, Collection
 from typing import Any
+
+import attrs
 
 from pop3mock.checks import DURATION_RULE, duration, suggestion, whole_number
 from pop3mock.errors import ConfigurationError
 from pop3mock.protocol._config import ServerConfig
 
-__all__ = ["check_values", "config_from_options"]
+__all__ = ["check_values", "config_from_options", "option_names"]
 
 
 _SECONDS = DURATION_RULE.removeprefix("a ")
@@ -62,3 +66,13 @@ def config_from_options(
         return personality_config(personality, stls_available=stls, **options)
     except TypeError as exc:
         raise ConfigurationError(f"unknown POP3Server option: {exc}") from None
+
+
+@functools.cache
+def option_names(server: Callable[..., object]) -> frozenset[str]:
+    """Every keyword option of `server` (POP3Server) by its documented name (cached: inspect
+    is slow)."""
+    own = set(inspect.signature(server).parameters) - {"options"}
+    config = set(attrs.fields_dict(ServerConfig))
+    # stls_available is what stls= sets.
+    return frozenset((own | config | {"greeting", "sasl_mechanisms"}) - {"stls_available"})

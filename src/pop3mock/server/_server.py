@@ -8,7 +8,6 @@ the next one; `_connection` serves it); `stop()` shuts every socket down and joi
 from __future__ import annotations
 
 import contextlib
-import functools
 import itertools
 import os
 import queue
@@ -19,7 +18,8 @@ import time
 import traceback
 import urllib.parse
 import warnings
-from collections.abc import Iterable, Mapping
+import weakref
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -37,7 +37,7 @@ from pop3mock.protocol._recording import Recording
 from pop3mock.protocol._replay import Replay
 from pop3mock.protocol._session import system_error
 from pop3mock.server._connection import Connection, bind_error, shutdown
-from pop3mock.server._options import check_values, config_from_options
+from pop3mock.server._options import check_values, config_from_options, option_names
 
 __all__ = ["POP3Server"]
 
@@ -89,7 +89,7 @@ class POP3Server:
                 stacklevel=2,
             )
         if config is None:
-            config = config_from_options(options, option_names(), stls=stls)
+            config = config_from_options(options, option_names(POP3Server), stls=stls)
         elif options:
             raise ConfigurationError(
                 f"give either config= or options, not both (got {sorted(options)})"
@@ -135,7 +135,8 @@ class POP3Server:
         self.check_faults = check_faults
         self.journal = Journal(keep_sessions=journal_keep, keep_commands=session_keep_commands)
         # A failing journal listener (a --journal file on a full disk) is a server failure.
-        self.journal.on_listener_error = self._record_error
+        # Held weakly: with no reference back, a server is freed as soon as a test drops it.
+        self.journal.on_listener_error = _weakly(self._record_error)
         self.faults = FaultSet(fault_seed)
         self.errors: list[BaseException] = []
         self._error_places: dict[int, str] = {}  # id() of an `errors` item: where it happened
@@ -489,12 +490,6 @@ class POP3Server:
             self._leaving.discard(conn)
 
 
-@functools.cache
-def option_names() -> frozenset[str]:
-    """Every keyword option of POP3Server by its documented name (cached: inspect is slow)."""
-    import inspect
-
-    own = set(inspect.signature(POP3Server.__init__).parameters) - {"self", "options"}
-    config = set(attrs.fields_dict(ServerConfig))
-    # stls_available is what stls= sets.
-    return frozenset((own | config | {"greeting", "sasl_mechanisms"}) - {"stls_available"})
+def _weakly(method: Callable[[BaseException, str], None]) -> Callable[[BaseException, str], None]:
+    ref = weakref.WeakMethod(method)
+    return lambda exc, place: None if (bound := ref()) is None else bound(exc, place)
