@@ -19,7 +19,6 @@ from pop3mock.checks import MAX_LAZY_MESSAGES, expected, unknown_user, whole_num
 from pop3mock.checks import whole_number_rule as _rule
 from pop3mock.errors import ConfigurationError
 from pop3mock.maildrop._mailbox import Mailbox
-from pop3mock.maildrop._sources import DEFAULT_MAX_MESSAGE_SIZE
 
 if TYPE_CHECKING:
     from pop3mock.faults._faultset import FaultSet, Rule
@@ -143,6 +142,10 @@ def assemble(
         items: list[Item] = list(drop.messages)
         if drop.path is not None:
             if drop.path not in loaded:
+                # Imported here: a test's server rarely reads files, and the readers of mbox
+                # and Maildir bring the email package's parsers with them.
+                from pop3mock.maildrop._sources import DEFAULT_MAX_MESSAGE_SIZE
+
                 size = max_message_size or DEFAULT_MAX_MESSAGE_SIZE
                 found = _in(drop.path_option, load_maildrop, drop.path, size)
                 loaded[drop.path] = found
