@@ -180,3 +180,24 @@ def test_the_listing_cpu_script_reports_both_commands(args: tuple[str, ...]) -> 
             out.stdout,
             re.M,
         ), out.stdout
+
+
+def test_the_cpu_cost_script_reports_both_servers_per_operation() -> None:
+    out = _script("cpu_cost.py", "--quick")
+    assert out.returncode == 0, out.stderr
+    for label in ("RETR 2 KB", "session, 1 thread"):
+        for server in ("pop3mock", "floor"):
+            line = re.search(
+                rf"^{re.escape(label)} +{server} +CPU +({_NUMBER}) us \(user {_NUMBER}, system "
+                rf"{_NUMBER}\); context switches: voluntary {_NUMBER}, involuntary {_NUMBER}$",
+                out.stdout,
+                re.M,
+            )
+            assert line and float(line.group(1)) > 0, out.stdout
+        assert re.search(rf"^{re.escape(label)} +CPU cost vs floor {_NUMBER}x$", out.stdout, re.M)
+
+
+def test_the_cpu_cost_script_needs_a_round() -> None:
+    out = _script("cpu_cost.py", "--rounds", "0")
+    assert out.returncode == 2
+    assert "--rounds must be 1 or more, not 0" in out.stderr
