@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Connection", "bind_error", "shutdown"]
 
-_BIG = 256 * 1024  # replies above this go out by scatter-gather instead of one joined copy
 _TLS_CHUNK = 256 * 1024  # octets per TLS write (each write gets idle_timeout to finish)
 _connection_numbers = itertools.count(1)  # in the order accepted: the oldest is the lowest
 
@@ -224,17 +223,14 @@ class Connection:
     # -- sending -----------------------------------------------------------------------------
 
     def _send_parts(self, parts: tuple[bytes, ...]) -> None:
+        # The conversation joins every reply up to 256 KiB: pieces mean a big message.
         sock = self.sock
         if len(parts) == 1:
             self._send(parts[0])
             return
-        total = sum(map(len, parts))
-        if total <= _BIG or isinstance(sock, ssl.SSLSocket):
-            if total <= _BIG:
-                self._send(b"".join(parts))
-            else:
-                for part in parts:
-                    self._send(part)
+        if isinstance(sock, ssl.SSLSocket):
+            for part in parts:
+                self._send(part)
             return
         # Scatter-gather: the big body is sent from its cached bytes, never copied.
         views = [memoryview(p) for p in parts if p]
