@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pop3mock import CommandRecord, Journal, POP3Server, SessionRecord, Violation
+from pop3mock import CommandRecord, Journal, Mailbox, POP3Server, SessionRecord, Violation
 
 SECRET = "hunter2 with spaces"
 
@@ -455,3 +455,19 @@ def test_a_password_after_a_tab_is_masked_too() -> None:
         printed = [repr(server.journal.commands), server.journal.sessions[0].transcript()]
         printed += [str(c) for c in server.journal.commands]
         assert all("tab-secret" not in text for text in printed)
+
+
+def test_the_journal_keeps_one_retr_reply_for_every_retrieval_of_a_message() -> None:
+    # Memory per RETR stays flat: each record refers to the message's reply, no copy.
+    box = Mailbox("alice", "wonderland", [b"Subject: x\r\n\r\nhello\r\n"])
+    with POP3Server(users={"alice": box}) as server:
+        client = poplib.POP3(server.host, server.port)
+        client.user("alice")
+        client.pass_("wonderland")
+        for _ in range(3):
+            assert client.retr(1)[1] == [b"Subject: x", b"", b"hello"]
+        client.quit()
+    replies = [c.response for c in server.journal.commands if c.verb == "RETR"]
+    assert len(replies) == 3
+    assert replies[0].startswith(b"+OK") and replies[0].endswith(b"hello\r\n.\r\n")
+    assert replies[1] is replies[0] and replies[2] is replies[0]

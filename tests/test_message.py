@@ -195,3 +195,44 @@ def test_top_is_a_prefix_of_the_message(raw: bytes, lines: int) -> None:
     top = msg.top(lines)
     assert msg.wire.startswith(top)
     assert top == stuff(unstuff(top))
+
+
+def test_a_retr_reply_is_made_once_per_message_and_status_line() -> None:
+    msg = Message.of(b"Subject: x\r\n\r\n.dot line\r\n")
+    first = msg.reply(b"+OK 30 octets\r\n")
+    assert first == b"+OK 30 octets\r\n" + msg.wire + b".\r\n"
+    assert b"\r\n..dot line\r\n" in first  # the stuffed wire, not the data
+    assert msg.reply(b"+OK 30 octets\r\n") is first  # the same object: nothing copied
+    other = msg.reply(b"+OK message follows\r\n")
+    assert other == b"+OK message follows\r\n" + msg.wire + b".\r\n"
+    assert msg.reply(b"+OK message follows\r\n") is other  # the last one is kept
+
+
+def test_a_big_message_does_not_keep_its_retr_reply() -> None:
+    from pop3mock.maildrop._message import REPLY_KEPT_UP_TO
+
+    msg = Message.of(b"x" * REPLY_KEPT_UP_TO + b"\r\n")
+    first = msg.reply(b"+OK\r\n")
+    assert first == b"+OK\r\n" + msg.wire + b".\r\n"
+    assert msg.reply(b"+OK\r\n") is not first  # joined again: twice its size is not kept
+
+
+def test_threads_asking_for_retr_replies_always_get_whole_ones() -> None:
+    msg = Message.of(b"Subject: x\r\n\r\nbody\r\n")
+    lines = [b"+OK %d\r\n" % n for n in range(4)]
+    wrong: list[bytes] = []
+    start = threading.Barrier(4)
+
+    def ask(line: bytes) -> None:
+        start.wait()
+        for _ in range(2000):
+            reply = msg.reply(line)
+            if reply != line + msg.wire + b".\r\n":
+                wrong.append(reply)
+
+    threads = [threading.Thread(target=ask, args=(line,)) for line in lines]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wrong == []

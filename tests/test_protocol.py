@@ -217,6 +217,29 @@ def test_retr_stuffs_and_terminates() -> None:
     assert send(s, "RETR 2").endswith("\r\nSubject: two\r\n\r\n..dot line\r\n..\r\n.\r\n")
 
 
+def test_a_retr_reply_keeps_its_parts_and_is_sent_whole() -> None:
+    s = make()
+    login(s)
+    response = s.handle(b"RETR 2")
+    message = s.view.retrieved(2)  # type: ignore[union-attr]
+    assert response.status == "+OK"
+    assert response.body is message.wire  # the parts are still there to read
+    assert response.first_line == b"+OK %d octets\r\n" % message.size
+    assert response.parts() == (response.first_line + message.wire + b".\r\n",)
+    assert response.encode() == b"".join((response.first_line, response.body, b".\r\n"))
+
+
+def test_a_message_retrieved_in_two_sessions_is_sent_from_one_reply() -> None:
+    box = Mailbox("alice", "wonderland", MESSAGES)
+    replies = []
+    for _ in range(2):
+        s = make(alice=box)
+        login(s)
+        replies.append(s.handle(b"RETR 2").encode())
+        s.handle(b"QUIT")
+    assert replies[0] is replies[1]
+
+
 def test_top() -> None:
     s = make()
     login(s)

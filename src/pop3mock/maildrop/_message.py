@@ -16,6 +16,7 @@ from pop3mock.checks import whole_number
 from pop3mock.errors import ConfigurationError
 
 __all__ = [
+    "REPLY_KEPT_UP_TO",
     "LazyMessage",
     "Message",
     "MessageInput",
@@ -26,6 +27,10 @@ __all__ = [
 ]
 
 MessageInput = Union["Message", bytes, bytearray, memoryview, str, email.message.Message]
+
+#: Messages up to this size keep their last whole RETR reply (`Message.reply`): twice their
+#: octets in memory once retrieved, against one copy per RETR kept by the journal otherwise.
+REPLY_KEPT_UP_TO = 64 * 1024
 
 _UID_RE = re.compile(rb"[\x21-\x7e]{1,70}")
 _LINE_END_RE = re.compile(rb"\r\n|\r|\n")
@@ -162,6 +167,9 @@ class Message:
     #: not a property: LIST and every login sum it over the whole maildrop.
     size: int = attrs.field(init=False)
     _header_end: int = attrs.field(init=False, alias="_header_end")
+    # The last whole RETR reply made (status line, wire, terminator) with its status line:
+    # every session that retrieves the message sends, and its journal keeps, this one object.
+    _reply: tuple[bytes, bytes] | None = attrs.field(init=False, default=None, alias="_reply")
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "wire", stuff(self.data))
@@ -193,6 +201,23 @@ class Message:
             uid if uid is not None else _content_uid(data),
             frozenset(flags or ()),
         )
+
+    def reply(self, status_line: bytes) -> bytes:
+        """The whole RETR reply: `status_line` (CRLF included), `wire` and the terminator.
+
+        The last one made is kept, so that retrieving a message again copies nothing: a
+        reply is one object, sent as it is and kept by the journal without another copy.
+        Only for messages up to `REPLY_KEPT_UP_TO` octets; a bigger one is joined each time
+        (the server sends those in pieces instead).
+        """
+        kept = self._reply
+        if kept is not None and kept[0] == status_line:
+            return kept[1]
+        whole = b"".join((status_line, self.wire, b".\r\n"))
+        if self.size <= REPLY_KEPT_UP_TO:
+            # (one tuple, assigned at once: a thread reading it sees the old or the new pair)
+            object.__setattr__(self, "_reply", (status_line, whole))
+        return whole
 
     @property
     def message(self) -> Message:

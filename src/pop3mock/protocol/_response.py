@@ -6,7 +6,7 @@ import attrs
 
 from pop3mock.protocol._config import ServerConfig
 
-__all__ = ["Response", "system_error"]
+__all__ = ["Response", "status_line", "system_error"]
 
 _MAX_FIRST_LINE = 512  # RFC 1939 section 3 / RFC 2449 section 4, CRLF included
 
@@ -33,7 +33,8 @@ class Response:
     #: once when it stops.
     pause: float = 0.0
     #: The exact bytes to send instead of the ones made from the fields above (a replayed
-    #: recording); status and text then describe its first line for the journal.
+    #: recording, or a RETR reply made once per message); status and text then describe its
+    #: first line for the journal.
     raw: bytes | None = None
 
     @property
@@ -51,15 +52,10 @@ class Response:
         A SASL challenge ("+ base64") is never cut: RFC 5034 section 4 puts it outside any
         line-length limit.
         """
-        if self.raw is not None:
-            return self.raw.split(b"\n", 1)[0] + b"\n"
-        status, text, code = self.status, self.text, self.code
-        head = f"{status} [{code}]" if code else status
-        line = f"{head} {text}\r\n" if text or status == "+" else f"{head}\r\n"
-        data = line.encode("utf-8", "replace")
-        if len(data) <= _MAX_FIRST_LINE or status == "+":
-            return data
-        return data[: _MAX_FIRST_LINE - 2] + b"\r\n"
+        raw = self.raw
+        if raw is not None:
+            return raw[: raw.find(b"\n") + 1] if b"\n" in raw else raw + b"\n"
+        return status_line(self.status, self.text, self.code)
 
     def parts(self) -> tuple[bytes, ...]:
         """The wire bytes in pieces (status line, body, terminator) for scatter-gather sends."""
@@ -71,6 +67,17 @@ class Response:
 
     def encode(self) -> bytes:
         return b"".join(self.parts())
+
+
+def status_line(status: str, text: str = "", code: str | None = None) -> bytes:
+    """The first line of a reply with its CRLF, cut to 512 octets (RFC 1939 section 3),
+    except a SASL challenge ("+ base64"): RFC 5034 section 4 puts it outside any limit."""
+    head = f"{status} [{code}]" if code else status
+    line = f"{head} {text}\r\n" if text or status == "+" else f"{head}\r\n"
+    data = line.encode("utf-8", "replace")
+    if len(data) <= _MAX_FIRST_LINE or status == "+":
+        return data
+    return data[: _MAX_FIRST_LINE - 2] + b"\r\n"
 
 
 def system_error(

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 
 import attrs
 
-from pop3mock.maildrop._message import stuff
+from pop3mock.maildrop._message import REPLY_KEPT_UP_TO, stuff
 from pop3mock.protocol import _auth as auth
 from pop3mock.protocol._capabilities import capability_lines
 from pop3mock.protocol._commands import (
@@ -26,7 +26,7 @@ from pop3mock.protocol._commands import (
     parse_number,
     split_command,
 )
-from pop3mock.protocol._response import Response, system_error
+from pop3mock.protocol._response import Response, status_line, system_error
 from pop3mock.protocol._session_base import SessionBase, State
 from pop3mock.protocol._text import credential_line, garbled_secret, mask_verb
 
@@ -403,7 +403,13 @@ class Session(SessionBase):
         self._retrieved_numbers.add(number)
         if number > self._highest:
             self._highest = number
-        return Response("+OK", self.config.text("retr", size=message.size), body=message.wire)
+        text = self.config.text("retr", size=message.size)
+        if message.size > REPLY_KEPT_UP_TO:
+            return Response("+OK", text, body=message.wire)  # sent in pieces, never joined
+        # The whole reply, made once per message: a RETR copies nothing (`raw` is what is
+        # sent; `body` stays for whoever reads the reply's parts).
+        whole = message.reply(status_line("+OK", text))
+        return Response("+OK", text, body=message.wire, raw=whole)
 
     def _cmd_TOP(self, args: list[str], rest: str) -> Response:
         if len(args) != 2:
