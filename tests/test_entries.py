@@ -184,3 +184,24 @@ def test_the_pop3_marker_keeps_a_lazy_maildrop_whole() -> None:
         client.quit()
     server.check()
     assert made == []
+
+
+def test_plain_gives_one_run_of_plain_entries_as_a_tuple_and_nothing_else() -> None:
+    messages = [Message.of(b"Subject: %d\r\n\r\n" % i) for i in range(3)]
+    assert Entries().plain() == ()
+    assert Entries.of(messages).plain() == tuple(messages)
+    lazy, _ = drop_of([b"Subject: lazy\r\n\r\n"])
+    assert Entries.of([*messages, lazy]).plain() is None
+
+
+def test_a_session_retrieves_from_a_maildrop_with_a_lazy_part() -> None:
+    lazy, _ = drop_of([b"Subject: lazy %d\r\n\r\n" % i for i in range(2)])
+    box = Mailbox("alice", "wonderland", [b"Subject: plain\r\n\r\n", lazy])
+    with POP3Server(users={"alice": box}) as server:
+        client = poplib.POP3(server.host, server.port)
+        client.user("alice")
+        client.pass_("wonderland")
+        assert client.retr(1)[1] == [b"Subject: plain", b""]
+        assert client.retr(3)[1] == [b"Subject: lazy 1", b""]
+        assert client.list(3).split()[1:] == [b"3", b"%d" % len(b"Subject: lazy 1\r\n\r\n")]
+        client.quit()

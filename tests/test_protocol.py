@@ -240,6 +240,25 @@ def test_a_message_retrieved_in_two_sessions_is_sent_from_one_reply() -> None:
     assert replies[0] is replies[1]
 
 
+def test_sessions_with_different_retr_texts_share_a_message_and_get_their_own_reply() -> None:
+    box = Mailbox("alice", "wonderland", MESSAGES)
+    plain = ServerConfig()
+    custom = ServerConfig(texts={"retr": "message follows ({size} octets)"})
+    size = len(MESSAGES[1])
+    for config, first in [
+        (plain, b"+OK %d octets\r\n" % size),
+        (custom, b"+OK message follows (%d octets)\r\n" % size),
+        (plain, b"+OK %d octets\r\n" % size),
+    ]:
+        s = make(config, alice=box)
+        login(s)
+        response = s.handle(b"RETR 2")
+        assert response.first_line == first
+        assert response.text == first[4:-2].decode()
+        assert response.encode() == first + b"Subject: two\r\n\r\n..dot line\r\n..\r\n.\r\n"
+        s.handle(b"QUIT")
+
+
 def test_top() -> None:
     s = make()
     login(s)

@@ -207,6 +207,16 @@ class Entries(Sequence[Entry]):
     def __len__(self) -> int:
         return self._ends[-1] if self._ends else 0
 
+    def plain(self) -> tuple[Entry, ...] | None:
+        """All the entries as one tuple, when they are one run of plain entries (no lazy
+        maildrop among them); None otherwise."""
+        segments = self._segments
+        if not segments:
+            return ()
+        if len(segments) == 1 and isinstance(segments[0], tuple):
+            return segments[0]
+        return None
+
     @overload
     def __getitem__(self, index: int) -> Entry: ...
 

@@ -333,6 +333,9 @@ class MaildropView:
     def __init__(self, mailbox: Mailbox, entries: Entries) -> None:
         self.mailbox = mailbox
         self.entries = entries
+        # The usual maildrop as one tuple: a message is found by indexing it, with no call.
+        self._plain = entries.plain()
+        self._size = len(entries)
         self._deleted = bytearray(len(entries))
         self._count = len(entries)
         self._octets = entries.total_size()
@@ -350,12 +353,13 @@ class MaildropView:
 
     def get(self, number: int) -> Entry | None:
         """Message `number` (1-based) unless it does not exist or is marked deleted."""
-        if 1 <= number <= len(self.entries) and not self._deleted[number - 1]:
-            return self.entries[number - 1]
+        if 1 <= number <= self._size and not self._deleted[number - 1]:
+            plain = self._plain
+            return plain[number - 1] if plain is not None else self.entries[number - 1]
         return None
 
     def exists(self, number: int) -> bool:
-        return 1 <= number <= len(self.entries)
+        return 1 <= number <= self._size
 
     def is_deleted(self, number: int) -> bool:
         return self.exists(number) and bool(self._deleted[number - 1])
@@ -376,7 +380,8 @@ class MaildropView:
 
     def retrieved(self, number: int) -> Message:
         """Message `number` for RETR/TOP: counted as retrieved, loaded if lazy."""
-        entry = self.entries[number - 1]
+        plain = self._plain
+        entry = plain[number - 1] if plain is not None else self.entries[number - 1]
         message = entry.message
         self.mailbox._note_retrieved(entry.uid)
         if number > self.highest_accessed:

@@ -28,7 +28,7 @@ __all__ = [
 
 MessageInput = Union["Message", bytes, bytearray, memoryview, str, email.message.Message]
 
-#: Messages up to this size keep their last whole RETR reply (`Message.reply`): twice their
+#: Messages up to this size keep their last whole RETR reply (`Message.keep_reply`): twice their
 #: octets in memory once retrieved, against one copy per RETR kept by the journal otherwise.
 REPLY_KEPT_UP_TO = 64 * 1024
 
@@ -167,9 +167,10 @@ class Message:
     #: not a property: LIST and every login sum it over the whole maildrop.
     size: int = attrs.field(init=False)
     _header_end: int = attrs.field(init=False, alias="_header_end")
-    # The last whole RETR reply made (status line, wire, terminator) with its status line:
-    # every session that retrieves the message sends, and its journal keeps, this one object.
-    _reply: tuple[bytes, bytes] | None = attrs.field(init=False, default=None, alias="_reply")
+    # The last whole RETR reply made (status line, wire, terminator), with what it was made
+    # from and its text: every session that retrieves the message sends, and its journal
+    # keeps, this one object.
+    _reply: tuple[str, str, bytes] | None = attrs.field(init=False, default=None, alias="_reply")
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "wire", stuff(self.data))
@@ -202,21 +203,25 @@ class Message:
             frozenset(flags or ()),
         )
 
-    def reply(self, status_line: bytes) -> bytes:
+    def kept_reply(self, key: str) -> tuple[str, bytes] | None:
+        """(status text, whole RETR reply) kept by `keep_reply` for `key`, or None."""
+        kept = self._reply
+        if kept is not None and kept[0] == key:
+            return kept[1], kept[2]
+        return None
+
+    def keep_reply(self, key: str, text: str, status_line: bytes) -> bytes:
         """The whole RETR reply: `status_line` (CRLF included), `wire` and the terminator.
 
-        The last one made is kept, so that retrieving a message again copies nothing: a
+        It is kept with `text` under `key` (what the status line is made from: the server's
+        RETR text), so that retrieving the message again, in any session, copies nothing: a
         reply is one object, sent as it is and kept by the journal without another copy.
-        Only for messages up to `REPLY_KEPT_UP_TO` octets; a bigger one is joined each time
-        (the server sends those in pieces instead).
+        Only the last key is kept, and only for messages up to `REPLY_KEPT_UP_TO` octets.
         """
-        kept = self._reply
-        if kept is not None and kept[0] == status_line:
-            return kept[1]
         whole = b"".join((status_line, self.wire, b".\r\n"))
         if self.size <= REPLY_KEPT_UP_TO:
-            # (one tuple, assigned at once: a thread reading it sees the old or the new pair)
-            object.__setattr__(self, "_reply", (status_line, whole))
+            # (one tuple, assigned at once: a thread reading it sees the old or the new one)
+            object.__setattr__(self, "_reply", (key, text, whole))
         return whole
 
     @property

@@ -360,6 +360,10 @@ class ServerConfig:
         template = self.texts.get(key, DEFAULT_TEXTS[key])
         return template.format(**values) if values else template
 
+    def template(self, key: str) -> str:
+        """The text for `key` before its values are put in (`text` puts them in)."""
+        return self.texts.get(key, DEFAULT_TEXTS[key])
+
     def auth_failure_pause(self, failures: int) -> float:
         """Seconds to wait before answering the `failures`-th failed login of a connection:
         `auth_failure_delay`, doubled for each failure before it, at most

@@ -403,12 +403,18 @@ class Session(SessionBase):
         self._retrieved_numbers.add(number)
         if number > self._highest:
             self._highest = number
-        text = self.config.text("retr", size=message.size)
         if message.size > REPLY_KEPT_UP_TO:
+            text = self.config.text("retr", size=message.size)
             return Response("+OK", text, body=message.wire)  # sent in pieces, never joined
-        # The whole reply, made once per message: a RETR copies nothing (`raw` is what is
-        # sent; `body` stays for whoever reads the reply's parts).
-        whole = message.reply(status_line("+OK", text))
+        # The whole reply, made once per message and RETR text: a RETR copies nothing (`raw`
+        # is what is sent; `body` stays for whoever reads the reply's parts).
+        template = self.config.template("retr")
+        kept = message.kept_reply(template)
+        if kept is None:
+            text = template.format(size=message.size)
+            whole = message.keep_reply(template, text, status_line("+OK", text))
+        else:
+            text, whole = kept
         return Response("+OK", text, body=message.wire, raw=whole)
 
     def _cmd_TOP(self, args: list[str], rest: str) -> Response:

@@ -144,6 +144,8 @@ def garbled_secret(verb: str) -> bool:
     """Whether `verb` carries a credential in what reads as the verb: a PASS, APOP or AUTH
     with no space after it ("PASS\\tsecret", "PASS\\0secret", "PASSsecret"), whatever comes
     before it; a verb `mask_verb` already masked counts too."""
+    if verb in _COMMAND_NAMES:
+        return False  # every command line takes this path: a name alone hides nothing
     parts = _secret_word(verb)
     return parts is not None and parts[2] != ""
 

@@ -221,7 +221,10 @@ class Conversation:
             status = response.status
             first = parts[0] if response.raw is None else response.first_line
             text = first[:-2].decode("utf-8", "replace")[len(status) + 1 :]
-            reply, sent = _compile(parts, response.pause, plan)
+            if plan is None and len(parts) == 1 and not response.pause:
+                reply = sent = parts  # nearly every reply: one piece, sent as it is
+            else:
+                reply, sent = _compile(parts, response.pause, plan)
         journal.add_command(
             record,
             # (positional: the fields in their order; one record per command line)
@@ -236,7 +239,7 @@ class Conversation:
                 session.user or (session.pending_user if verb == "USER" else None),
                 status,
                 text,
-                len(sent[0]) if len(sent) == 1 else sum(map(len, sent)),
+                sum(map(len, sent)),
                 plan.rule if plan is not None else None,
                 response.violation if response is not None else None,
                 journal.kept(sent),
