@@ -77,6 +77,8 @@ class _Memory:
         self._violations_not_kept = 0
         self._violations: list[Violation] = []
         self._clock = clock
+        #: The journal's clock, read once per record (the function itself: no call around it).
+        self.clock: Callable[[], float] = clock
         self._listeners: list[Listener] = []
         # Threads in wait_for() (the only waiters on `_cond`): a record wakes nobody when
         # nobody waits.
@@ -243,9 +245,6 @@ class _Memory:
             left_out = self._left_out
             self._commands = [c for c in self._commands if id(c) not in left_out]
             left_out.clear()
-
-    def clock(self) -> float:
-        return self._clock()
 
     def clear(self) -> None:
         with self._cond:

@@ -6,6 +6,7 @@ reported as truncated, and the rest of it is dropped until its line end.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 __all__ = ["Line", "LineReader"]
@@ -19,6 +20,10 @@ class Line(NamedTuple):
     data: bytes
     ending: bytes
     truncated: bool = False
+
+
+# A usual line made by tuple.__new__ itself: the NamedTuple's own __new__ is Python code.
+_crlf_line = functools.partial(tuple.__new__, Line)
 
 
 class LineReader:
@@ -56,7 +61,8 @@ class LineReader:
             if 0 < lf <= limit + 1 and buf[lf - 1] == 0x0D and buf.find(b"\r", 0, lf - 1) < 0:
                 data = bytes(buf[: lf - 1])
                 del buf[: lf + 1]
-                return Line(data, b"\r\n")
+                line: Line = _crlf_line((data, b"\r\n", False))
+                return line
         while True:
             if self._discarding and not self._skip_rest():
                 return None

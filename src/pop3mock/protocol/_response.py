@@ -64,9 +64,10 @@ class Response:
         """The wire bytes in pieces (status line, body, terminator) for scatter-gather sends."""
         if self.raw is not None:
             return (self.raw,)
+        first = status_line(self.status, self.text, self.code)
         if self.body is None:
-            return (self.first_line,)
-        return (self.first_line, self.body, b".\r\n")
+            return (first,)
+        return (first, self.body, b".\r\n")
 
     def encode(self) -> bytes:
         return b"".join(self.parts())

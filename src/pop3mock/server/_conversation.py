@@ -242,7 +242,10 @@ class Conversation:
                 sum(map(len, sent)),
                 plan.rule if plan is not None else None,
                 response.violation if response is not None else None,
-                journal.kept(sent),
+                # (the usual reply, one piece within the cap, is kept as it is: no call)
+                sent[0]
+                if len(sent) == 1 and len(sent[0]) <= journal.reply_cap
+                else journal.kept(sent),
                 credential,
             ),
         )
