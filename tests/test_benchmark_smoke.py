@@ -197,6 +197,27 @@ def test_the_cpu_cost_script_reports_both_servers_per_operation() -> None:
         assert re.search(rf"^{re.escape(label)} +CPU cost vs floor {_NUMBER}x$", out.stdout, re.M)
 
 
+def test_the_recording_floor_script_reports_three_servers_against_the_floor() -> None:
+    out = _script("recording_floor.py", "--quick")
+    assert out.returncode == 0, out.stderr
+    assert re.search(
+        r"^RETR 2 KB messages, one session: 300 RETRs; medians of 1 round", out.stdout, re.M
+    )
+    for server in ("floor", "floor that records", "pop3mock"):
+        line = re.search(
+            rf"^{server} +({_NUMBER}) msg/s  cost vs floor ({_NUMBER})x$", out.stdout, re.M
+        )
+        assert line and float(line.group(1).replace(",", "")) > 0, out.stdout
+        if server == "floor":
+            assert line.group(2) == "1.00"
+
+
+def test_the_recording_floor_script_needs_a_round() -> None:
+    out = _script("recording_floor.py", "--rounds", "0")
+    assert out.returncode == 2
+    assert "--rounds must be 1 or more, not 0" in out.stderr
+
+
 def test_the_cpu_cost_script_needs_a_round() -> None:
     out = _script("cpu_cost.py", "--rounds", "0")
     assert out.returncode == 2

@@ -1,0 +1,137 @@
+"""How much of RETR's cost is recording it: the floor, the floor that records, and pop3mock.
+
+    python benchmarks/recording_floor.py            # 5 rounds, medians
+    python benchmarks/recording_floor.py --quick    # small counts, one round
+
+run.py's floor answers each request line with pre-built bytes and keeps nothing. pop3mock
+also records every command in its journal, which is what a test asserts on. This script puts
+a third server between the two: the same bare-socket floor, which for each request line also
+does what recording a command takes and nothing else (split the line into verb and arguments,
+build a `CommandRecord`, add it to a `Journal`). Its cost against the floor is the part of
+any cost target that recording alone takes; what is left above it is the protocol itself
+(framing rules, the session's state and checks, faults, the reply).
+
+The workload is run.py's "RETR 2 KB messages, one session" row, with the same client process
+(another interpreter) and the servers in this process, in alternating order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import statistics
+import time
+from collections.abc import Sequence
+
+from _common import FloorServer
+from run import ClientProcess, floor_for, retr_workload
+
+from pop3mock import POP3Server
+from pop3mock.journal import CommandRecord, Journal
+
+__all__ = ["RecordingFloor", "main"]
+
+SERVERS = ("floor", "floor that records", "pop3mock")
+
+
+class RecordingFloor(FloorServer):
+    """The floor, recording each request line in a journal as pop3mock does, and no more."""
+
+    def __init__(self, greeting: bytes, script: Sequence[bytes], quit_reply: bytes) -> None:
+        super().__init__(greeting, script, quit_reply)
+        self.journal = Journal()
+
+    def _serve(self, conn: socket.socket) -> None:
+        script = self.script
+        last = len(script) - 1
+        n = 0
+        buf = b""
+        journal = self.journal
+        record = journal.open_session("peer", False)
+        clock = time.monotonic
+        try:
+            conn.sendall(self.greeting)
+            while True:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                buf += data
+                while b"\n" in buf:
+                    line, _, buf = buf.partition(b"\n")
+                    verb, _, rest = line.rstrip(b"\r").decode("utf-8", "replace").partition(" ")
+                    verb = verb.upper()
+                    reply = self.quit_reply if verb == "QUIT" else script[min(n, last)]
+                    journal.add_command(
+                        record,
+                        CommandRecord(
+                            record.id,
+                            record.command_count + 1,
+                            clock(),
+                            "TRANSACTION",
+                            line + b"\n",
+                            verb,
+                            tuple(rest.split()),
+                            "user0",
+                            "+OK",
+                            "",
+                            len(reply),
+                            None,
+                            None,
+                            reply,
+                            False,
+                        ),
+                    )
+                    conn.sendall(reply)
+                    if verb == "QUIT":
+                        return
+                    n += 1
+        except OSError:
+            return
+        finally:
+            conn.close()
+
+
+def _rounds(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--rounds must be 1 or more, not {value}")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--rounds", type=_rounds, default=5, help="rounds (medians); 5")
+    parser.add_argument("--quick", action="store_true", help="small counts, one round")
+    args = parser.parse_args(argv)
+    rounds = 1 if args.quick else args.rounds
+    count = 300 if args.quick else 6000
+    w = retr_workload("RETR 2 KB messages, one session", 2_000, 50, count, True)
+    names = list(w.users)
+    mailbox = next(iter(w.users.values()))
+    figures: dict[str, list[float]] = {name: [] for name in SERVERS}
+    client = ClientProcess()
+    try:
+        for rep in range(rounds):
+            order = SERVERS if rep % 2 == 0 else tuple(reversed(SERVERS))
+            for name in order:
+                if name == "pop3mock":
+                    with POP3Server(users=w.users) as server:
+                        figures[name].append(w.measure(client, server.port, names))
+                    server.check()
+                    continue
+                floor = floor_for(mailbox, w.floor_lines)
+                if name == "floor that records":
+                    floor = RecordingFloor(floor.greeting, floor.script, floor.quit_reply)
+                with floor:
+                    figures[name].append(w.measure(client, floor.port, names))
+    finally:
+        client.close()
+    base = statistics.median(figures["floor"])
+    print(f"RETR 2 KB messages, one session: {count:,} RETRs; medians of {rounds} round(s)")
+    for name in SERVERS:
+        rate = statistics.median(figures[name])
+        print(f"{name:18s} {rate:9,.0f} msg/s  cost vs floor {base / rate:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
