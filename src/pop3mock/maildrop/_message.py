@@ -167,10 +167,9 @@ class Message:
     #: not a property: LIST and every login sum it over the whole maildrop.
     size: int = attrs.field(init=False)
     _header_end: int = attrs.field(init=False, alias="_header_end")
-    # The last whole RETR reply made (status line, wire, terminator), with what it was made
-    # from and its text: every session that retrieves the message sends, and its journal
-    # keeps, this one object.
-    _reply: tuple[str, str, bytes] | None = attrs.field(init=False, default=None, alias="_reply")
+    # The last RETR reply the protocol core made of this message, with the text it was made
+    # from: every session that retrieves the message sends, and its journal keeps, that one.
+    _reply: tuple[str, object] | None = attrs.field(init=False, default=None, alias="_reply")
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "wire", stuff(self.data))
@@ -203,26 +202,22 @@ class Message:
             frozenset(flags or ()),
         )
 
-    def kept_reply(self, key: str) -> tuple[str, bytes] | None:
-        """(status text, whole RETR reply) kept by `keep_reply` for `key`, or None."""
+    def kept_reply(self, key: str) -> object | None:
+        """What `keep_reply` kept for `key`, or None."""
         kept = self._reply
         if kept is not None and kept[0] == key:
-            return kept[1], kept[2]
+            return kept[1]
         return None
 
-    def keep_reply(self, key: str, text: str, status_line: bytes) -> bytes:
-        """The whole RETR reply: `status_line` (CRLF included), `wire` and the terminator.
-
-        It is kept with `text` under `key` (what the status line is made from: the server's
-        RETR text), so that retrieving the message again, in any session, copies nothing: a
-        reply is one object, sent as it is and kept by the journal without another copy.
-        Only the last key is kept, and only for messages up to `REPLY_KEPT_UP_TO` octets.
-        """
-        whole = b"".join((status_line, self.wire, b".\r\n"))
+    def keep_reply(self, key: str, reply: object) -> None:
+        """Keep `reply`, the RETR reply that `key` (the server's RETR text) makes of this
+        message, so that retrieving it again, in any session, makes nothing and copies
+        nothing: the protocol core keeps its immutable reply here, and every session sends,
+        and every journal keeps, that one object. Only the last key is kept, and only for
+        messages up to `REPLY_KEPT_UP_TO` octets."""
         if self.size <= REPLY_KEPT_UP_TO:
             # (one tuple, assigned at once: a thread reading it sees the old or the new one)
-            object.__setattr__(self, "_reply", (key, text, whole))
-        return whole
+            object.__setattr__(self, "_reply", (key, reply))
 
     @property
     def message(self) -> Message:

@@ -410,12 +410,13 @@ class Session(SessionBase):
         # is what is sent; `body` stays for whoever reads the reply's parts).
         template = self.config.template("retr")
         kept = message.kept_reply(template)
-        if kept is None:
-            text = template.format(size=message.size)
-            whole = message.keep_reply(template, text, status_line("+OK", text))
-        else:
-            text, whole = kept
-        return Response("+OK", text, body=message.wire, raw=whole)
+        if type(kept) is Response:
+            return kept
+        text = template.format(size=message.size)
+        whole = b"".join((status_line("+OK", text), message.wire, b".\r\n"))
+        response = Response("+OK", text, body=message.wire, raw=whole)
+        message.keep_reply(template, response)
+        return response
 
     def _cmd_TOP(self, args: list[str], rest: str) -> Response:
         if len(args) != 2:
