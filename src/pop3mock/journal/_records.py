@@ -21,7 +21,8 @@ __all__ = ["CommandRecord", "LeftOutKey", "SessionRecord", "Violation", "mask"]
 
 # slots=False: attrs stores a frozen dict class's fields straight into its __dict__, where a
 # frozen slotted class pays one object.__setattr__ call per field. One record is made per
-# command, and this makes it a third cheaper (for about 90 more octets each).
+# command, and this makes it half as costly to make, for about 110 more octets each (310
+# instead of 200, measured with tracemalloc).
 @attrs.frozen(repr=False, slots=False)
 class CommandRecord:
     """One command line a client sent and what the server answered.
