@@ -1,4 +1,4 @@
-"""How much of RETR's cost is recording it: the floor, the floor that records, and pop3mock.
+"""How much of the cost is recording: the floor, the floor that records, and pop3mock.
 
     python benchmarks/recording_floor.py            # 5 rounds, medians
     python benchmarks/recording_floor.py --quick    # small counts, one round
@@ -11,7 +11,8 @@ build a `CommandRecord`, add it to a `Journal`). Its cost against the floor is t
 any cost target that recording alone takes; what is left above it is the protocol itself
 (framing rules, the session's state and checks, faults, the reply).
 
-The workload is run.py's "RETR 2 KB messages, one session" row, with the same client process
+The workloads are run.py's "RETR 2 KB messages, one session" and "sessions/s, 1 client
+thread" rows (a session's record is opened and closed too), with the same client process
 (another interpreter) and the servers in this process, in alternating order.
 """
 
@@ -24,7 +25,7 @@ import time
 from collections.abc import Sequence
 
 from _common import FloorServer
-from run import ClientProcess, floor_for, retr_workload
+from run import ClientProcess, Workload, floor_for, retr_workload, sessions_workload
 
 from pop3mock import POP3Server
 from pop3mock.journal import CommandRecord, Journal
@@ -49,6 +50,7 @@ class RecordingFloor(FloorServer):
         journal = self.journal
         record = journal.open_session("peer", False)
         clock = time.monotonic
+        reason = "client closed"
         try:
             conn.sendall(self.greeting)
             while True:
@@ -83,12 +85,14 @@ class RecordingFloor(FloorServer):
                     )
                     conn.sendall(reply)
                     if verb == "QUIT":
+                        reason = "quit"
                         return
                     n += 1
         except OSError:
             return
         finally:
             conn.close()
+            journal.close_session(record, reason)
 
 
 def _rounds(text: str) -> int:
@@ -98,39 +102,57 @@ def _rounds(text: str) -> int:
     return value
 
 
+def measure(w: Workload, client: ClientProcess, rounds: int) -> dict[str, float]:
+    """Medians of `w`'s figure over `rounds`, per server of SERVERS."""
+    names = list(w.users)
+    mailbox = next(iter(w.users.values()))
+    figures: dict[str, list[float]] = {name: [] for name in SERVERS}
+    for rep in range(rounds):
+        order = SERVERS if rep % 2 == 0 else tuple(reversed(SERVERS))
+        for name in order:
+            if name == "pop3mock":
+                with POP3Server(users=w.users) as server:
+                    figures[name].append(w.measure(client, server.port, names))
+                server.check()
+                continue
+            floor = floor_for(mailbox, w.floor_lines)
+            if name == "floor that records":
+                floor = RecordingFloor(floor.greeting, floor.script, floor.quit_reply)
+            with floor:
+                figures[name].append(w.measure(client, floor.port, names))
+    return {name: statistics.median(values) for name, values in figures.items()}
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rounds", type=_rounds, default=5, help="rounds (medians); 5")
     parser.add_argument("--quick", action="store_true", help="small counts, one round")
     args = parser.parse_args(argv)
     rounds = 1 if args.quick else args.rounds
-    count = 300 if args.quick else 6000
-    w = retr_workload("RETR 2 KB messages, one session", 2_000, 50, count, True)
-    names = list(w.users)
-    mailbox = next(iter(w.users.values()))
-    figures: dict[str, list[float]] = {name: [] for name in SERVERS}
+    retrs, sessions = (300, 50) if args.quick else (6000, 1000)
+    workloads = [
+        (
+            f"RETR 2 KB messages, one session: {retrs:,} RETRs",
+            retr_workload("RETR 2 KB messages, one session", 2_000, 50, retrs, True),
+            "msg/s",
+        ),
+        (
+            f"sessions/s, 1 client thread: {sessions:,} sessions",
+            sessions_workload(1, sessions),
+            "/s",
+        ),
+    ]
     client = ClientProcess()
     try:
-        for rep in range(rounds):
-            order = SERVERS if rep % 2 == 0 else tuple(reversed(SERVERS))
-            for name in order:
-                if name == "pop3mock":
-                    with POP3Server(users=w.users) as server:
-                        figures[name].append(w.measure(client, server.port, names))
-                    server.check()
-                    continue
-                floor = floor_for(mailbox, w.floor_lines)
-                if name == "floor that records":
-                    floor = RecordingFloor(floor.greeting, floor.script, floor.quit_reply)
-                with floor:
-                    figures[name].append(w.measure(client, floor.port, names))
+        for title, workload, unit in workloads:
+            medians = measure(workload, client, rounds)
+            print(f"{title}; medians of {rounds} round(s)")
+            for name in SERVERS:
+                rate = medians[name]
+                cost = medians["floor"] / rate
+                print(f"{name:18s} {rate:9,.0f} {unit:5s}  cost vs floor {cost:.2f}x")
     finally:
         client.close()
-    base = statistics.median(figures["floor"])
-    print(f"RETR 2 KB messages, one session: {count:,} RETRs; medians of {rounds} round(s)")
-    for name in SERVERS:
-        rate = statistics.median(figures[name])
-        print(f"{name:18s} {rate:9,.0f} msg/s  cost vs floor {base / rate:.2f}x")
 
 
 if __name__ == "__main__":
