@@ -9,13 +9,23 @@ and threads on this machine.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import queue
 import socket
 import threading
 from collections.abc import Sequence
 
-__all__ = ["FloorServer", "make_message", "replies_of"]
+__all__ = ["FloorServer", "make_message", "replies_of", "rounds_argument"]
+
+
+def rounds_argument(text: str) -> int:
+    """argparse type of a script's --rounds: a whole number of 1 or more."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"--rounds must be 1 or more, not {value}")
+    return value
+
 
 _LINE = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ+/0123456789abcdefgh"
 

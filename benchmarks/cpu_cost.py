@@ -22,6 +22,7 @@ import resource
 import statistics
 from collections.abc import Callable, Sequence
 
+from _common import rounds_argument
 from run import ClientProcess, Workload, floor_for, retr_workload, sessions_workload
 
 from pop3mock import POP3Server
@@ -69,16 +70,9 @@ def measure(
     }
 
 
-def _rounds(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"--rounds must be 1 or more, not {value}")
-    return value
-
-
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--rounds", type=_rounds, default=5, help="rounds (medians); 5")
+    parser.add_argument("--rounds", type=rounds_argument, default=5, help="rounds (medians); 5")
     parser.add_argument("--quick", action="store_true", help="small counts, one round")
     args = parser.parse_args(argv)
     rounds = 1 if args.quick else args.rounds

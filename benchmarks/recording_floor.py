@@ -24,7 +24,7 @@ import statistics
 import time
 from collections.abc import Sequence
 
-from _common import FloorServer
+from _common import FloorServer, rounds_argument
 from run import ClientProcess, Workload, floor_for, retr_workload, sessions_workload
 
 from pop3mock import POP3Server
@@ -95,13 +95,6 @@ class RecordingFloor(FloorServer):
             journal.close_session(record, reason)
 
 
-def _rounds(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"--rounds must be 1 or more, not {value}")
-    return value
-
-
 def measure(w: Workload, client: ClientProcess, rounds: int) -> dict[str, float]:
     """Medians of `w`'s figure over `rounds`, per server of SERVERS."""
     names = list(w.users)
@@ -125,7 +118,7 @@ def measure(w: Workload, client: ClientProcess, rounds: int) -> dict[str, float]
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--rounds", type=_rounds, default=5, help="rounds (medians); 5")
+    parser.add_argument("--rounds", type=rounds_argument, default=5, help="rounds (medians); 5")
     parser.add_argument("--quick", action="store_true", help="small counts, one round")
     args = parser.parse_args(argv)
     rounds = 1 if args.quick else args.rounds
