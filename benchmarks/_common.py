@@ -16,7 +16,7 @@ import socket
 import threading
 from collections.abc import Sequence
 
-__all__ = ["FloorServer", "make_message", "replies_of", "rounds_argument"]
+__all__ = ["FloorServer", "make_message", "parse_rounds", "replies_of", "rounds_argument"]
 
 
 def rounds_argument(text: str) -> int:
@@ -25,6 +25,15 @@ def rounds_argument(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"--rounds must be 1 or more, not {value}")
     return value
+
+
+def parse_rounds(doc: str | None, argv: Sequence[str] | None) -> tuple[int, bool]:
+    """(rounds, quick) from a script's --rounds (default 5) and --quick (one round)."""
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    parser.add_argument("--rounds", type=rounds_argument, default=5, help="rounds (medians); 5")
+    parser.add_argument("--quick", action="store_true", help="small counts, one round")
+    args = parser.parse_args(argv)
+    return (1 if args.quick else args.rounds), args.quick
 
 
 _LINE = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ+/0123456789abcdefgh"

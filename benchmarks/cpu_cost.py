@@ -17,12 +17,11 @@ involuntary when it is preempted while it still has work to do.
 
 from __future__ import annotations
 
-import argparse
 import resource
 import statistics
 from collections.abc import Callable, Sequence
 
-from _common import rounds_argument
+from _common import parse_rounds
 from run import ClientProcess, Workload, floor_for, retr_workload, sessions_workload
 
 from pop3mock import POP3Server
@@ -71,12 +70,8 @@ def measure(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--rounds", type=rounds_argument, default=5, help="rounds (medians); 5")
-    parser.add_argument("--quick", action="store_true", help="small counts, one round")
-    args = parser.parse_args(argv)
-    rounds = 1 if args.quick else args.rounds
-    retrs, sessions = (200, 50) if args.quick else (6000, 1000)
+    rounds, quick = parse_rounds(__doc__, argv)
+    retrs, sessions = (200, 50) if quick else (6000, 1000)
     workloads: list[tuple[str, Callable[[], Workload], int]] = [
         ("RETR 2 KB", lambda: retr_workload("RETR 2 KB", 2_000, 50, retrs, True), retrs),
         ("session, 1 thread", lambda: sessions_workload(1, sessions), sessions),

@@ -18,13 +18,12 @@ thread" rows (a session's record is opened and closed too), with the same client
 
 from __future__ import annotations
 
-import argparse
 import socket
 import statistics
 import time
 from collections.abc import Sequence
 
-from _common import FloorServer, rounds_argument
+from _common import FloorServer, parse_rounds
 from run import ClientProcess, Workload, floor_for, retr_workload, sessions_workload
 
 from pop3mock import POP3Server
@@ -117,12 +116,8 @@ def measure(w: Workload, client: ClientProcess, rounds: int) -> dict[str, float]
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--rounds", type=rounds_argument, default=5, help="rounds (medians); 5")
-    parser.add_argument("--quick", action="store_true", help="small counts, one round")
-    args = parser.parse_args(argv)
-    rounds = 1 if args.quick else args.rounds
-    retrs, sessions = (300, 50) if args.quick else (6000, 1000)
+    rounds, quick = parse_rounds(__doc__, argv)
+    retrs, sessions = (300, 50) if quick else (6000, 1000)
     workloads = [
         (
             f"RETR 2 KB messages, one session: {retrs:,} RETRs",
