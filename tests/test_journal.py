@@ -471,3 +471,50 @@ def test_the_journal_keeps_one_retr_reply_for_every_retrieval_of_a_message() -> 
     assert len(replies) == 3
     assert replies[0].startswith(b"+OK") and replies[0].endswith(b"hello\r\n.\r\n")
     assert replies[1] is replies[0] and replies[2] is replies[0]
+
+
+@given(
+    keep=st.sampled_from([None, 1, 2, 3]),
+    steps=st.lists(st.tuples(st.sampled_from(["open", "end", "clear"]), st.integers(0, 9))),
+)
+def test_ended_sessions_counts_each_end_since_the_last_clear(
+    keep: int | None, steps: list[tuple[str, int]]
+) -> None:
+    # The model: a session counts once it ends, unless a clear() came between its start and
+    # its end (its record was gone by then); clear() starts the count again from zero.
+    journal = Journal(keep_sessions=keep)
+    open_records: list[SessionRecord] = []
+    cleared_while_open: set[int] = set()
+    expected = 0
+    for action, pick in steps:
+        if action == "open":
+            open_records.append(journal.open_session("peer", False))
+        elif action == "end" and open_records:
+            record = open_records.pop(pick % len(open_records))
+            journal.close_session(record, "quit")
+            if record.id not in cleared_while_open:
+                expected += 1
+        elif action == "clear":
+            journal.clear()
+            cleared_while_open.update(r.id for r in open_records)
+            expected = 0
+        assert journal.ended_sessions == expected
+    # Ending a session twice counts it once.
+    for record in open_records:
+        journal.close_session(record, "quit")
+        journal.close_session(record, "quit again")
+    ended = sum(1 for r in open_records if r.id not in cleared_while_open)
+    assert journal.ended_sessions == expected + ended
+
+
+def test_a_session_open_when_the_journal_is_cleared_does_not_end_a_wait_after_it() -> None:
+    journal = Journal()
+    before = journal.open_session("peer", False)
+    journal.clear()
+    after = journal.open_session("peer", False)
+    journal.close_session(before, "quit")
+    with pytest.raises(TimeoutError, match=r"1 ended sessions \(ended: 0, open: 1\)"):
+        journal.wait_for(sessions_ended=1, timeout=0.01)
+    journal.close_session(after, "quit")
+    journal.wait_for(sessions_ended=1, timeout=5)
+    assert journal.ended_sessions == 1

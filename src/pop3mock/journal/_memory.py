@@ -71,8 +71,12 @@ class _Memory:
         #: Every session and command recorded, the forgotten ones included.
         self.total_sessions = 0
         self.total_commands = 0
-        # Ended sessions no longer kept (keep_sessions), so that waits count them too.
-        self._ended_forgotten = 0
+        # Every session that ended since the journal was made or cleared, the ones no longer
+        # kept (keep_sessions) included: a running count, so that a wait woken at each end
+        # does not count over all the sessions. Sessions open when clear() came are not
+        # counted when they end (their records are gone): their ids wait here.
+        self._ended_total = 0
+        self._cleared_open: set[int] = set()
         # Violations counted but not kept: of forgotten sessions, or beyond a session's share.
         self._violations_not_kept = 0
         self._violations: list[Violation] = []
@@ -213,6 +217,10 @@ class _Memory:
             if session.ended is None:
                 session.ended = self._clock()
                 session.end_reason = reason
+                if self._cleared_open and session.id in self._cleared_open:
+                    self._cleared_open.discard(session.id)
+                else:
+                    self._ended_total += 1
                 self._emit("session-end", session, None)
                 self._forget_old_sessions()
             if self._waiting:
@@ -229,7 +237,6 @@ class _Memory:
         if len(ended) <= keep:
             return
         dropped = {s.id for s in ended[: len(ended) - keep]}
-        self._ended_forgotten += len(dropped)
         self._sessions = [s for s in self._sessions if s.id not in dropped]
         kept = [v for v in self._violations if v.session not in dropped]
         self._violations_not_kept += len(self._violations) - len(kept)
@@ -248,10 +255,11 @@ class _Memory:
 
     def clear(self) -> None:
         with self._cond:
+            self._cleared_open.update(s.id for s in self._sessions if s.ended is None)
             self._sessions.clear()
             self._commands.clear()
             self._violations.clear()
-            self._ended_forgotten = 0
+            self._ended_total = 0
             self._violations_not_kept = 0
             self._left_out.clear()
 
@@ -266,7 +274,7 @@ class _Memory:
     def ended_sessions(self) -> int:
         """How many sessions have ended, those forgotten (keep_sessions) included."""
         with self._cond:
-            return self._ended_forgotten + sum(1 for s in self._sessions if s.ended is not None)
+            return self._ended_total
 
     @property
     def commands(self) -> list[CommandRecord]:

@@ -49,7 +49,7 @@ class _Waiting(_Memory):
 
         def ended_count() -> int:
             # The ones no longer kept count too: with keep_sessions the wait would never end.
-            return self._ended_forgotten + sum(1 for s in self._sessions if s.ended is not None)
+            return self._ended_total
 
         def done() -> bool:
             if cancel is not None and cancel():
