@@ -80,7 +80,6 @@ class _Memory:
         # Violations counted but not kept: of forgotten sessions, or beyond a session's share.
         self._violations_not_kept = 0
         self._violations: list[Violation] = []
-        self._clock = clock
         #: The journal's clock, read once per record (the function itself: no call around it).
         self.clock: Callable[[], float] = clock
         self._listeners: list[Listener] = []
@@ -140,7 +139,7 @@ class _Memory:
     def open_session(self, peer: str, tls: bool) -> SessionRecord:
         with self._lock:
             self.total_sessions += 1
-            record = SessionRecord(self.total_sessions, peer, tls, self._clock())
+            record = SessionRecord(self.total_sessions, peer, tls, self.clock())
             self._sessions.append(record)
             self._emit("session-start", record, None)
             if self._waiting:
@@ -215,7 +214,7 @@ class _Memory:
     def close_session(self, session: SessionRecord, reason: str) -> None:
         with self._lock:
             if session.ended is None:
-                session.ended = self._clock()
+                session.ended = self.clock()
                 session.end_reason = reason
                 if self._cleared_open and session.id in self._cleared_open:
                     self._cleared_open.discard(session.id)

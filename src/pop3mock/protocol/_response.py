@@ -6,7 +6,7 @@ import attrs
 
 from pop3mock.protocol._config import ServerConfig
 
-__all__ = ["Response", "status_line", "system_error"]
+__all__ = ["Response", "system_error"]
 
 _MAX_FIRST_LINE = 512  # RFC 1939 section 3 / RFC 2449 section 4, CRLF included
 
@@ -57,7 +57,8 @@ class Response:
         """
         raw = self.raw
         if raw is not None:
-            return raw[: raw.find(b"\n") + 1] if b"\n" in raw else raw + b"\n"
+            end = raw.find(b"\n")
+            return raw + b"\n" if end < 0 else raw[: end + 1]
         return status_line(self.status, self.text, self.code)
 
     def parts(self) -> tuple[bytes, ...]:
@@ -71,6 +72,11 @@ class Response:
 
     def encode(self) -> bytes:
         return b"".join(self.parts())
+
+    def joined(self) -> Response:
+        """This reply with its wire bytes made once, as one object (`raw`): for a reply
+        that is kept and sent again and again (RETR of a message)."""
+        return attrs.evolve(self, raw=self.encode())
 
 
 def status_line(status: str, text: str = "", code: str | None = None) -> bytes:

@@ -26,7 +26,7 @@ from pop3mock.protocol._commands import (
     parse_number,
     split_command,
 )
-from pop3mock.protocol._response import Response, status_line, system_error
+from pop3mock.protocol._response import Response, system_error
 from pop3mock.protocol._session_base import SessionBase, State
 from pop3mock.protocol._text import credential_line, garbled_secret, mask_verb
 
@@ -403,18 +403,16 @@ class Session(SessionBase):
         self._retrieved_numbers.add(number)
         if number > self._highest:
             self._highest = number
+        template = self.config.template("retr")
         if message.size > REPLY_KEPT_UP_TO:
-            text = self.config.text("retr", size=message.size)
-            return Response("+OK", text, body=message.wire)  # sent in pieces, never joined
+            # Sent in pieces from the message's own bytes, never joined.
+            return Response("+OK", template.format(size=message.size), body=message.wire)
         # The whole reply, made once per message and RETR text: a RETR copies nothing (`raw`
         # is what is sent; `body` stays for whoever reads the reply's parts).
-        template = self.config.template("retr")
         kept = message.kept_reply(template)
         if type(kept) is Response:
             return kept
-        text = template.format(size=message.size)
-        whole = b"".join((status_line("+OK", text), message.wire, b".\r\n"))
-        response = Response("+OK", text, body=message.wire, raw=whole)
+        response = Response("+OK", template.format(size=message.size), body=message.wire).joined()
         message.keep_reply(template, response)
         return response
 

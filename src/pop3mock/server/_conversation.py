@@ -221,10 +221,7 @@ class Conversation:
             status = response.status
             first = parts[0] if response.raw is None else response.first_line
             text = first[:-2].decode("utf-8", "replace")[len(status) + 1 :]
-            if plan is None and len(parts) == 1 and not response.pause:
-                reply = sent = parts  # nearly every reply: one piece, sent as it is
-            else:
-                reply, sent = _compile(parts, response.pause, plan)
+            reply, sent = _compile(parts, response.pause, plan)
         journal.add_command(
             record,
             # (positional: the fields in their order; one record per command line)
@@ -242,10 +239,7 @@ class Conversation:
                 sum(map(len, sent)),
                 plan.rule if plan is not None else None,
                 response.violation if response is not None else None,
-                # (the usual reply, one piece within the cap, is kept as it is: no call)
-                sent[0]
-                if len(sent) == 1 and len(sent[0]) <= journal.reply_cap
-                else journal.kept(sent),
+                journal.kept(sent),
                 credential,
             ),
         )
